@@ -1,0 +1,32 @@
+"""volterra_sgd: loss curves of one-pass SGD on power-law random features.
+
+The expected loss of SGD solves a discrete convolution-type Volterra equation
+``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md; THEORY.md §3.1).
+This package computes it exactly for a given embedding, deterministically from
+the resolvent's deterministic equivalent, and checks both against simulated SGD.
+
+Importing the package compiles nothing; see :func:`warmup`.
+"""
+
+from __future__ import annotations
+
+from ._numba import warmup
+from .exceptions import (
+    ConvergenceError,
+    ConvergenceWarning,
+    UnstableLearningRateError,
+    VolterraSGDError,
+)
+from .model import PLRF
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PLRF",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "UnstableLearningRateError",
+    "VolterraSGDError",
+    "__version__",
+    "warmup",
+]
