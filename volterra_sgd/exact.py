@@ -1,0 +1,517 @@
+r"""Exact expected loss of SGD for one fixed embedding ``W`` (THEORY.md §3.1, §3.4, §B.1).
+
+For Gaussian data the expected loss :math:`P(r) = E[P(\theta_r) \mid W]` solves the
+discrete convolution-type Volterra equation exactly,
+
+.. math::
+
+    P(r) = F(r) + \sum_{s=0}^{r-1} K(r-1-s) P(s), \qquad
+    F(r) = F_0 + \sum_k w_k q_k^r, \qquad K(r) = \gamma^2 B \sum_k \lambda_k^2 q_k^r,
+
+with :math:`\lambda_k` the nonzero eigenvalues of :math:`H = W^T D W`, weights
+:math:`w_k = \langle u_k, D^{1/2} b\rangle^2` (:math:`u_k` the left singular vectors of
+:math:`X = D^{1/2} W`), :math:`F_0 = \min_\theta P(\theta)` and
+:math:`q_k = q(\lambda_k) = 1 - 2\gamma B\lambda_k + \gamma^2 B(B+1)\lambda_k^2`.
+The per-mode form :math:`\rho_k(r+1) = q_k \rho_k(r) + \gamma^2 B \lambda_k^2 P(r)`,
+:math:`P(r) = F_0 + \sum_k \rho_k(r)`, :math:`\rho_k(0) = w_k`, costs :math:`O(k)` per step
+and is exact.
+
+The spectrum comes from the SVD of :math:`X` (not from ``eigh`` of the Gram matrix):
+small eigenvalues :math:`\lambda = \sigma^2` then carry relative error
+:math:`\epsilon\,\sigma_{max}/\sigma` instead of :math:`\epsilon\,\lambda_{max}/\lambda`,
+and :math:`F_0 = \|D^{1/2}b - U U^T D^{1/2} b\|^2` is a residual, computed without
+cancellation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy.optimize import brentq
+
+from ._numba import njit
+from ._validation import as_int, as_iterations, as_positive_real
+from .exceptions import ConvergenceError, UnstableLearningRateError
+from .model import PLRF
+
+__all__ = [
+    "EmbeddingSpectrum",
+    "ExpectedLoss",
+    "embedding_spectrum",
+    "expected_loss_given_w",
+    "kernel_norm",
+    "max_stable_learning_rate",
+    "check_learning_rate",
+    "generator_polynomial",
+]
+
+#: Status codes of the mode-recursion kernel.
+STATUS = {0: "success", 1: "a non-finite value appeared in the recursion", 2: "invalid input"}
+
+
+# ------------------------------------------------------------------- spectrum
+@dataclass(frozen=True)
+class EmbeddingSpectrum:
+    r"""Spectral data of one embedding ``W`` (THEORY.md §3.1, §B.1).
+
+    Attributes
+    ----------
+    eigenvalues : ndarray
+        Nonzero eigenvalues :math:`\lambda_k` of :math:`W^T D W` (equivalently of
+        :math:`D^{1/2} W W^T D^{1/2}`), descending, shape ``(k,)``, ``k = rank``.
+    coefficients : ndarray
+        :math:`a_k = \langle u_k, D^{1/2} b\rangle` (signed), :math:`u_k` the left singular
+        vectors of :math:`X = D^{1/2} W`.
+    weights : ndarray
+        :math:`w_k = a_k^2`, the forcing weights.
+    limit_loss : float
+        :math:`F_0 = \min_\theta P(\theta)`, the mass of :math:`D^{1/2}b` in the kernel of
+        :math:`D^{1/2} W W^T D^{1/2}` (no 1/2 factor).
+    initial_loss : float
+        :math:`P(0) = \|D^{1/2} b\|^2`.
+    """
+
+    eigenvalues: np.ndarray
+    coefficients: np.ndarray
+    weights: np.ndarray
+    limit_loss: float
+    initial_loss: float
+
+    @property
+    def rank(self) -> int:
+        """Number of nonzero eigenvalues ``k``."""
+        return int(self.eigenvalues.size)
+
+
+def embedding_spectrum(model: PLRF, W) -> EmbeddingSpectrum:
+    r"""Eigenvalues, forcing weights and irreducible loss of one embedding (THEORY.md §B.1).
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (finite ``v``).
+    W : array_like, shape (v, d)
+        The embedding.
+
+    Returns
+    -------
+    EmbeddingSpectrum
+        :math:`\lambda_k`, :math:`a_k`, :math:`w_k = a_k^2`, :math:`F_0` and :math:`P(0)`.
+
+    Notes
+    -----
+    Singular values below ``max(v, d) * eps * sigma_max`` are treated as zero (their
+    directions never move under SGD and their target mass is part of :math:`F_0`).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=300, d=30)
+    >>> spec = vs.embedding_spectrum(model, model.sample_embedding(rng=0))
+    >>> bool(abs(spec.limit_loss + spec.weights.sum() - model.initial_loss) < 1e-14)
+    True
+    """
+    if not isinstance(model, PLRF):
+        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    W = model.check_embedding(W)
+    sqrt_d = np.sqrt(model.data_eigenvalues)
+    X = W * sqrt_d[:, None]
+    c = np.asarray(model.scaled_target, dtype=np.float64)
+    U, s, _ = scipy.linalg.svd(X, full_matrices=False, lapack_driver="gesdd",
+                               check_finite=False)
+    if s.size and not np.all(np.isfinite(s)):  # pragma: no cover - LAPACK failure
+        raise ConvergenceError("SVD of D^(1/2) W failed to converge")
+    tol = (max(X.shape) * np.finfo(np.float64).eps * s[0]) if s.size else 0.0
+    keep = s > tol
+    U = U[:, keep]
+    s = s[keep]
+    a = U.T @ c
+    resid = c - U @ a
+    return EmbeddingSpectrum(
+        eigenvalues=_ro(s * s),
+        coefficients=_ro(a),
+        weights=_ro(a * a),
+        limit_loss=float(resid @ resid),
+        initial_loss=float(model.initial_loss),
+    )
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+# ---------------------------------------------------------- stability, ||K||
+def generator_polynomial(lam, learning_rate: float, batch_size: int = 1):
+    r""":math:`q(\lambda) = 1 - 2\gamma B\lambda + \gamma^2 B(B+1)\lambda^2` (THEORY.md §3.1).
+
+    Parameters
+    ----------
+    lam : array_like
+        Eigenvalues :math:`\lambda`.
+    learning_rate : float
+        :math:`\gamma`.
+    batch_size : int
+        :math:`B`.
+
+    Returns
+    -------
+    ndarray
+        :math:`q(\lambda)`.
+
+    Examples
+    --------
+    >>> from volterra_sgd.exact import generator_polynomial
+    >>> float(generator_polynomial(0.5, 1.0, 1))
+    0.5
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    g, B = float(learning_rate), float(batch_size)
+    return 1.0 - 2.0 * g * B * lam + g * g * B * (B + 1.0) * lam * lam
+
+
+def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1) -> float:
+    r"""Kernel norm :math:`\|K\| = \sum_r K(r) = \frac{\gamma}{2}\sum_k \frac{\lambda_k}{1 -
+    \gamma(B+1)\lambda_k/2}` (THEORY.md §3.4).
+
+    Returns ``inf`` when :math:`\gamma(B+1)\lambda_{max} \ge 2`.
+
+    Parameters
+    ----------
+    eigenvalues : array_like or EmbeddingSpectrum
+        Eigenvalues :math:`\lambda_k \ge 0`.
+    learning_rate : float
+        :math:`\gamma > 0`.
+    batch_size : int
+        :math:`B \ge 1`.
+
+    Returns
+    -------
+    float
+        :math:`\|K\|`.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> vs.kernel_norm([0.5], 1.0, 1)
+    0.5
+    """
+    lam = _eigs(eigenvalues)
+    g = as_positive_real(learning_rate, "learning_rate")
+    B = as_int(batch_size, "batch_size")
+    return _kernel_norm(lam, g, B)
+
+
+def _kernel_norm(lam: np.ndarray, g: float, B: int) -> float:
+    h = g * (B + 1) * lam / 2.0
+    if lam.size and np.max(h) >= 1.0:
+        return math.inf
+    return float(g / 2.0 * np.sum(lam / (1.0 - h)))
+
+
+def _eigs(eigenvalues) -> np.ndarray:
+    if isinstance(eigenvalues, EmbeddingSpectrum):
+        return eigenvalues.eigenvalues
+    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
+    if lam.ndim != 1 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
+        raise ValueError("eigenvalues must be a 1-D array of finite non-negative numbers")
+    return lam
+
+
+def max_stable_learning_rate(eigenvalues, batch_size: int = 1) -> float:
+    r"""Largest :math:`\gamma` with :math:`\|K\| < 1` (hence also :math:`\gamma(B+1)\lambda_{max} < 2`).
+
+    :math:`\|K\|` increases with :math:`\gamma` from 0 to :math:`\infty` on
+    :math:`(0, 2/((B+1)\lambda_{max}))`, so the stability region is
+    :math:`0 < \gamma < \gamma^*` with :math:`\|K\|(\gamma^*) = 1`, found by bracketing.
+
+    Parameters
+    ----------
+    eigenvalues : array_like or EmbeddingSpectrum
+        Eigenvalues :math:`\lambda_k`.
+    batch_size : int
+        :math:`B`.
+
+    Returns
+    -------
+    float
+        :math:`\gamma^*` (runs are stable for every smaller positive learning rate).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> round(vs.max_stable_learning_rate([0.5], 1), 12)
+    1.0
+    """
+    lam = _eigs(eigenvalues)
+    B = as_int(batch_size, "batch_size")
+    lmax = float(np.max(lam)) if lam.size else 0.0
+    if lmax <= 0.0:
+        return math.inf
+    hi = 2.0 / ((B + 1) * lmax)
+    # ||K|| -> inf as gamma -> hi; ||K||(gamma) - 1 changes sign on (0, hi).
+    return float(brentq(lambda g: _kernel_norm(lam, g, B) - 1.0 if g < hi else math.inf,
+                        0.0, hi * (1.0 - 1e-15), xtol=1e-300, rtol=4 * np.finfo(float).eps,
+                        maxiter=500))
+
+
+def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1) -> float:
+    """Raise :class:`UnstableLearningRateError` unless the run is stable; return ``||K||``.
+
+    Stable means :math:`\\gamma(B+1)\\lambda_{max} < 2` and :math:`\\|K\\| < 1`
+    (THEORY.md §A, §3.4).  The error message names the largest stable learning rate.
+
+    Parameters
+    ----------
+    eigenvalues : array_like or EmbeddingSpectrum
+        Eigenvalues :math:`\\lambda_k`.
+    learning_rate : float
+        :math:`\\gamma`.
+    batch_size : int
+        :math:`B`.
+
+    Returns
+    -------
+    float
+        The kernel norm :math:`\\|K\\| < 1`.
+    """
+    lam = _eigs(eigenvalues)
+    g = as_positive_real(learning_rate, "learning_rate")
+    B = as_int(batch_size, "batch_size")
+    kn = _kernel_norm(lam, g, B)
+    if not kn < 1.0:
+        gmax = max_stable_learning_rate(lam, B)
+        lmax = float(np.max(lam))
+        why = ("gamma*(B+1)*lambda_max = %.6g >= 2" % (g * (B + 1) * lmax)
+               if g * (B + 1) * lmax >= 2 else "kernel norm ||K|| = %.6g >= 1" % kn)
+        raise UnstableLearningRateError(
+            f"learning_rate={g!r} is unstable for batch_size={B} ({why}); "
+            f"the largest stable learning rate is {gmax:.10g}",
+            gmax,
+        )
+    return kn
+
+
+# ------------------------------------------------------------- the recursion
+@njit
+def _mode_recursion_kernel(q, c, f0, rho, r_start, r_out, out):
+    """Advance the exact per-mode recursion and record P at the requested iterations.
+
+    ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k`` (THEORY.md §3.1, §B.1).
+
+    Parameters
+    ----------
+    q, c : float64[:]
+        Per-mode factors :math:`q_k` and :math:`\\gamma^2 B \\lambda_k^2`.
+    f0 : float
+        The constant part :math:`F_0` of the forcing.
+    rho : float64[:]
+        Mode state at iteration ``r_start``; advanced in place to iteration ``r_out[-1]``.
+    r_start : int
+        Iteration of the state in ``rho``.
+    r_out : int64[:]
+        Non-decreasing iterations ``>= r_start`` at which to record ``P``.
+    out : float64[:]
+        Output, ``out[i] = P(r_out[i])``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a non-finite value appeared, 2 on invalid input.
+    """
+    n = rho.shape[0]
+    m = r_out.shape[0]
+    if q.shape[0] != n or c.shape[0] != n or out.shape[0] != m:
+        return 2
+    if m == 0:
+        return 0
+    if r_out[0] < r_start:
+        return 2
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    n4 = n - n % 4
+    for k in range(0, n4, 4):
+        s0 += rho[k]
+        s1 += rho[k + 1]
+        s2 += rho[k + 2]
+        s3 += rho[k + 3]
+    for k in range(n4, n):
+        s0 += rho[k]
+    p = f0 + ((s0 + s1) + (s2 + s3))
+    r = r_start
+    i = 0
+    while True:
+        while i < m and r_out[i] == r:
+            out[i] = p
+            i += 1
+        if i == m:
+            break
+        if r_out[i] < r:
+            return 2
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for k in range(0, n4, 4):
+            x0 = q[k] * rho[k] + c[k] * p
+            x1 = q[k + 1] * rho[k + 1] + c[k + 1] * p
+            x2 = q[k + 2] * rho[k + 2] + c[k + 2] * p
+            x3 = q[k + 3] * rho[k + 3] + c[k + 3] * p
+            rho[k] = x0
+            rho[k + 1] = x1
+            rho[k + 2] = x2
+            rho[k + 3] = x3
+            s0 += x0
+            s1 += x1
+            s2 += x2
+            s3 += x3
+        for k in range(n4, n):
+            x0 = q[k] * rho[k] + c[k] * p
+            rho[k] = x0
+            s0 += x0
+        p = f0 + ((s0 + s1) + (s2 + s3))
+        if not math.isfinite(p):
+            return 1
+        r += 1
+    return 0
+
+
+def _powers(lam: np.ndarray, r: np.ndarray, g: float, B: int) -> np.ndarray:
+    """``q(lam)^r`` as an array of shape (len(r), len(lam)), via exp(r log1p(.)) (accurate)."""
+    logq = np.log1p(-2.0 * g * B * lam + g * g * B * (B + 1.0) * lam * lam)
+    return np.exp(np.multiply.outer(r.astype(np.float64), logq))
+
+
+def _sum_of_powers(lam, coef, r, g, B, const=0.0) -> np.ndarray:
+    """``const + sum_k coef_k q(lam_k)^r`` for each r, in chunks to bound memory."""
+    out = np.empty(r.size)
+    step = max(1, (1 << 22) // max(1, lam.size))
+    for i in range(0, r.size, step):
+        out[i:i + step] = _powers(lam, r[i:i + step], g, B) @ coef + const
+    return out
+
+
+# ----------------------------------------------------------------- public API
+@dataclass(frozen=True)
+class ExpectedLoss:
+    r"""Exact expected loss of SGD for a fixed embedding (see :func:`expected_loss_given_w`).
+
+    Attributes
+    ----------
+    r : ndarray of int64
+        Iterations.
+    loss : ndarray
+        :math:`E[P(\theta_r) \mid W]` (no 1/2 factor).
+    forcing, kernel : ndarray
+        :math:`F(r)` and :math:`K(r)` at the same iterations.
+    kernel_norm : float
+        :math:`\|K\| = \sum_r K(r)`.
+    limit_loss : float
+        :math:`P(\infty) = F_0/(1 - \|K\|)`.
+    learning_rate : float
+        :math:`\gamma`.
+    batch_size : int
+        :math:`B`.
+    spectrum : EmbeddingSpectrum
+        The embedding's spectral data.
+    """
+
+    r: np.ndarray
+    loss: np.ndarray
+    forcing: np.ndarray
+    kernel: np.ndarray
+    kernel_norm: float
+    limit_loss: float
+    learning_rate: float
+    batch_size: int
+    spectrum: EmbeddingSpectrum
+
+
+def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size: int = 1,
+                          progress: bool = False) -> ExpectedLoss:
+    r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1).
+
+    Solves the exact Volterra equation :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s)P(s)` for
+    the given embedding through the :math:`O(k)`-per-step mode recursion
+    :math:`\rho_k(r+1) = q_k\rho_k(r) + \gamma^2 B\lambda_k^2 P(r)`.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (finite ``v``).
+    W : array_like of shape (v, d), or EmbeddingSpectrum
+        The embedding, or its precomputed :func:`embedding_spectrum` (for sweeps over
+        learning rates).
+    r : array_like of int
+        Non-decreasing, non-negative iterations at which to report the loss.  The cost is
+        :math:`O(k \max r)`.
+    learning_rate : float
+        :math:`\gamma > 0`; must be stable (:func:`check_learning_rate`).
+    batch_size : int, default 1
+        :math:`B`; gradients are summed over the batch.
+    progress : bool, default False
+        Show a ``tqdm`` progress bar (needs the ``progress`` extra).
+
+    Returns
+    -------
+    ExpectedLoss
+        Loss, forcing, kernel at ``r``, the kernel norm and :math:`P(\infty) = F_0/(1-\|K\|)`.
+
+    Raises
+    ------
+    UnstableLearningRateError
+        If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1`; the message
+        names the largest stable learning rate.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=300, d=30)
+    >>> W = model.sample_embedding(rng=0)
+    >>> res = vs.expected_loss_given_w(model, W, [0, 10, 100], learning_rate=0.5)
+    >>> bool(res.loss[0] == model.initial_loss and res.loss[2] < res.loss[1] < res.loss[0])
+    True
+    """
+    spec = W if isinstance(W, EmbeddingSpectrum) else embedding_spectrum(model, W)
+    r = as_iterations(r)
+    B = as_int(batch_size, "batch_size")
+    g = as_positive_real(learning_rate, "learning_rate")
+    kn = check_learning_rate(spec.eigenvalues, g, B)
+    lam = spec.eigenvalues
+    q = np.ascontiguousarray(generator_polynomial(lam, g, B))
+    c = np.ascontiguousarray(g * g * B * lam * lam)
+    rho = np.array(spec.weights, dtype=np.float64)
+    loss = np.empty(r.size)
+    chunks = _progress_chunks(r, progress)
+    r_now = 0
+    for sl in chunks:
+        status = _mode_recursion_kernel(q, c, spec.limit_loss, rho, r_now, r[sl], loss[sl])
+        if status != 0:
+            raise ConvergenceError(f"mode recursion failed: {STATUS.get(status, status)}")
+        r_now = int(r[sl][-1])
+        if hasattr(chunks, "set_postfix"):
+            chunks.set_postfix(r=r_now)
+    forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
+    kernel = _sum_of_powers(lam, c, r, g, B)
+    return ExpectedLoss(
+        r=r, loss=loss, forcing=forcing, kernel=kernel, kernel_norm=kn,
+        limit_loss=spec.limit_loss / (1.0 - kn), learning_rate=g, batch_size=B, spectrum=spec,
+    )
+
+
+def _progress_chunks(r: np.ndarray, progress: bool):
+    """Slices of ``r``: one slice, or ~100 slices wrapped in a tqdm bar."""
+    if not progress:
+        return [slice(0, r.size)]
+    from tqdm.auto import tqdm  # lazy: optional extra
+
+    n = max(1, min(100, r.size))
+    edges = np.unique(np.linspace(0, r.size, n + 1).astype(int))
+    return tqdm([slice(a, b) for a, b in zip(edges[:-1], edges[1:])], desc="recursion",
+                unit="chunk")
