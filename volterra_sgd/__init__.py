@@ -17,12 +17,28 @@ from .exceptions import (
     UnstableLearningRateError,
     VolterraSGDError,
 )
+from .exact import (
+    EmbeddingSpectrum,
+    ExpectedLoss,
+    check_learning_rate,
+    embedding_spectrum,
+    expected_loss_given_w,
+    kernel_norm,
+    max_stable_learning_rate,
+)
 from .model import PLRF
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PLRF",
+    "EmbeddingSpectrum",
+    "ExpectedLoss",
+    "check_learning_rate",
+    "embedding_spectrum",
+    "expected_loss_given_w",
+    "kernel_norm",
+    "max_stable_learning_rate",
     "ConvergenceError",
     "ConvergenceWarning",
     "UnstableLearningRateError",

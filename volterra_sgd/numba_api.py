@@ -1,0 +1,40 @@
+"""Numba kernels for use inside your own ``@numba.njit`` code.
+
+Every function listed in ``__all__`` is a compiled Numba dispatcher that takes only
+float64/int64 NumPy arrays and scalars, writes its outputs into arrays you provide, and
+returns an integer status (0 = success).  They can be called from Python or from any
+``@numba.njit`` function, serially or inside ``numba.prange`` loops (give each thread its
+own output arrays).  The public Python functions of :mod:`volterra_sgd` validate their
+input and call exactly these kernels, so the numbers are the same.
+
+Kernels
+-------
+mode_recursion(q, c, f0, rho, r_start, r_out, out) -> int
+    The exact per-mode recursion of the expected SGD loss for a fixed embedding
+    (THEORY.md §3.1, §B.1): ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k``,
+    advancing ``rho`` (in place) from iteration ``r_start`` and writing ``P(r_out[i])``
+    into ``out[i]``.  With ``q_k = q(lambda_k)``, ``c_k = gamma^2 B lambda_k^2``,
+    ``rho_k(0) = w_k`` and ``f0 = F0`` this is :func:`volterra_sgd.expected_loss_given_w`.
+    Status 1: non-finite value; 2: invalid input (shapes, unsorted ``r_out`` or
+    ``r_out[0] < r_start``).
+
+Examples
+--------
+>>> import numba, numpy as np
+>>> from volterra_sgd.numba_api import mode_recursion
+>>> @numba.njit
+... def loss_at(q, c, f0, w, r_out):
+...     out = np.empty(r_out.shape[0])
+...     status = mode_recursion(q, c, f0, w.copy(), 0, r_out, out)
+...     return out, status
+>>> out, status = loss_at(np.array([0.5]), np.array([0.1]), 0.0, np.array([1.0]),
+...                       np.array([0, 1, 2], dtype=np.int64))
+>>> status, [round(float(x), 12) for x in out]
+(0, [1.0, 0.6, 0.36])
+"""
+
+from __future__ import annotations
+
+from .exact import _mode_recursion_kernel as mode_recursion
+
+__all__ = ["mode_recursion"]
