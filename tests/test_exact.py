@@ -24,8 +24,10 @@ def test_matches_dense_second_moment_recursion(alpha, beta, B, v, d, n):
     W = model.sample_embedding(rng=11)
     g = model.reference_learning_rate(0.6) / B
     ref = dense_second_moment_loss(model, W, n, g, B)
-    res = expected_loss_given_w(model, W, np.arange(n + 1), learning_rate=g, batch_size=B)
-    np.testing.assert_allclose(res.loss, ref, rtol=1e-12, atol=0)
+    for method in ("closed_form", "recursion"):
+        res = expected_loss_given_w(model, W, np.arange(n + 1), learning_rate=g, batch_size=B,
+                                    method=method)
+        np.testing.assert_allclose(res.loss, ref, rtol=1e-12, atol=0)
     # F(0) = P(0) = initial loss, F(r) <= P(r) (kernel is positive)
     assert res.forcing[0] == pytest.approx(model.initial_loss, rel=1e-14)
     assert np.all(res.loss >= res.forcing * (1 - 1e-13))
@@ -39,8 +41,9 @@ def test_matches_dense_recursion_at_v300_d_greater_than_v():
     assert spec.rank == 60 and spec.limit_loss < 1e-26
     g = model.reference_learning_rate(0.5)
     ref = dense_second_moment_loss(model, W, 200, g, 1)
-    res = expected_loss_given_w(model, W, np.arange(201), learning_rate=g)
-    np.testing.assert_allclose(res.loss, ref, rtol=1e-12)
+    for method in ("closed_form", "recursion"):
+        res = expected_loss_given_w(model, W, np.arange(201), learning_rate=g, method=method)
+        np.testing.assert_allclose(res.loss, ref, rtol=1e-12)
 
 
 def test_single_mode_closed_form():
@@ -52,6 +55,9 @@ def test_single_mode_closed_form():
         g = 0.3 / ((B + 2) * lam)
         r = np.array([0, 1, 5, 50, 400])
         res = expected_loss_given_w(model, W, r, learning_rate=g, batch_size=B)
+        np.testing.assert_allclose(
+            expected_loss_given_w(model, W, r, learning_rate=g, batch_size=B,
+                                  method="recursion").loss, res.loss, rtol=1e-13)
         exact = (1 - 2 * g * B * lam + g * g * B * (B + 2) * lam * lam) ** r.astype(float)
         np.testing.assert_allclose(res.loss, exact, rtol=1e-13)
 
@@ -191,3 +197,45 @@ def test_kernel_resumes_and_handles_duplicates():
     assert out_all[1] == out_all[2]
     # invalid input is reported by a status code, not an exception
     assert _mode_recursion_kernel(q, c, 0.1, rho.copy(), 5, r_all, out_all) == 2
+
+
+@pytest.mark.parametrize("alpha,beta,B", [(1.0, 0.7, 1), (0.6, 0.3, 4), (1.5, 2.0, 2)])
+def test_closed_form_equals_recursion_and_is_stable_to_1e12(alpha, beta, B):
+    model = vs.PLRF(alpha=alpha, beta=beta, v=1000, d=150)
+    spec = embedding_spectrum(model, model.sample_embedding(rng=7))
+    g = model.reference_learning_rate(0.7) / B
+    r = np.unique(np.round(np.logspace(0, 5, 80)).astype(np.int64))
+    a = expected_loss_given_w(model, spec, r, learning_rate=g, batch_size=B)
+    b = expected_loss_given_w(model, spec, r, learning_rate=g, batch_size=B, method="recursion")
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-12)
+    far = expected_loss_given_w(model, spec, [10**6, 10**9, 10**12], learning_rate=g,
+                                batch_size=B)
+    assert np.all(np.isfinite(far.loss)) and np.all(far.loss > 0)
+    assert np.all(np.diff(far.loss) <= 1e-15 * far.loss[0])
+    assert far.loss[-1] == pytest.approx(far.limit_loss, rel=1e-12)
+
+
+def test_secular_solution_matches_eigendecomposition_of_companion_matrix():
+    # Independent check: Y(r+1) = (Q + kappa 1^T) Y(r) + f0 kappa, P = f0 + 1^T Y, by matrix powers.
+    from volterra_sgd._secular import solve_exponential_volterra
+    rng = np.random.default_rng(3)
+    n = 12
+    p = np.sort(rng.uniform(0.01, 0.9, n))
+    kappa = rng.uniform(0.0, 1.0, n) * p / n * 0.8
+    f = rng.uniform(0, 1, n)
+    f0 = 0.3
+    # duplicate one pole to exercise merging
+    p = np.r_[p, p[4]]
+    kappa = np.r_[kappa, 0.5 * kappa[4]]
+    f = np.r_[f, 2.0]
+    A = np.diag(1 - p) + np.outer(kappa, np.ones(p.size))
+    Y = f.copy()
+    ref = []
+    for _ in range(60):
+        ref.append(f0 + Y.sum())
+        Y = A @ Y + f0 * kappa
+    P, info = solve_exponential_volterra(p, f, kappa, f0, np.arange(60))
+    np.testing.assert_allclose(P, ref, rtol=1e-12)
+    assert info["p_inf"] == pytest.approx(f0 / (1 - np.sum(kappa / p)), rel=1e-15)
+    with pytest.raises(ValueError, match="kernel norm"):
+        solve_exponential_volterra(p, f, 3 * kappa, f0, [0])

@@ -33,6 +33,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 
 from ._numba import njit
+from ._secular import solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real
 from .exceptions import ConvergenceError, UnstableLearningRateError
 from .model import PLRF
@@ -434,12 +435,17 @@ class ExpectedLoss:
 
 
 def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size: int = 1,
-                          progress: bool = False) -> ExpectedLoss:
-    r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1).
+                          method: str = "closed_form", progress: bool = False) -> ExpectedLoss:
+    r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1, §B.2).
 
     Solves the exact Volterra equation :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s)P(s)` for
-    the given embedding through the :math:`O(k)`-per-step mode recursion
-    :math:`\rho_k(r+1) = q_k\rho_k(r) + \gamma^2 B\lambda_k^2 P(r)`.
+    the given embedding (docs/theory.md eqs. 3.3-3.6), either by the
+    :math:`O(k)`-per-step mode recursion
+    :math:`\rho_k(r+1) = q_k\rho_k(r) + \gamma^2 B\lambda_k^2 P(r)` (``"recursion"``)
+    or by its closed form :math:`P(r) = P(\infty) + \sum_i R_i \nu_i^r` from the secular
+    equation :math:`\sum_k \gamma^2 B\lambda_k^2/(\nu - q_k) = 1` (``"closed_form"``,
+    :math:`O(k^2)` once plus :math:`O(k)` per requested iteration, any horizon).  The two agree
+    to about 1e-15 relative.
 
     Parameters
     ----------
@@ -455,8 +461,10 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size
         :math:`\gamma > 0`; must be stable (:func:`check_learning_rate`).
     batch_size : int, default 1
         :math:`B`; gradients are summed over the batch.
+    method : {"closed_form", "recursion"}
+        Solver (see above).  The recursion costs :math:`O(k \max r)`.
     progress : bool, default False
-        Show a ``tqdm`` progress bar (needs the ``progress`` extra).
+        Show a ``tqdm`` progress bar for the recursion (needs the ``progress`` extra).
 
     Returns
     -------
@@ -484,10 +492,26 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size
     r = as_iterations(r)
     B = as_int(batch_size, "batch_size")
     g = as_positive_real(learning_rate, "learning_rate")
+    if method not in ("closed_form", "recursion"):
+        raise ValueError(f"method must be 'closed_form' or 'recursion'; got {method!r}")
     kn = check_learning_rate(spec.eigenvalues, g, B)
     lam = spec.eigenvalues
-    q = np.ascontiguousarray(generator_polynomial(lam, g, B))
     c = np.ascontiguousarray(g * g * B * lam * lam)
+    if method == "closed_form" and lam.size:
+        p = g * B * lam * (2.0 - g * (B + 1) * lam)  # 1 - q(lambda), without cancellation
+        loss, _ = solve_exponential_volterra(p, spec.weights, c, spec.limit_loss, r)
+    else:
+        loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c, r,
+                          progress)
+    forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
+    kernel = _sum_of_powers(lam, c, r, g, B)
+    return ExpectedLoss(
+        r=r, loss=loss, forcing=forcing, kernel=kernel, kernel_norm=kn,
+        limit_loss=spec.limit_loss / (1.0 - kn), learning_rate=g, batch_size=B, spectrum=spec,
+    )
+
+
+def _recursion(spec, q, c, r, progress):
     rho = np.array(spec.weights, dtype=np.float64)
     loss = np.empty(r.size)
     chunks = _progress_chunks(r, progress)
@@ -499,12 +523,7 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size
         r_now = int(r[sl][-1])
         if hasattr(chunks, "set_postfix"):
             chunks.set_postfix(r=r_now)
-    forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
-    kernel = _sum_of_powers(lam, c, r, g, B)
-    return ExpectedLoss(
-        r=r, loss=loss, forcing=forcing, kernel=kernel, kernel_norm=kn,
-        limit_loss=spec.limit_loss / (1.0 - kn), learning_rate=g, batch_size=B, spectrum=spec,
-    )
+    return loss
 
 
 def _progress_chunks(r: np.ndarray, progress: bool):
