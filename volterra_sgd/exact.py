@@ -175,9 +175,10 @@ def generator_polynomial(lam, learning_rate: float, batch_size: int = 1):
     return 1.0 - 2.0 * g * B * lam + g * g * B * (B + 1.0) * lam * lam
 
 
-def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1) -> float:
+def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1, *,
+                weights=None) -> float:
     r"""Kernel norm :math:`\|K\| = \sum_r K(r) = \frac{\gamma}{2}\sum_k \frac{\lambda_k}{1 -
-    \gamma(B+1)\lambda_k/2}` (THEORY.md §3.4).
+    \gamma(B+1)\lambda_k/2}` (THEORY.md §3.4; docs/theory.md eq. 3.7).
 
     Returns ``inf`` when :math:`\gamma(B+1)\lambda_{max} \ge 2`.
 
@@ -189,6 +190,9 @@ def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1) -> float
         :math:`\gamma > 0`.
     batch_size : int
         :math:`B \ge 1`.
+    weights : array_like, optional
+        Multiplicities of the eigenvalues (e.g. quadrature weights of a spectral density);
+        default 1 each.
 
     Returns
     -------
@@ -201,29 +205,36 @@ def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1) -> float
     >>> vs.kernel_norm([0.5], 1.0, 1)
     0.5
     """
-    lam = _eigs(eigenvalues)
+    lam, wts = _eigs(eigenvalues, weights)
     g = as_positive_real(learning_rate, "learning_rate")
     B = as_int(batch_size, "batch_size")
-    return _kernel_norm(lam, g, B)
+    return _kernel_norm(lam, g, B, wts)
 
 
-def _kernel_norm(lam: np.ndarray, g: float, B: int) -> float:
+def _kernel_norm(lam: np.ndarray, g: float, B: int, wts=None) -> float:
     h = g * (B + 1) * lam / 2.0
     if lam.size and np.max(h) >= 1.0:
         return math.inf
-    return float(g / 2.0 * np.sum(lam / (1.0 - h)))
+    terms = lam / (1.0 - h)
+    return float(g / 2.0 * np.sum(terms if wts is None else wts * terms))
 
 
-def _eigs(eigenvalues) -> np.ndarray:
+def _eigs(eigenvalues, weights=None):
     if isinstance(eigenvalues, EmbeddingSpectrum):
-        return eigenvalues.eigenvalues
-    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
-    if lam.ndim != 1 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError("eigenvalues must be a 1-D array of finite non-negative numbers")
-    return lam
+        lam = eigenvalues.eigenvalues
+    else:
+        lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
+        if lam.ndim != 1 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
+            raise ValueError("eigenvalues must be a 1-D array of finite non-negative numbers")
+    if weights is None:
+        return lam, None
+    wts = np.asarray(weights, dtype=np.float64)
+    if wts.shape != lam.shape or not np.all(np.isfinite(wts)) or np.any(wts < 0):
+        raise ValueError("weights must be finite, non-negative and match the eigenvalues")
+    return lam, wts
 
 
-def max_stable_learning_rate(eigenvalues, batch_size: int = 1) -> float:
+def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) -> float:
     r"""Largest :math:`\gamma` with :math:`\|K\| < 1` (hence also :math:`\gamma(B+1)\lambda_{max} < 2`).
 
     :math:`\|K\|` increases with :math:`\gamma` from 0 to :math:`\infty` on
@@ -236,6 +247,8 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1) -> float:
         Eigenvalues :math:`\lambda_k`.
     batch_size : int
         :math:`B`.
+    weights : array_like, optional
+        Multiplicities of the eigenvalues.
 
     Returns
     -------
@@ -248,19 +261,20 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1) -> float:
     >>> round(vs.max_stable_learning_rate([0.5], 1), 12)   # (g/2) 0.5 / (1 - g/2) = 1
     1.333333333333
     """
-    lam = _eigs(eigenvalues)
+    lam, wts = _eigs(eigenvalues, weights)
     B = as_int(batch_size, "batch_size")
     lmax = float(np.max(lam)) if lam.size else 0.0
     if lmax <= 0.0:
         return math.inf
     hi = 2.0 / ((B + 1) * lmax)
     # ||K|| -> inf as gamma -> hi; ||K||(gamma) - 1 changes sign on (0, hi).
-    return float(brentq(lambda g: _kernel_norm(lam, g, B) - 1.0 if g < hi else math.inf,
+    return float(brentq(lambda g: _kernel_norm(lam, g, B, wts) - 1.0 if g < hi else math.inf,
                         0.0, hi * (1.0 - 1e-15), xtol=1e-300, rtol=4 * np.finfo(float).eps,
                         maxiter=500))
 
 
-def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1) -> float:
+def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1, *,
+                        weights=None) -> float:
     """Raise :class:`UnstableLearningRateError` unless the run is stable; return ``||K||``.
 
     Stable means :math:`\\gamma(B+1)\\lambda_{max} < 2` and :math:`\\|K\\| < 1`
@@ -274,18 +288,20 @@ def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1) 
         :math:`\\gamma`.
     batch_size : int
         :math:`B`.
+    weights : array_like, optional
+        Multiplicities of the eigenvalues.
 
     Returns
     -------
     float
         The kernel norm :math:`\\|K\\| < 1`.
     """
-    lam = _eigs(eigenvalues)
+    lam, wts = _eigs(eigenvalues, weights)
     g = as_positive_real(learning_rate, "learning_rate")
     B = as_int(batch_size, "batch_size")
-    kn = _kernel_norm(lam, g, B)
+    kn = _kernel_norm(lam, g, B, wts)
     if not kn < 1.0:
-        gmax = max_stable_learning_rate(lam, B)
+        gmax = max_stable_learning_rate(lam, B, weights=wts)
         lmax = float(np.max(lam))
         why = ("gamma*(B+1)*lambda_max = %.6g >= 2" % (g * (B + 1) * lmax)
                if g * (B + 1) * lmax >= 2 else "kernel norm ||K|| = %.6g >= 1" % kn)

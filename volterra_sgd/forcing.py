@@ -1,0 +1,193 @@
+r"""Deterministic forcing and kernel functions and their parts (THEORY.md §3.2-§4.1).
+
+With the spectral measures of :mod:`volterra_sgd.contour` (discretized on the real axis),
+
+.. math::
+
+    F(r) = F_o + F_{pp}(r) + F_{ac}(r), \qquad K(r) = K_{pp}(r) + K_{ac}(r),
+
+    F_{pp}(r) = \int_{\text{outliers}} q(x)^r \mu_F(dx), \quad
+    F_{ac}(r) = \int_{\text{bulk}} q(x)^r \mu_F(dx), \quad
+    K_{\bullet}(r) = \gamma^2 B \int_{\bullet} q(x)^r x^2 \rho(x)\,dx,
+
+with :math:`F_o = F_0` the point mass at 0 (limit level), :math:`q(x) = 1 - 2\gamma Bx +
+\gamma^2 B(B+1)x^2` (docs/theory.md eqs. 3.1, 6.1-6.4).  Powers are evaluated as
+:math:`\exp(r\,\mathrm{log1p}(-p))` with :math:`p = \gamma B x(2 - \gamma(B+1)x)`, accurate for
+any :math:`r` (``r = 10^{12}`` included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ._validation import as_int, as_iterations, as_positive_real, as_real
+from .contour import SpectralMeasure, spectral_measure
+from .exact import check_learning_rate
+from .model import PLRF
+
+__all__ = ["ForcingKernel", "forcing_and_kernel", "deterministic_measure"]
+
+
+@lru_cache(maxsize=32)
+def _cached_measure(model: PLRF, rtol: float) -> SpectralMeasure:
+    meas = spectral_measure(model, rtol=rtol)
+    for name in ("nodes", "forcing_weights", "eigen_weights", "component", "panel",
+                 "coarse_nodes", "coarse_forcing_weights", "coarse_eigen_weights",
+                 "coarse_panel", "outlier_masses", "outlier_counts", "outlier_locations"):
+        getattr(meas, name).flags.writeable = False
+    return meas
+
+
+def deterministic_measure(model: PLRF, *, rtol: float = 1e-11) -> SpectralMeasure:
+    """The (cached, read-only) :class:`~volterra_sgd.contour.SpectralMeasure` of ``model``.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model.
+    rtol : float
+        Quadrature tolerance (see :func:`~volterra_sgd.contour.spectral_measure`).
+
+    Returns
+    -------
+    SpectralMeasure
+        Shared between calls with the same model and tolerance.
+    """
+    if not isinstance(model, PLRF):
+        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    return _cached_measure(model, as_real(rtol, "rtol", lower=0.0, upper=1.0))
+
+
+@dataclass(frozen=True)
+class ForcingKernel:
+    r"""Deterministic :math:`F(r)`, :math:`K(r)` and their parts at iterations ``r``.
+
+    Attributes
+    ----------
+    r : ndarray of int64
+        Iterations.
+    forcing, kernel : ndarray
+        :math:`F(r)` and :math:`K(r)`.
+    parts : dict of str to ndarray
+        ``"Fo"`` (constant :math:`F_0`), ``"Fpp"``, ``"Fac"``, ``"Kpp"``, ``"Kac"``.
+    forcing_error, kernel_error : ndarray
+        Error estimates (15- vs 7-point Gauss rule on each panel, summed in absolute value).
+    kernel_norm : float
+        :math:`\|K\| = \sum_r K(r)`.
+    limit_loss : float
+        :math:`P(\infty) = F_0 / (1 - \|K\|)`.
+    learning_rate : float
+    batch_size : int
+    measure : SpectralMeasure
+    """
+
+    r: np.ndarray
+    forcing: np.ndarray
+    kernel: np.ndarray
+    parts: dict
+    forcing_error: np.ndarray
+    kernel_error: np.ndarray
+    kernel_norm: float
+    limit_loss: float
+    learning_rate: float
+    batch_size: int
+    measure: SpectralMeasure
+
+
+def _one_minus_q(x, g, B):
+    return g * B * x * (2.0 - g * (B + 1) * x)
+
+
+def _power_matrix(r, logq):
+    return np.exp(np.multiply.outer(r.astype(np.float64), logq))
+
+
+def _panel_sums(E, weights, starts):
+    """Per-panel sums of E * weights (nodes of a panel are contiguous)."""
+    return np.add.reduceat(E * weights[None, :], starts, axis=1)
+
+
+def forcing_and_kernel(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
+                       rtol: float = 1e-11) -> ForcingKernel:
+    r"""Deterministic forcing :math:`F(r)` and kernel :math:`K(r)` with their parts.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
+    r : array_like of int
+        Non-decreasing, non-negative iterations (any size, e.g. up to :math:`10^{12}`).
+    learning_rate : float
+        :math:`\gamma`; must be stable for the deterministic spectrum.
+    batch_size : int, default 1
+        :math:`B` (gradients summed over the batch).
+    rtol : float, default 1e-11
+        Quadrature tolerance of the spectral measure.
+
+    Returns
+    -------
+    ForcingKernel
+        ``forcing``, ``kernel``, ``parts`` (Fo, Fpp, Fac, Kpp, Kac), error estimates,
+        :math:`\|K\|` and :math:`P(\infty)`.
+
+    Raises
+    ------
+    UnstableLearningRateError
+        If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the deterministic
+        spectrum; the message names the largest stable learning rate.
+
+    Notes
+    -----
+    THEORY.md §3.2-§3.3 and §B.6; docs/theory.md §6.  The contour is collapsed onto the
+    real axis (see :mod:`volterra_sgd.contour` for why that stays accurate for any ``r``).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> fk = vs.forcing_and_kernel(model, [0, 1000], learning_rate=model.reference_learning_rate(0.5))
+    >>> f"{fk.forcing[1]:.4e}", f"{fk.kernel[1]:.4e}"
+    ('7.3406e-04', '2.7000e-06')
+    >>> bool(abs(fk.parts["Fo"][1] + fk.parts["Fpp"][1] + fk.parts["Fac"][1] - fk.forcing[1]) < 1e-18)
+    True
+    """
+    meas = deterministic_measure(model, rtol=rtol)
+    r = as_iterations(r)
+    g = as_positive_real(learning_rate, "learning_rate")
+    B = as_int(batch_size, "batch_size")
+    x = meas.nodes
+    kn = check_learning_rate(x, g, B, weights=meas.eigen_weights)
+    logq = np.log1p(-_one_minus_q(x, g, B))
+    logq7 = np.log1p(-_one_minus_q(meas.coarse_nodes, g, B))
+    bulk = meas.component == 0
+    wf, wk = meas.forcing_weights, g * g * B * meas.kernel_weights
+    cols = np.stack([np.where(bulk, 0.0, wf), np.where(bulk, wf, 0.0),
+                     np.where(bulk, 0.0, wk), np.where(bulk, wk, 0.0)], axis=1)
+    wf7 = meas.coarse_forcing_weights
+    wk7 = g * g * B * meas.coarse_nodes ** 2 * meas.coarse_eigen_weights
+    s15 = np.flatnonzero(np.r_[True, meas.panel[1:] != meas.panel[:-1]])
+    s7 = np.flatnonzero(np.r_[True, meas.coarse_panel[1:] != meas.coarse_panel[:-1]])
+    out = np.empty((r.size, 4))
+    ferr = np.empty(r.size)
+    kerr = np.empty(r.size)
+    step = max(1, (1 << 21) // max(1, x.size))
+    for i in range(0, r.size, step):
+        ri = r[i:i + step]
+        E = _power_matrix(ri, logq)
+        E7 = _power_matrix(ri, logq7)
+        out[i:i + step] = E @ cols
+        ferr[i:i + step] = np.sum(np.abs(_panel_sums(E, wf, s15) - _panel_sums(E7, wf7, s7)),
+                                  axis=1)
+        kerr[i:i + step] = np.sum(np.abs(_panel_sums(E, wk, s15) - _panel_sums(E7, wk7, s7)),
+                                  axis=1)
+    f0 = meas.limit_loss
+    parts = {"Fo": np.full(r.size, f0), "Fpp": out[:, 0], "Fac": out[:, 1],
+             "Kpp": out[:, 2], "Kac": out[:, 3]}
+    return ForcingKernel(
+        r=r, forcing=f0 + out[:, 0] + out[:, 1], kernel=out[:, 2] + out[:, 3], parts=parts,
+        forcing_error=ferr, kernel_error=kerr, kernel_norm=kn, limit_loss=f0 / (1.0 - kn),
+        learning_rate=g, batch_size=B, measure=meas,
+    )
