@@ -1,0 +1,710 @@
+r"""Monte-Carlo simulation of one-pass SGD on the PLRF model (THEORY.md §A, §2, §B.7).
+
+Two engines simulate the same process, SGD from :math:`\theta_0 = 0` with fresh Gaussian
+samples and the gradient summed over a batch of :math:`B`,
+
+.. math::
+
+    \theta_{r+1} = \theta_r - \gamma \sum_{i=1}^{B} W^T x_i
+        \bigl(\langle W^T x_i, \theta_r\rangle - \langle x_i, b\rangle\bigr),
+    \qquad x_i \sim N(0, D),
+
+and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|^2`
+(no factor 1/2) at the requested iterations:
+
+``"literal"``
+    samples :math:`x \in R^v` and uses :math:`W` directly: :math:`O(vdB)` per step.
+``"eigen"`` (default)
+    the exact reduction of THEORY.md §B.7 (derived in docs/sgd.md): with
+    :math:`X = D^{1/2} W = U \Sigma V^T` and :math:`D^{1/2} b = U a + c_\perp`, the residual
+    :math:`\varphi = \Sigma V^T \theta - a \in R^k` evolves as
+
+    .. math::
+
+        \varphi \leftarrow \varphi - \gamma \Lambda \sum_{i=1}^{B} \zeta_i
+            \bigl(\langle \zeta_i, \varphi\rangle - \sqrt{F_0}\,\xi_i\bigr),
+        \qquad P(\theta) = \|\varphi\|^2 + F_0,
+
+    with :math:`\zeta_i \sim N(0, I_k)`, :math:`\xi_i \sim N(0, 1)` independent,
+    :math:`\Lambda = \Sigma^2` and :math:`F_0 = \|c_\perp\|^2`.  The sequence of losses has
+    exactly the law of the literal one; a step costs :math:`O(kB)`.
+
+Randomness: each run owns an xoshiro256++ stream (:mod:`volterra_sgd._rng`) seeded from a
+child of one :class:`numpy.random.SeedSequence`, so results do not depend on the number of
+threads or on scheduling, and the first ``n`` runs do not depend on ``n_runs``.  Runs are
+spread over the Numba threads (``prange``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from . import _rng
+from ._numba import njit
+from ._rng import next_uint64, normal_slow, ziggurat_split
+from ._validation import as_int, as_iterations, as_positive_real
+from .exact import check_learning_rate, embedding_spectrum
+from .model import PLRF
+
+__all__ = ["SGDRun", "simulate_sgd", "ENGINES", "STATUS"]
+
+#: Available simulation engines.
+ENGINES = ("eigen", "literal")
+
+#: Status codes returned by the SGD kernels.
+STATUS = {
+    0: "success",
+    1: "a non-finite loss appeared (SGD diverged in at least one run)",
+    2: "invalid input to the kernel",
+}
+
+# Memory allowed for the embeddings of one literal-engine chunk when W=None.
+_LITERAL_CHUNK_BYTES = 256 * 2**20
+
+
+# ============================================================================ kernels
+@njit(nogil=True)
+def _eigen_run(glam, phi, noise, limit_loss, batch_size, step0, step_end, r_record, state,
+               zk, zw, zf, zr, out, col):
+    r"""Advance one run of eigenbasis SGD from ``step0`` to ``step_end`` (serial kernel).
+
+    Parameters
+    ----------
+    glam : float64 (k,)
+        :math:`\gamma\lambda_k`.
+    phi : float64 (k,)
+        Residual :math:`\varphi = \Sigma V^T\theta - a` (in/out; :math:`-a` at ``r = 0``).
+    noise : float
+        :math:`\sqrt{F_0}`, scale of the part of the target outside the span of ``X``.
+    limit_loss : float
+        :math:`F_0`; the loss is :math:`\|\varphi\|^2 + F_0`.
+    batch_size : int
+        :math:`B \ge 1`.
+    step0, step_end : int
+        The run is at iteration ``step0`` and is advanced to ``step_end``.
+    r_record : int64 (n_rec,)
+        Sorted iterations in ``[step0, step_end]`` at which to record the loss.
+    state : uint64 (4,)
+        xoshiro256++ state (in/out).
+    zk, zw, zf, zr
+        Ziggurat tables (:func:`volterra_sgd._rng.ziggurat_tables`).
+    out : float64 (n_rec, n_cols)
+        ``out[m, col]`` receives the loss at ``r_record[m]``.
+    col : int
+        Column of ``out``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
+    """
+    k = phi.shape[0]
+    n_rec = r_record.shape[0]
+    if (batch_size < 1 or step_end < step0 or glam.shape[0] != k or state.shape[0] != 4
+            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+        return 2
+    for m in range(n_rec):
+        if (r_record[m] < step0 or r_record[m] > step_end
+                or (m > 0 and r_record[m] < r_record[m - 1])):
+            return 2
+    buf = np.empty(k)
+    grad = np.empty(k)
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    step = step0
+    m = 0
+    status = 0
+    while True:
+        while m < n_rec and r_record[m] == step:
+            loss = limit_loss
+            for j in range(k):
+                loss += phi[j] * phi[j]
+            if not math.isfinite(loss):
+                status = 1
+            out[m, col] = loss
+            m += 1
+        if step == step_end:
+            break
+        for b in range(batch_size):
+            # zeta ~ N(0, I_k) fused with <zeta, phi>; xi ~ N(0, 1)
+            dot = 0.0
+            for j in range(k):
+                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+                idx, mm = ziggurat_split(bits)
+                if abs(mm) < zk[idx]:
+                    z = mm * zw[idx]
+                else:
+                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+                buf[j] = z
+                dot += z * phi[j]
+            bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+            idx, mm = ziggurat_split(bits)
+            if abs(mm) < zk[idx]:
+                xi = mm * zw[idx]
+            else:
+                xi, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+            err = dot - noise * xi
+            if batch_size == 1:
+                for j in range(k):
+                    phi[j] -= glam[j] * (buf[j] * err)
+            elif b == 0:
+                for j in range(k):
+                    grad[j] = buf[j] * err
+            else:
+                for j in range(k):
+                    grad[j] += buf[j] * err
+        if batch_size > 1:
+            for j in range(k):
+                phi[j] -= glam[j] * grad[j]
+        step += 1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return status
+
+
+@njit(parallel=True, nogil=True)
+def _sgd_eigen_kernel(glam, noise, limit_loss, n_modes, spec_index, batch_size, step0, step_end,
+                      r_record, phi, state, zk, zw, zf, zr, out):
+    r"""Run :func:`_eigen_run` for every run in parallel (``prange`` over runs).
+
+    Parameters (all C-contiguous)
+    ----------
+    glam : float64 (n_spec, kmax)
+        :math:`\gamma\lambda_k` of each spectrum, zero-padded beyond ``n_modes``.
+    noise, limit_loss : float64 (n_spec,)
+        :math:`\sqrt{F_0}` and :math:`F_0` of each spectrum.
+    n_modes : int64 (n_spec,)
+        Rank ``k`` of each spectrum.
+    spec_index : int64 (n_runs,)
+        Spectrum used by each run.
+    batch_size, step0, step_end, r_record, zk, zw, zf, zr
+        As in :func:`_eigen_run`.
+    phi : float64 (n_runs, kmax)
+        Residuals (in/out).
+    state : uint64 (n_runs, 4)
+        Generator states (in/out).
+    out : float64 (n_rec, n_runs)
+        Losses.
+
+    Returns
+    -------
+    int
+        Largest status of the runs (0 success, 1 non-finite loss, 2 invalid input).
+    """
+    n_runs = phi.shape[0]
+    kmax = phi.shape[1]
+    n_spec = glam.shape[0]
+    if (state.shape[0] != n_runs or spec_index.shape[0] != n_runs or out.shape[1] != n_runs
+            or glam.shape[1] != kmax or noise.shape[0] != n_spec
+            or limit_loss.shape[0] != n_spec or n_modes.shape[0] != n_spec):
+        return 2
+    for i in range(n_runs):
+        s = spec_index[i]
+        if s < 0 or s >= n_spec or n_modes[s] > kmax or n_modes[s] < 0:
+            return 2
+    status = np.zeros(n_runs, dtype=np.int64)
+    for i in numba.prange(n_runs):
+        s = spec_index[i]
+        k = n_modes[s]
+        status[i] = _eigen_run(glam[s, :k], phi[i, :k], noise[s], limit_loss[s], batch_size,
+                               step0, step_end, r_record, state[i], zk, zw, zf, zr, out, i)
+    return status.max() if n_runs > 0 else 0
+
+
+@njit(nogil=True)
+def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0, step_end,
+                 r_record, theta, state, zk, zw, zf, zr, out, col):
+    r"""Advance one run of literal SGD (samples :math:`x \in R^v`) from ``step0`` to ``step_end``.
+
+    Parameters
+    ----------
+    W : float64 (v, d)
+        The embedding.
+    sqrt_dvals, dvals, target : float64 (v,)
+        :math:`j^{-\alpha}`, :math:`j^{-2\alpha}` and :math:`b_j`.
+    learning_rate : float
+        :math:`\gamma`.
+    theta : float64 (d,)
+        Parameters (in/out; 0 at ``r = 0``).
+    batch_size, step0, step_end, r_record, state, zk, zw, zf, zr, out, col
+        As in :func:`_eigen_run`; the loss is :math:`\|D^{1/2}(W\theta - b)\|^2`.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
+    """
+    v = W.shape[0]
+    d = W.shape[1]
+    n_rec = r_record.shape[0]
+    if (batch_size < 1 or step_end < step0 or theta.shape[0] != d or state.shape[0] != 4
+            or sqrt_dvals.shape[0] != v or dvals.shape[0] != v or target.shape[0] != v
+            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+        return 2
+    for m in range(n_rec):
+        if (r_record[m] < step0 or r_record[m] > step_end
+                or (m > 0 and r_record[m] < r_record[m - 1])):
+            return 2
+    x = np.empty(v)
+    g = np.empty(d)
+    grad = np.empty(d)
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    step = step0
+    m = 0
+    status = 0
+    while True:
+        while m < n_rec and r_record[m] == step:
+            loss = 0.0
+            for j in range(v):
+                t = -target[j]
+                for c in range(d):
+                    t += W[j, c] * theta[c]
+                loss += dvals[j] * t * t
+            if not math.isfinite(loss):
+                status = 1
+            out[m, col] = loss
+            m += 1
+        if step == step_end:
+            break
+        for c in range(d):
+            grad[c] = 0.0
+        for _b in range(batch_size):
+            # x = D^(1/2) z, y = <x, b>
+            y = 0.0
+            for j in range(v):
+                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+                idx, mm = ziggurat_split(bits)
+                if abs(mm) < zk[idx]:
+                    z = mm * zw[idx]
+                else:
+                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+                xj = sqrt_dvals[j] * z
+                x[j] = xj
+                y += xj * target[j]
+            # features g = W^T x and prediction <g, theta>
+            for c in range(d):
+                g[c] = 0.0
+            for j in range(v):
+                xj = x[j]
+                for c in range(d):
+                    g[c] += xj * W[j, c]
+            pred = 0.0
+            for c in range(d):
+                pred += g[c] * theta[c]
+            err = pred - y
+            for c in range(d):
+                grad[c] += g[c] * err
+        for c in range(d):
+            theta[c] -= learning_rate * grad[c]
+        step += 1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return status
+
+
+@njit(parallel=True, nogil=True)
+def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
+                        step_end, r_record, theta, state, zk, zw, zf, zr, out):
+    r"""Run :func:`_literal_run` for every run in parallel (``prange`` over runs).
+
+    Parameters (all C-contiguous)
+    ----------
+    W : float64 (n_emb, v, d)
+        Embeddings; run ``i`` uses ``W[w_index[i]]``.
+    w_index : int64 (n_runs,)
+    theta : float64 (n_runs, d)
+        Parameters (in/out).
+    state : uint64 (n_runs, 4)
+    out : float64 (n_rec, n_runs)
+    others
+        As in :func:`_literal_run`.
+
+    Returns
+    -------
+    int
+        Largest status of the runs.
+    """
+    n_runs = theta.shape[0]
+    if state.shape[0] != n_runs or w_index.shape[0] != n_runs or out.shape[1] != n_runs:
+        return 2
+    for i in range(n_runs):
+        if w_index[i] < 0 or w_index[i] >= W.shape[0]:
+            return 2
+    status = np.zeros(n_runs, dtype=np.int64)
+    for i in numba.prange(n_runs):
+        status[i] = _literal_run(W[w_index[i]], sqrt_dvals, dvals, target, learning_rate,
+                                 batch_size, step0, step_end, r_record, theta[i], state[i],
+                                 zk, zw, zf, zr, out, i)
+    return status.max() if n_runs > 0 else 0
+
+
+# ============================================================================= result
+@dataclass(frozen=True)
+class SGDRun:
+    r"""Result of :func:`simulate_sgd`.
+
+    Attributes
+    ----------
+    r : ndarray of int64
+        Iterations at which the loss was recorded (``0`` is the initialization).
+    loss : ndarray
+        Mean over runs of :math:`P(\theta_r)` (exact population loss, no factor 1/2).
+    stderr : ndarray
+        Standard error of ``loss``: sample standard deviation over runs (``ddof=1``)
+        divided by :math:`\sqrt{n_{runs}}`; NaN when ``n_runs == 1``.
+    losses : ndarray, shape (n_runs, len(r))
+        Loss of each run.
+    limit_losses : ndarray, shape (n_runs,)
+        :math:`F_0 = \min_\theta P(\theta)` of the embedding used by each run.
+    n_runs : int
+    engine : str
+        ``"eigen"`` or ``"literal"``.
+    learning_rate : float
+    batch_size : int
+    model : PLRF
+    fixed_embedding : bool
+        True when one given ``W`` was used for every run; False when each run drew its own.
+    seed : int or None
+        The ``rng`` argument when it was an int, else None.
+    entropy : int
+        Entropy of the root :class:`numpy.random.SeedSequence`; run ``i`` used the children
+        ``SeedSequence(entropy, spawn_key=(i, 0))`` (its embedding, when drawn) and
+        ``(i, 1)`` (its SGD stream).  ``simulate_sgd(..., rng=np.random.SeedSequence(entropy))``
+        does *not* reproduce the run; pass the original int seed.
+    success : bool
+    status : int
+        0 on success, 1 if some run produced a non-finite loss.
+    message : str
+    metadata : dict
+        Package version, model parameters, options and seed (JSON-serialisable).
+    """
+
+    r: np.ndarray
+    loss: np.ndarray
+    stderr: np.ndarray
+    losses: np.ndarray
+    limit_losses: np.ndarray
+    n_runs: int
+    engine: str
+    learning_rate: float
+    batch_size: int
+    model: PLRF
+    fixed_embedding: bool
+    seed: int | None
+    entropy: int
+    success: bool
+    status: int
+    message: str
+    metadata: dict = field(repr=False)
+
+    def embedding(self, i: int) -> np.ndarray:
+        """Re-draw the embedding ``W`` used by run ``i`` (only when ``fixed_embedding`` is False).
+
+        Parameters
+        ----------
+        i : int
+            Run index, ``0 <= i < n_runs``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``W``, shape ``(v, d)``; identical to the one the run used.
+        """
+        if self.fixed_embedding:
+            raise ValueError("this simulation used one given W for every run; it is not stored")
+        i = as_int(i, "i", minimum=0)
+        if i >= self.n_runs:
+            raise ValueError(f"i must be < n_runs = {self.n_runs}; got {i}")
+        return _draw_embedding(self.model, self.entropy, i)
+
+
+# ====================================================================== friendly layer
+def _root_entropy(rng) -> tuple[int | None, int]:
+    """Normalise ``rng`` (SPEC 7) and derive 126 bits of root entropy from it."""
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"rng must be None, an int or a numpy.random.Generator; got {rng!r}")
+    seed = int(rng) if isinstance(rng, numbers.Integral) else None
+    if seed is not None and seed < 0:
+        raise ValueError(f"rng must be a non-negative int seed; got {seed}")
+    if not (rng is None or seed is not None or isinstance(rng, (np.random.Generator,
+                                                                np.random.SeedSequence,
+                                                                np.random.BitGenerator))):
+        raise TypeError("rng must be None, an int or a numpy.random.Generator; "
+                        f"got {type(rng).__name__}")
+    gen = np.random.default_rng(rng)
+    hi, lo = (int(x) for x in gen.integers(0, 2**63, size=2, dtype=np.int64))
+    return seed, (hi << 63) | lo
+
+
+def _draw_embedding(model: PLRF, entropy: int, i: int) -> np.ndarray:
+    return model.sample_embedding(
+        np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(i, 0))))
+
+
+def _sgd_states(entropy: int, n_runs: int) -> np.ndarray:
+    return _rng.seed_states([np.random.SeedSequence(entropy, spawn_key=(i, 1))
+                             for i in range(n_runs)])
+
+
+def _segments(r: np.ndarray, progress: bool):
+    """``(step0, step_end, lo, hi)``: advance to ``step_end`` recording ``r[lo:hi]``."""
+    r_max = int(r[-1])
+    if progress and r_max > 0:
+        edges = np.unique(np.round(np.linspace(0, r_max, 101)).astype(np.int64))
+    else:
+        edges = np.array([0, r_max], dtype=np.int64)
+    segs = []
+    lo = 0
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        hi = int(np.searchsorted(r, b, side="right"))
+        segs.append((int(a), int(b), lo, hi))
+        lo = hi
+    if r_max == 0:
+        segs = [(0, 0, 0, r.size)]
+    return segs
+
+
+def _check_status(status: int) -> None:
+    if status == 2:  # pragma: no cover - the friendly layer validates everything
+        raise RuntimeError("internal error: the SGD kernel rejected its input")
+
+
+def _validate_engine(engine) -> str:
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
+    return engine
+
+
+def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
+                 n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
+                 progress: bool = False) -> SGDRun:
+    r"""Simulate one-pass SGD on the PLRF model and record the exact loss (THEORY.md §2, §B.7).
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (finite ``v``).
+    r : int or array_like of int
+        Sorted non-negative iterations at which to record :math:`P(\theta_r)`; ``0`` is the
+        initialization :math:`\theta_0 = 0`.
+    learning_rate : float
+        :math:`\gamma > 0`.  The gradient is summed over the batch (THEORY.md §A).
+    batch_size : int, default 1
+        :math:`B \ge 1` fresh samples per step.
+    n_runs : int, default 100
+        Number of independent runs.
+    rng : int, numpy.random.Generator or None
+        Seed or generator (SPEC 7).  An int gives reproducible results, independent of the
+        number of Numba threads; a Generator is advanced.
+    W : array_like, shape (v, d), optional
+        Embedding used by every run.  ``None`` (default) draws a fresh embedding for each run
+        from ``rng`` (re-draw run ``i``'s with :meth:`SGDRun.embedding`).
+    engine : {"eigen", "literal"}, default "eigen"
+        ``"eigen"``: exact-in-law reduction to the eigenbasis of :math:`W^TDW`,
+        :math:`O(dB)` per step plus one SVD of :math:`D^{1/2}W` (:math:`O(vd^2)`) per
+        embedding.  ``"literal"``: samples :math:`x\in R^v`, :math:`O(vdB)` per step.
+    progress : bool, default False
+        Show a ``tqdm.auto`` progress bar (requires the ``progress`` extra).
+
+    Returns
+    -------
+    SGDRun
+        Per-run losses, their mean and standard error, and metadata.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad argument types or values.
+    UnstableLearningRateError
+        If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the embedding
+        (for ``W=None``: for any drawn embedding).  Its ``max_learning_rate`` attribute is
+        the largest stable learning rate.
+    RuntimeError
+        Internal kernel error.
+
+    Notes
+    -----
+    The two engines produce different random sequences but the same law; the mean agrees
+    with :func:`volterra_sgd.expected_loss_given_w` (for a fixed ``W``) within Monte-Carlo
+    error.  With ``W=None`` every run computes an SVD of its :math:`v\times d` embedding
+    (both engines: the stability check needs the spectrum), which dominates for short runs.
+    See docs/sgd.md.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50)
+    >>> W = model.sample_embedding(rng=0)
+    >>> g = model.reference_learning_rate(0.5)
+    >>> sim = vs.simulate_sgd(model, [0, 10, 100], learning_rate=g, n_runs=20, rng=1, W=W)
+    >>> sim.losses.shape
+    (20, 3)
+    >>> bool(sim.loss[0] == model.initial_loss)
+    True
+    """
+    if not isinstance(model, PLRF):
+        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    if not model.finite:
+        raise ValueError("simulate_sgd needs a finite hidden dimension v; this model has v = inf")
+    r = as_iterations(r, "r")
+    g = as_positive_real(learning_rate, "learning_rate")
+    B = as_int(batch_size, "batch_size", minimum=1)
+    n_runs = as_int(n_runs, "n_runs", minimum=1)
+    engine = _validate_engine(engine)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool; got {progress!r}")
+    progress = bool(progress)
+    fixed = W is not None
+    if fixed:
+        W = model.check_embedding(W)
+    seed, entropy = _root_entropy(rng)
+
+    tables = _rng.ziggurat_tables()
+    states = _sgd_states(entropy, n_runs)
+    n_rec = r.size
+    out = np.empty((n_rec, n_runs))
+    segs = _segments(r, progress)
+    bar = _progress_bar(progress, n_runs, int(r[-1]), engine, fixed)
+
+    if engine == "eigen":
+        specs = [embedding_spectrum(model, W)] if fixed else []
+        if fixed:
+            check_learning_rate(specs[0].eigenvalues, g, B)
+        else:
+            for i in range(n_runs):
+                spec = embedding_spectrum(model, _draw_embedding(model, entropy, i))
+                _check_drawn(spec.eigenvalues, g, B, i)
+                specs.append(spec)
+                _bar_note(bar, f"embedding {i + 1}/{n_runs}")
+        kmax = max(s.rank for s in specs)
+        n_spec = len(specs)
+        glam = np.zeros((n_spec, kmax))
+        phi0 = np.zeros((n_spec, kmax))
+        n_modes = np.empty(n_spec, dtype=np.int64)
+        f0 = np.empty(n_spec)
+        for s, spec in enumerate(specs):
+            k = spec.rank
+            glam[s, :k] = g * spec.eigenvalues
+            phi0[s, :k] = -spec.coefficients
+            n_modes[s] = k
+            f0[s] = spec.limit_loss
+        spec_index = (np.zeros(n_runs, dtype=np.int64) if fixed
+                      else np.arange(n_runs, dtype=np.int64))
+        phi = np.ascontiguousarray(phi0[spec_index])
+        noise = np.sqrt(f0)
+        status = 0
+        for step0, step_end, lo, hi in segs:
+            st = _sgd_eigen_kernel(glam, noise, f0, n_modes, spec_index, B, step0, step_end,
+                                   r[lo:hi], phi, states, *tables, out[lo:hi])
+            _check_status(st)
+            status = max(status, st)
+            _bar_update(bar, (step_end - step0) * n_runs)
+        limit_losses = f0[spec_index]
+    else:
+        sqrt_dvals = np.sqrt(model.data_eigenvalues)
+        dvals = np.ascontiguousarray(model.data_eigenvalues)
+        target = np.ascontiguousarray(model.target)
+        if fixed:
+            spec = embedding_spectrum(model, W)
+            check_learning_rate(spec.eigenvalues, g, B)
+            chunks = [np.arange(n_runs)]
+            limit_losses = np.full(n_runs, spec.limit_loss)
+        else:
+            per = max(numba.get_num_threads(),
+                      _LITERAL_CHUNK_BYTES // (8 * int(model.v) * model.d))
+            chunks = [np.arange(a, min(a + per, n_runs)) for a in range(0, n_runs, per)]
+            limit_losses = np.empty(n_runs)
+        status = 0
+        for runs in chunks:
+            if fixed:
+                Ws = W[None]
+                w_index = np.zeros(runs.size, dtype=np.int64)
+            else:
+                Ws = np.empty((runs.size, int(model.v), model.d))
+                for c, i in enumerate(runs):
+                    Ws[c] = _draw_embedding(model, entropy, int(i))
+                    spec = embedding_spectrum(model, Ws[c])
+                    _check_drawn(spec.eigenvalues, g, B, int(i))
+                    limit_losses[i] = spec.limit_loss
+                w_index = np.arange(runs.size, dtype=np.int64)
+            theta = np.zeros((runs.size, model.d))
+            st_chunk = np.ascontiguousarray(states[runs])
+            out_chunk = np.empty((n_rec, runs.size))
+            for step0, step_end, lo, hi in segs:
+                st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, g, B, step0,
+                                         step_end, r[lo:hi], theta, st_chunk, *tables,
+                                         out_chunk[lo:hi])
+                _check_status(st)
+                status = max(status, st)
+                _bar_update(bar, (step_end - step0) * runs.size)
+            out[:, runs] = out_chunk
+    if bar is not None:
+        bar.close()
+
+    losses = np.ascontiguousarray(out.T)
+    mean = losses.mean(axis=0)
+    if n_runs > 1:
+        stderr = losses.std(axis=0, ddof=1) / math.sqrt(n_runs)
+    else:
+        stderr = np.full(n_rec, np.nan)
+    for a in (r, mean, stderr, losses, limit_losses):
+        a.flags.writeable = False
+    from . import __version__
+
+    metadata = {
+        "package": "volterra_sgd",
+        "version": __version__,
+        "function": "simulate_sgd",
+        "model": {"alpha": model.alpha, "beta": model.beta, "v": int(model.v), "d": model.d},
+        "options": {"learning_rate": g, "batch_size": B, "n_runs": n_runs, "engine": engine,
+                    "fixed_embedding": fixed},
+        "seed": seed,
+        "entropy": str(entropy),
+        "rng": "xoshiro256++ / ziggurat-256, SeedSequence(entropy, spawn_key=(run, 1))",
+    }
+    return SGDRun(
+        r=r, loss=mean, stderr=stderr, losses=losses, limit_losses=limit_losses,
+        n_runs=n_runs, engine=engine, learning_rate=g, batch_size=B, model=model,
+        fixed_embedding=fixed, seed=seed, entropy=entropy, success=status == 0, status=status,
+        message=STATUS[status], metadata=metadata,
+    )
+
+
+def _check_drawn(eigenvalues, g: float, B: int, i: int) -> None:
+    from .exceptions import UnstableLearningRateError
+
+    try:
+        check_learning_rate(eigenvalues, g, B)
+    except UnstableLearningRateError as exc:
+        raise UnstableLearningRateError(
+            f"for the embedding drawn for run {i}: {exc}", exc.max_learning_rate) from None
+
+
+def _progress_bar(progress: bool, n_runs: int, r_max: int, engine: str, fixed: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm  # lazy: optional extra
+
+    return tqdm(total=n_runs * r_max, desc=f"SGD ({engine})", unit="step", unit_scale=True)
+
+
+def _bar_update(bar, n: int) -> None:
+    if bar is not None:
+        bar.update(n)
+
+
+def _bar_note(bar, text: str) -> None:
+    if bar is not None:
+        bar.set_postfix_str(text)
+
+
+def _warmup() -> None:
+    """Compile (or load from cache) both SGD kernels with tiny inputs."""
+    model = PLRF(1.0, 0.5, 4, 2)
+    W = model.sample_embedding(0)
+    for engine in ENGINES:
+        for B in (1, 2):
+            simulate_sgd(model, [0, 2], learning_rate=0.05, batch_size=B, n_runs=2, rng=0, W=W,
+                         engine=engine)
