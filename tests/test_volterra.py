@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from naive import naive_volterra
 
+import volterra_sgd as vs
 import volterra_sgd.volterra as volterra_module
 from volterra_sgd.exceptions import ConvergenceError
 from volterra_sgd.volterra import (
@@ -101,6 +102,17 @@ def test_fft_keeps_relative_accuracy_on_exponential_decay():
     exact = one_exponential_solution(n, a, c, rho)
     assert exact[-1] / exact[0] < 1e-25
     assert max_rel(solve_volterra(F, K, method="fft"), exact) < 1e-12
+
+
+@pytest.mark.parametrize("alpha,beta,v,d", [(1.0, 0.7, 120, 40), (1.0, 0.5, 60, 90)])
+def test_reproduces_exact_sgd_loss(alpha, beta, v, d):
+    # F, K of a PLRF model for one embedding (sums of exponentials, THEORY.md §3.1): the
+    # exact O(d)-per-step mode recursion of volterra_sgd.exact solves the same equation.
+    model = vs.PLRF(alpha=alpha, beta=beta, v=v, d=d)
+    res = vs.expected_loss_given_w(model, model.sample_embedding(rng=11), np.arange(3000),
+                                   learning_rate=model.reference_learning_rate(0.6))
+    for method in METHODS:
+        assert max_rel(solve_volterra(res.forcing, res.kernel, method=method), res.loss) < 1e-13
 
 
 def test_mpmath_reference_power_law():
