@@ -501,3 +501,17 @@ def test_unstable_learning_rate_is_refused(engine):
     # W=None: every drawn embedding is checked; the message names the run
     with pytest.raises(vs.UnstableLearningRateError, match="run 0"):
         simulate_sgd(model, [0, 1], learning_rate=10.0, n_runs=2, rng=0, engine=engine)
+
+
+def test_spectrum_may_replace_w_for_the_eigen_engine():
+    model, W, g = _setup(1.0, 0.7, 60, 20, 2)
+    spec = embedding_spectrum(model, W)
+    kw = dict(learning_rate=g, batch_size=2, n_runs=3, rng=4)
+    a = simulate_sgd(model, [0, 5, 50], W=W, **kw)
+    b = simulate_sgd(model, [0, 5, 50], W=spec, **kw)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    with pytest.raises(ValueError, match="only with engine='eigen'"):
+        simulate_sgd(model, [0, 5], W=spec, engine="literal", **kw)
+    other = vs.PLRF(1.0, 0.5, 60, 20)
+    with pytest.raises(ValueError, match="different model"):
+        simulate_sgd(other, [0, 5], W=spec, **kw)

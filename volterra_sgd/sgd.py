@@ -48,7 +48,7 @@ from . import _rng
 from ._numba import njit
 from ._rng import next_uint64, normal_slow, ziggurat_split
 from ._validation import as_int, as_iterations, as_positive_real
-from .exact import check_learning_rate, embedding_spectrum
+from .exact import EmbeddingSpectrum, check_learning_rate, embedding_spectrum
 from .model import PLRF
 
 __all__ = ["SGDRun", "simulate_sgd", "ENGINES", "STATUS"]
@@ -498,9 +498,11 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     rng : int, numpy.random.Generator or None
         Seed or generator (SPEC 7).  An int gives reproducible results, independent of the
         number of Numba threads; a Generator is advanced.
-    W : array_like, shape (v, d), optional
+    W : array_like of shape (v, d), EmbeddingSpectrum, or None
         Embedding used by every run.  ``None`` (default) draws a fresh embedding for each run
-        from ``rng`` (re-draw run ``i``'s with :meth:`SGDRun.embedding`).
+        from ``rng`` (re-draw run ``i``'s with :meth:`SGDRun.embedding`).  The eigenbasis
+        engine also accepts the :class:`~volterra_sgd.EmbeddingSpectrum` of ``W`` (from
+        :func:`~volterra_sgd.embedding_spectrum`), which saves the SVD on repeated calls.
     engine : {"eigen", "literal"}, default "eigen"
         ``"eigen"``: exact-in-law reduction to the eigenbasis of :math:`W^TDW`,
         :math:`O(dB)` per step plus one SVD of :math:`D^{1/2}W` (:math:`O(vd^2)`) per
@@ -535,13 +537,17 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     Examples
     --------
     >>> import volterra_sgd as vs
+    >>> from volterra_sgd.sgd import simulate_sgd
     >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50)
     >>> W = model.sample_embedding(rng=0)
     >>> g = model.reference_learning_rate(0.5)
-    >>> sim = vs.simulate_sgd(model, [0, 10, 100], learning_rate=g, n_runs=20, rng=1, W=W)
+    >>> sim = simulate_sgd(model, [0, 10, 100], learning_rate=g, n_runs=20, rng=1, W=W)
     >>> sim.losses.shape
     (20, 3)
-    >>> bool(sim.loss[0] == model.initial_loss)
+    >>> bool(abs(sim.loss[0] - model.initial_loss) < 1e-12 * model.initial_loss)
+    True
+    >>> exact = vs.expected_loss_given_w(model, W, [100], learning_rate=g).loss[0]
+    >>> bool(abs(sim.loss[-1] - exact) < 4 * sim.stderr[-1])
     True
     """
     if not isinstance(model, PLRF):
@@ -557,7 +563,17 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         raise TypeError(f"progress must be a bool; got {progress!r}")
     progress = bool(progress)
     fixed = W is not None
-    if fixed:
+    given_spec = None
+    if isinstance(W, EmbeddingSpectrum):
+        if engine != "eigen":
+            raise ValueError("W may be an EmbeddingSpectrum only with engine='eigen'; the literal "
+                             "engine needs the embedding matrix itself")
+        given_spec = W
+        if (given_spec.rank > min(int(model.v), model.d)
+                or not math.isclose(given_spec.initial_loss, model.initial_loss, rel_tol=1e-12)):
+            raise ValueError("W is an EmbeddingSpectrum of a different model (its rank or initial "
+                             "loss does not match this model)")
+    elif fixed:
         W = model.check_embedding(W)
     seed, entropy = _root_entropy(rng)
 
@@ -569,7 +585,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     bar = _progress_bar(progress, n_runs, int(r[-1]), engine, fixed)
 
     if engine == "eigen":
-        specs = [embedding_spectrum(model, W)] if fixed else []
+        specs = ([given_spec if given_spec is not None else embedding_spectrum(model, W)]
+                 if fixed else [])
         if fixed:
             check_learning_rate(specs[0].eigenvalues, g, B)
         else:
