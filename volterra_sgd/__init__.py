@@ -27,6 +27,7 @@ from .exact import (
     max_stable_learning_rate,
 )
 from .model import PLRF
+from .volterra import solve_volterra
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "expected_loss_given_w",
     "kernel_norm",
     "max_stable_learning_rate",
+    "solve_volterra",
     "ConvergenceError",
     "ConvergenceWarning",
     "UnstableLearningRateError",

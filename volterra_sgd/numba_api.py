@@ -18,6 +18,16 @@ mode_recursion(q, c, f0, rho, r_start, r_out, out) -> int
     Status 1: non-finite value; 2: invalid input (shapes, unsorted ``r_out`` or
     ``r_out[0] < r_start``).
 
+volterra_direct(F, K, P) -> int
+    Direct O(n^2) solution of the discrete Volterra equation
+    ``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md eq. 4.1) into ``P``.
+volterra_leaf(K, P, lo, hi) -> int
+    Solve in place on ``P[lo:hi]``, which on entry holds ``F`` plus the history from
+    ``s < lo``.
+volterra_block(K, P, s0, s1, r0, r1) -> int
+    Add ``sum_{s0<=s<s1} K(r-1-s) P(s)`` to ``P[r0:r1]`` (requires ``s1 <= r0``): the building
+    block of the relaxed (divide-and-conquer) scheme of :func:`volterra_sgd.solve_volterra`.
+
 Examples
 --------
 >>> import numba, numpy as np
@@ -36,5 +46,8 @@ Examples
 from __future__ import annotations
 
 from .exact import _mode_recursion_kernel as mode_recursion
+from .volterra import _volterra_block_kernel as volterra_block
+from .volterra import _volterra_direct_kernel as volterra_direct
+from .volterra import _volterra_leaf_kernel as volterra_leaf
 
-__all__ = ["mode_recursion"]
+__all__ = ["mode_recursion", "volterra_block", "volterra_direct", "volterra_leaf"]
