@@ -17,6 +17,14 @@ from .exceptions import (
     UnstableLearningRateError,
     VolterraSGDError,
 )
+from .contour import (
+    SpectralDensities,
+    SpectralMeasure,
+    SpectralSupport,
+    spectral_densities,
+    spectral_measure,
+    spectral_support,
+)
 from .exact import (
     EmbeddingSpectrum,
     ExpectedLoss,
@@ -26,7 +34,9 @@ from .exact import (
     kernel_norm,
     max_stable_learning_rate,
 )
+from .forcing import ForcingKernel, forcing_and_kernel
 from .model import PLRF
+from .resolvent import limit_loss, tau
 from .volterra import solve_volterra
 
 __version__ = "0.1.0"
@@ -41,6 +51,16 @@ __all__ = [
     "kernel_norm",
     "max_stable_learning_rate",
     "solve_volterra",
+    "ForcingKernel",
+    "SpectralDensities",
+    "SpectralMeasure",
+    "SpectralSupport",
+    "forcing_and_kernel",
+    "limit_loss",
+    "spectral_densities",
+    "spectral_measure",
+    "spectral_support",
+    "tau",
     "ConvergenceError",
     "ConvergenceWarning",
     "UnstableLearningRateError",

@@ -55,7 +55,8 @@ from ._numba import njit
 from .model import PLRF
 from .resolvent import _cutoff_for, _power_sum_table, limit_loss
 
-__all__ = ["SpectralSupport", "SpectralMeasure", "spectral_support", "spectral_measure"]
+__all__ = ["SpectralSupport", "SpectralMeasure", "SpectralDensities", "spectral_support",
+           "spectral_measure", "spectral_densities"]
 
 _N_SERIES = 72  # terms of the tail series; |y| <= 1/2 gives 0.5**72 ~ 2e-22
 _RHO = 0.5
@@ -617,3 +618,89 @@ def _trace_d2(model: PLRF) -> float:
     from scipy.special import zeta
 
     return float(zeta(4.0 * model.alpha, 1.0))
+
+
+@dataclass(frozen=True)
+class SpectralDensities:
+    r"""Densities of the deterministic spectral measures at points ``x`` (THEORY.md §3.3).
+
+    Attributes
+    ----------
+    x : ndarray
+        Evaluation points.
+    eigenvalue : ndarray
+        :math:`\rho(x) = -\frac{d}{\pi x}\mathrm{Im}\,m(x+i0)`; integrates to ``d`` over the
+        support (the number of nonzero eigenvalues of :math:`D^{1/2}WW^TD^{1/2}`).
+    forcing : ndarray
+        :math:`\mu_F(x) = \frac1\pi\mathrm{Im}\,G_F(x+i0)` (target-weighted measure); together
+        with the point mass :math:`F_0` at 0 it integrates to :math:`P(0)`.
+    kernel : ndarray
+        :math:`x^2 \rho(x)` (multiply by :math:`\gamma^2 B` for the K-measure).
+    m : ndarray
+        :math:`m(x + i0)` (``nan`` outside the support, where the densities are 0).
+    component : ndarray of int
+        0 bulk, ``k >= 1`` k-th outlier, -1 outside the support.
+    """
+
+    x: np.ndarray
+    eigenvalue: np.ndarray
+    forcing: np.ndarray
+    kernel: np.ndarray
+    m: np.ndarray
+    component: np.ndarray
+
+
+def spectral_densities(model: PLRF, x) -> SpectralDensities:
+    r"""Deterministic eigenvalue, forcing and kernel densities at real points ``x``.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (``v > d``).
+    x : array_like of float
+        Points on the real axis (any order; outside the support the densities are 0).
+
+    Returns
+    -------
+    SpectralDensities
+        The densities and :math:`m(x+i0)`.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> dens = vs.spectral_densities(vs.PLRF(1.0, 0.7, 2000, 200), np.array([1e-4, 1e-3]))
+    >>> bool(np.all(dens.eigenvalue > 0))
+    True
+    """
+    model = _require_deterministic(model)
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        raise ValueError("x must be a 1-D array of finite real numbers")
+    sup = spectral_support(model)
+    comps = [(k + 1, a, b) for k, (a, b) in enumerate(sup.outliers)] + [(0, *sup.bulk)]
+    rho = np.zeros(x.size)
+    mu = np.zeros(x.size)
+    m = np.full(x.size, np.nan + 0j)
+    comp = np.full(x.size, -1, dtype=np.int64)
+    for k, a, b in comps:
+        sel = np.flatnonzero((x > a) & (x < b))
+        if sel.size == 0:
+            continue
+        xs = x[sel]
+        order = np.argsort(xs)
+        lam, c2 = _lam_c2(model, _j_needed(model, 8.0 / xs.min() + 8.0))
+        mm = np.empty(sel.size, dtype=np.complex128)
+        mf = np.empty(sel.size)
+        rr = np.empty(sel.size)
+        st = np.empty(sel.size, dtype=np.int64)
+        _densities_kernel(np.ascontiguousarray(xs[order]), float(a), float(b),
+                          float(model.alpha), float(model.beta), float(model.v),
+                          float(model.d), lam, c2, mm, mf, rr, st)
+        if np.any(st != 0):
+            from .exceptions import ConvergenceError
+
+            raise ConvergenceError(f"m(x + i0) failed inside component {k} of {model}")
+        idx = sel[order]
+        rho[idx], mu[idx], m[idx], comp[idx] = rr, mf, mm, k
+    return SpectralDensities(x=x, eigenvalue=rho, forcing=mu, kernel=x * x * rho, m=m,
+                             component=comp)
