@@ -1,0 +1,237 @@
+"""Figures (matplotlib is imported lazily, inside each function).
+
+Every ``plot_*`` function draws on the given ``ax`` (or on a new figure when ``ax`` is
+None) and returns the :class:`matplotlib.axes.Axes`.  Nothing here calls ``plt.show()`` or
+writes files: saving figures is the job of the command line (``volterra-sgd ... --plot``)
+or of the caller (``ax.figure.savefig(...)``).
+
+Sections: phase diagram (THEORY.md §5); loss curves (to be added).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "PHASE_COLORS",
+    "plot_phase_diagram",
+    "plot_exponent_traversal",
+]
+
+
+def _new_axes(ax, figsize=(6.4, 4.8)):
+    """Return ``ax`` or the axes of a new figure (pyplot-free: no global state)."""
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+# =========================================================================== phase diagram
+#: Colour of each phase in :func:`plot_phase_diagram` (I: blues, II: green, III: orange,
+#: IV: purples).
+PHASE_COLORS = {
+    "Ia": "#4c78a8",
+    "Ib": "#9ecae9",
+    "Ic": "#d4e6f5",
+    "II": "#72b7b2",
+    "III": "#f58518",
+    "IVa": "#b279a2",
+    "IVb": "#d6b4cf",
+}
+_OUTSIDE_COLOR = "#d9d9d9"
+
+# label positions (alpha, beta) chosen inside each region for the default ranges
+_LABEL_AT = {
+    "Ia": (1.05, 0.2), "Ib": (0.33, 0.33), "Ic": (0.125, 1.05), "II": (1.2, 0.72),
+    "III": (0.95, 1.2), "IVa": (0.2715, 1.3), "IVb": (0.4, 1.05),
+}
+
+
+def _boundary_segments(a_lim, b_lim):
+    """Exact phase-boundary segments [(alphas, betas), ...] clipped to the ranges."""
+    from .phases import ALPHA_IVA_IVB
+
+    a0, a1 = a_lim
+    b0, b1 = b_lim
+    segs = [
+        ((0.5, 0.5), (max(b0, 0.0), b1)),                         # 2 alpha = 1
+        ((max(a0, 0.0), a1), (0.5, 0.5)),                         # 2 beta = 1
+        ((0.5, min(a1, b1)), (0.5, min(a1, b1))),                 # beta = alpha, alpha > 1/2
+        ((0.25, 0.25), (0.5, b1)),                                # alpha = 1/4, 2 beta > 1
+        ((ALPHA_IVA_IVB, ALPHA_IVA_IVB), (0.5, b1)),              # IVa / IVb
+    ]
+    edge_a = np.linspace(max(a0, 1e-9), a1, 200)
+    segs.append((edge_a, 0.5 - edge_a))                           # alpha + beta = 1/2
+    return segs
+
+
+def plot_phase_diagram(ax=None, *, heatmap: str | None = None, alpha_range=(0.0, 1.5),
+                       beta_range=(-0.5, 1.5), resolution: int = 500,
+                       hatch_universal: bool = True, labels: bool = True,
+                       mark=None, legend: bool = True):
+    r"""Draw the 4+3 phase diagram of the PLRF model (THEORY.md §5.2, §5.3).
+
+    :math:`\alpha` is on the horizontal axis and :math:`\beta` on the vertical one.  The
+    phases are coloured (:data:`PHASE_COLORS`), the inadmissible region
+    :math:`2(\alpha+\beta) \le 1` is grey, and the "universal" region where
+    :math:`d^\star \propto f^{1/2}` (phases Ib, III, IVb) is hatched.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created when None.
+    heatmap : {None, "eta", "xi"}
+        Colour by the exponent :math:`\eta` or :math:`\xi` (with a colour bar) instead of
+        by phase; boundaries and labels are still drawn.
+    alpha_range, beta_range : tuple of float
+        Plotted ranges.
+    resolution : int, default 500
+        Grid points per axis for the colouring.
+    hatch_universal : bool, default True
+        Hatch the region with :math:`\xi = 1/2`.
+    labels : bool, default True
+        Write the phase names.
+    mark : tuple of float, optional
+        A point :math:`(\alpha, \beta)` to mark with a star.
+    legend : bool, default True
+        Add a legend for the hatched and inadmissible regions.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> from volterra_sgd.plotting import plot_phase_diagram
+    >>> ax = plot_phase_diagram(resolution=60, mark=(0.7, 0.5))
+    >>> ax.get_xlabel()
+    'alpha (data exponent)'
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from .phases import PHASES, _exponent_arrays
+
+    if heatmap not in (None, "eta", "xi"):
+        raise ValueError(f"heatmap must be None, 'eta' or 'xi'; got {heatmap!r}")
+    a0, a1 = (float(t) for t in alpha_range)
+    b0, b1 = (float(t) for t in beta_range)
+    if not (a0 < a1 and b0 < b1):
+        raise ValueError(f"empty plot ranges: alpha_range={alpha_range}, beta_range={beta_range}")
+    n = int(resolution)
+    if n < 10:
+        raise ValueError(f"resolution must be >= 10; got {resolution}")
+    ax = _new_axes(ax)
+    A, Bt = np.meshgrid(np.linspace(a0, a1, n), np.linspace(b0, b1, n))
+    code, xi, eta = _exponent_arrays(A, Bt)
+    extent = (a0, a1, b0, b1)
+    if heatmap is None:
+        cmap = ListedColormap([_OUTSIDE_COLOR] + [PHASE_COLORS[p] for p in PHASES])
+        ax.imshow(code + 1, origin="lower", extent=extent, aspect="auto", cmap=cmap,
+                  vmin=-0.5, vmax=len(PHASES) + 0.5, interpolation="nearest")
+    else:
+        vals = np.ma.masked_invalid(eta if heatmap == "eta" else xi)
+        ax.imshow(np.where(code < 0, 1.0, np.nan), origin="lower", extent=extent,
+                  aspect="auto", cmap=ListedColormap([_OUTSIDE_COLOR]), vmin=0, vmax=2,
+                  interpolation="nearest")
+        im = ax.imshow(vals, origin="lower", extent=extent, aspect="auto", cmap="viridis",
+                       interpolation="nearest")
+        symbol = r"$\eta$  ($P^\star \propto f^{-\eta}$)" if heatmap == "eta" else \
+            r"$\xi$  ($d^\star \propto f^{\xi}$)"
+        ax.figure.colorbar(im, ax=ax, label=symbol)
+    if hatch_universal:
+        universal = np.isin(code, [PHASES.index(p) for p in ("Ib", "III", "IVb")])
+        ax.contourf(A, Bt, universal.astype(float), levels=[0.5, 1.5], colors="none",
+                    hatches=["///"])
+    for xs, ys in _boundary_segments((a0, a1), (b0, b1)):
+        ax.plot(xs, ys, color="black", lw=0.9)
+    if labels:
+        for p, (la, lb) in _LABEL_AT.items():
+            if a0 < la < a1 and b0 < lb < b1:
+                ax.text(la, lb, p, ha="center", va="center", fontsize=9,
+                        fontweight="bold", rotation=90 if p == "IVa" else 0,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none",
+                                  alpha=0.7))
+    if mark is not None:
+        ma, mb = (float(t) for t in mark)
+        ax.plot([ma], [mb], marker="*", ms=13, color="red", mec="black", mew=0.6,
+                ls="none", label=f"({ma:g}, {mb:g})")
+    ax.set_xlim(a0, a1)
+    ax.set_ylim(b0, b1)
+    ax.set_xlabel("alpha (data exponent)")
+    ax.set_ylabel("beta (target exponent)")
+    ax.set_title("4+3 phases of compute-optimal scaling (PLRF, one-pass SGD)", fontsize=10)
+    if legend:
+        handles = [Patch(facecolor="none", edgecolor="black", hatch="///",
+                         label=r"$d^\star \propto f^{1/2}$ (Ib, III, IVb)"),
+                   Patch(facecolor=_OUTSIDE_COLOR, edgecolor="none",
+                         label=r"$2(\alpha+\beta) \leq 1$ (inadmissible)")]
+        if mark is not None:
+            handles += ax.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9)
+    return ax
+
+
+def plot_exponent_traversal(ax=None, *, alpha: float = 0.7, beta_range=(-0.15, 1.2),
+                            num: int = 400):
+    r"""Plot :math:`\xi` and :math:`\eta` along a line of constant :math:`\alpha`.
+
+    The default is the paper's traversal :math:`\alpha = 0.7` (Ia :math:`\to` II
+    :math:`\to` III as :math:`\beta` grows; THEORY.md §5 reproduction targets, Fig. 4b).
+    Phase boundaries crossed are marked by dotted vertical lines.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created when None.
+    alpha : float, default 0.7
+        The fixed :math:`\alpha`.
+    beta_range : tuple of float
+        Range of :math:`\beta` (clipped to the admissible :math:`\beta > 1/2 - \alpha`).
+    num : int, default 400
+        Number of points.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> from volterra_sgd.plotting import plot_exponent_traversal
+    >>> ax = plot_exponent_traversal(num=50)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['xi  (d* ~ f^xi)', 'eta  (P* ~ f^-eta)']
+    """
+    from .phases import PHASES, _exponent_arrays
+
+    a = float(alpha)
+    b0 = max(float(beta_range[0]), 0.5 - a + 1e-6)
+    b1 = float(beta_range[1])
+    if not b0 < b1:
+        raise ValueError(f"empty beta range for alpha={a}: {beta_range}")
+    ax = _new_axes(ax)
+    b = np.linspace(b0, b1, int(num))
+    code, xi, eta = _exponent_arrays(np.full_like(b, a), b)
+    ax.plot(b, xi, label="xi  (d* ~ f^xi)", color="#4c78a8")
+    ax.plot(b, eta, label="eta  (P* ~ f^-eta)", color="#f58518")
+    change = np.flatnonzero(np.diff(code) != 0)
+    for k in change:
+        ax.axvline(0.5 * (b[k] + b[k + 1]), color="grey", ls=":", lw=0.8)
+    starts = np.concatenate([[0], change + 1])
+    ends = np.concatenate([change, [b.size - 1]])
+    top = max(np.nanmax(xi), np.nanmax(eta))
+    for s, e in zip(starts, ends, strict=True):
+        ax.text(0.5 * (b[s] + b[e]), top * 1.05, PHASES[code[s]], ha="center", fontsize=9)
+    ax.set_ylim(0.0, top * 1.15 if math.isfinite(top) else 1.0)
+    ax.set_xlabel("beta (target exponent)")
+    ax.set_ylabel("exponent")
+    ax.set_title(f"compute-optimal exponents at alpha = {a:g}", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
