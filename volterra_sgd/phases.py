@@ -620,8 +620,15 @@ def _log_upper_gamma(s: float, x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     out = np.empty_like(x)
     big = x > 500.0
-    small = ~big
     with np.errstate(divide="ignore"):
+        # s < 0, x -> 0: Gamma(s, x) = x^s/(-s) (1 + O(x^-s) + O(x)); use it where x^s would
+        # overflow (the corrections are then below 1e-250)
+        if s < 0.0:
+            tiny = s * np.log(x) > 600.0
+            out[tiny] = s * np.log(x[tiny]) - math.log(-s)
+        else:
+            tiny = np.zeros(x.shape, dtype=bool)
+        small = ~big & ~tiny
         out[small] = np.log(_upper_gamma(s, x[small]))
     xb = x[big]
     if xb.size:
@@ -1178,14 +1185,18 @@ class _FourTerm:
             -math.log(a2) - self.gexp * log_T + _log_upper_gamma(self.gexp, x),
         ]
         log_kpp = 2.0 * llr - math.log(a2) - self.h * log_T + _log_upper_gamma(self.h, x)
-        if 2.0 * self.b > 1.0:
-            terms.append(math.log(self.c_beta / a2) - log_d - self.s_ac * log_T
-                         + _log_upper_gamma(self.s_ac, x))
-            S = self.c_beta - gamma(self.p) * np.exp(-self.p * log_T) / a2
-        else:
-            S = self.zeta_2b - gamma(self.p) * np.exp(-self.p * log_T) / a2
-        with np.errstate(divide="ignore"):
-            terms.append(log_kpp + np.log(np.maximum(S, 0.0)) - math.log(2.0) - llr)
+        with np.errstate(divide="ignore", over="ignore"):
+            if 2.0 * self.b > 1.0:
+                terms.append(math.log(self.c_beta / a2) - log_d - self.s_ac * log_T
+                             + _log_upper_gamma(self.s_ac, x))
+                S = self.c_beta - gamma(self.p) * np.exp(-self.p * log_T) / a2
+                log_S = np.log(np.maximum(S, 0.0))
+            else:   # S = A T^|p| + zeta(2 beta), A = -Gamma(p)/(2 alpha) > 0, in log space
+                log_A = math.log(-gamma(self.p) / a2)
+                lead = log_A - self.p * log_T
+                corr = self.zeta_2b * np.exp(-np.minimum(lead, 700.0))
+                log_S = np.where(corr > -1.0, lead + np.log1p(np.maximum(corr, -1.0)), -np.inf)
+            terms.append(log_kpp + log_S - math.log(2.0) - llr)
         out = np.logaddexp.reduce(np.array(terms), axis=0) - math.log1p(-self.kn)
         return np.where(np.isnan(out), np.inf, out)
 

@@ -1,0 +1,258 @@
+"""Numerical confirmation of the phase diagram and of the asymptotic parts (THEORY.md §4-§5).
+
+Three studies, each a function usable on its own; ``main()`` runs them and writes
+``validation/out/phase_exponents.json`` (with package version, parameters and options):
+
+1. ``exponent_table``: for >= 2 points per phase, minimise the four-term approximate loss
+   over ``d`` at fixed compute (``volterra_sgd.phases.numerical_phase_exponents``: a fine
+   grid in log d plus bounded Brent refinement, independent of the closed forms) and fit
+   the slopes of log d* and log P* against log f over several compute windows; compare with
+   the closed-form xi, eta of ``phase_exponents``.
+2. ``asymptotic_to_numerical_ratios`` (takes the numerical parts as input) and
+   ``ratio_convergence_study``: ratio of each closed-form asymptotic part to the part
+   computed from the deterministic equivalent (contour integrals of
+   ``volterra_sgd.forcing.forcing_and_kernel``) as d grows, at T = 2 gamma r = d^theta.
+3. ``approximate_to_exact_ratio`` (takes the exact curve as input) and
+   ``factor_two_study``: the approximate loss curve (THEORY.md §4.3 sum and max forms)
+   against the exact deterministic Volterra curve up to r = 20 d^(2 alpha)/gamma for the
+   §5.3 representatives with 2 alpha > 1.
+
+Run: python validation/phase_exponents.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+import volterra_sgd as vs
+from volterra_sgd.phases import (
+    PHASE_DESCRIPTIONS,
+    asymptotic_parts,
+    numerical_phase_exponents,
+    phase_exponents,
+)
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+
+#: Three interior points per phase (the first is the §5.3 representative).
+POINTS = {
+    "Ia": [(0.75, 0.25), (1.0, 0.1), (0.7, -0.1)],
+    "II": [(1.25, 0.75), (1.0, 0.6), (1.5, 1.2)],
+    "III": [(1.0, 2.0), (0.7, 0.9), (0.6, 1.5)],
+    "Ib": [(0.35, 0.45), (0.4, 0.3), (0.15, 0.45)],
+    "Ic": [(0.2, 1.0), (0.15, 0.8), (0.1, 2.0)],
+    "IVa": [(0.27, 1.0), (0.28, 0.8), (0.26, 1.5)],
+    "IVb": [(0.45, 1.0), (0.35, 0.7), (0.4, 2.0)],
+}
+
+#: Compute windows (log10 f) of the slope fits: "realistic" is for information only.
+WINDOWS = {"realistic": (6.0, 12.0), "asymptotic": (40.0, 120.0), "far": (120.0, 250.0)}
+
+
+# ------------------------------------------------------------------ 1. exponent table
+def exponent_table(points=POINTS, windows=WINDOWS, g=0.5, v_over_d=4.0, num=9):
+    rows = []
+    for name, pts in points.items():
+        for a, b in pts:
+            ex = phase_exponents(a, b)
+            assert ex.phase == name, (a, b, ex.phase)
+            row = {"phase": name, "alpha": a, "beta": b, "xi_closed_form": ex.xi,
+                   "eta_closed_form": ex.eta, "fits": {}}
+            for wname, w in windows.items():
+                t0 = time.perf_counter()
+                fit = numerical_phase_exponents(a, b, log10_flops=w, num=num, g=g,
+                                                v_over_d=v_over_d)
+                row["fits"][wname] = {
+                    "log10_flops": list(w), "xi": fit.xi, "eta": fit.eta,
+                    "xi_minus_closed_form": fit.xi - ex.xi,
+                    "eta_minus_closed_form": fit.eta - ex.eta,
+                    "xi_slope_drift": fit.xi_error, "eta_slope_drift": fit.eta_error,
+                    "success": fit.success, "seconds": time.perf_counter() - t0}
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------- 2. asymptotic vs numerical (contour) parts
+def asymptotic_to_numerical_ratios(asym, numerical_parts):
+    """Ratios of the closed-form parts to numerically computed parts at the same r.
+
+    Parameters
+    ----------
+    asym : volterra_sgd.phases.AsymptoticParts
+        From ``asymptotic_parts(model, r, ...)``.
+    numerical_parts : Mapping[str, array_like]
+        Numerical parts aligned with ``asym.r``: "Fo", "Fpp", "Fac", "Kpp" and "Kac"
+        (e.g. ``forcing_and_kernel(model, r, ...).parts``; the pure-point / absolutely
+        continuous split there follows the true outliers).
+
+    Returns
+    -------
+    dict of str to ndarray
+        "Fo", "Fpp", "Fac", "Kpp": part-by-part ratios; "F" = (Fpp + Fac) ratio (total
+        transient forcing); "K" = Kpp / (Kpp + Kac) (total kernel).  The part-by-part
+        ratios of Fpp and Kpp tend to 1 in the outlier window T << min(d^alpha,
+        d^(alpha/beta)); "F" and "K" tend to 1 for 1 << T << d^(2 alpha); the closed-form
+        Fac (weight c_beta/d on every j <= d) and the bulk part agree only for
+        d^alpha << T << d^(2 alpha), slowly.
+    """
+    p = {k: np.asarray(v, dtype=float) for k, v in numerical_parts.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "Fo": asym["Fo"] / p["Fo"],
+            "Fpp": asym["Fpp"] / p["Fpp"],
+            "Fac": asym["Fac"] / p["Fac"],
+            "Kpp": asym["Kpp"] / p["Kpp"],
+            "F": (asym["Fpp"] + asym["Fac"]) / (p["Fpp"] + p["Fac"]),
+            "K": asym["Kpp"] / (p["Kpp"] + p.get("Kac", 0.0)),
+        }
+
+
+def ratio_convergence_study(cases=((1.0, 0.7), (1.25, 0.75), (0.75, 0.25), (1.0, 2.0),
+                                   (0.7, 0.7)),
+                            ds=(100, 400, 1600, 6400), thetas=(0.5, 1.0, 1.5), g=0.5,
+                            v_over_d=4):
+    try:
+        from volterra_sgd.forcing import forcing_and_kernel
+    except ImportError:  # pragma: no cover
+        return {"skipped": "volterra_sgd.forcing is not available"}
+    out = []
+    for a, b in cases:
+        for d in ds:
+            model = vs.PLRF(a, b, v_over_d * d, d)
+            lr = model.reference_learning_rate(g)
+            T = np.array([float(d) ** (th * a) for th in thetas])
+            r = np.unique(np.maximum(1, np.round(T / (2 * lr))).astype(np.int64))
+            t0 = time.perf_counter()
+            fk = forcing_and_kernel(model, r, learning_rate=lr)
+            asym = asymptotic_parts(model, r, learning_rate=lr)
+            ratios = asymptotic_to_numerical_ratios(asym, fk.parts)
+            out.append({"alpha": a, "beta": b, "d": d, "v": v_over_d * d,
+                        "T_over_d_alpha_exponent": list(thetas), "r": r.tolist(),
+                        "ratios": {k: [float(x) for x in v] for k, v in ratios.items()},
+                        "seconds": time.perf_counter() - t0})
+    return out
+
+
+# --------------------------------------------- 3. approximate vs exact deterministic loss
+def approximate_to_exact_ratio(asym, exact_loss, t_min=10.0):
+    """Range of exact / approximate loss over the points with T >= t_min.
+
+    Parameters
+    ----------
+    asym : volterra_sgd.phases.AsymptoticParts
+        Approximate parts at iterations ``asym.r``.
+    exact_loss : array_like
+        The exact deterministic loss curve at the same iterations.
+    t_min : float
+        Only T = 2 gamma B r >= t_min is compared (the closed forms are for T >> 1).
+
+    Returns
+    -------
+    dict
+        min/max of exact/loss_sum and exact/loss_max.
+    """
+    exact = np.asarray(exact_loss, dtype=float)
+    sel = asym.T >= t_min
+    rs = exact[sel] / asym["loss_sum"][sel]
+    rm = exact[sel] / asym["loss_max"][sel]
+    return {"sum_min": float(rs.min()), "sum_max": float(rs.max()),
+            "max_min": float(rm.min()), "max_max": float(rm.max()),
+            "within_factor_two_sum": bool(0.5 < rs.min() and rs.max() < 2.0)}
+
+
+def exact_deterministic_loss(model, lr, r, batch_size=1):
+    """Exact deterministic Volterra curve: contour F, K (sum of exponentials, §B.2)."""
+    from volterra_sgd.forcing import deterministic_measure
+    from volterra_sgd.numba_api import mode_recursion
+
+    B = batch_size
+    meas = deterministic_measure(model)
+    x = meas.nodes
+    q = np.ascontiguousarray(1.0 - lr * B * x * (2.0 - lr * (B + 1) * x))
+    c = np.ascontiguousarray(lr * lr * B * meas.kernel_weights)
+    out = np.empty(r.size)
+    status = mode_recursion(q, c, float(meas.limit_loss),
+                            np.array(meas.forcing_weights, dtype=float), 0, r, out)
+    if status != 0:
+        raise RuntimeError(f"mode_recursion failed with status {status}")
+    return out
+
+
+def factor_two_study(cases=((0.75, 0.25), (1.25, 0.75), (1.0, 2.0), (0.7, 0.7)),
+                     ds=(40, 100, 500), g=0.5, v_over_d=4, max_steps=3e7):
+    out = []
+    for a, b in cases:
+        for d in ds:
+            model = vs.PLRF(a, b, v_over_d * d, d)
+            lr = model.reference_learning_rate(g)
+            R = int(20 * d ** (2 * a) / lr)
+            if R > max_steps:
+                continue
+            r = np.unique(np.round(np.geomspace(1, R, 200)).astype(np.int64))
+            t0 = time.perf_counter()
+            exact = exact_deterministic_loss(model, lr, r)
+            row = {"alpha": a, "beta": b, "d": d, "v": v_over_d * d, "r_max": R}
+            for cut in (False, True):
+                asym = asymptotic_parts(model, r, learning_rate=lr, cutoff=cut)
+                row["cutoff" if cut else "closed_form"] = approximate_to_exact_ratio(asym,
+                                                                                     exact)
+            row["seconds"] = time.perf_counter() - t0
+            out.append(row)
+    return out
+
+
+# ------------------------------------------------------------------------------- main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes only (exponent table + d <= 400 studies)")
+    args = parser.parse_args(argv)
+    os.makedirs(OUT, exist_ok=True)
+    t0 = time.perf_counter()
+    table = exponent_table()
+    ratios = ratio_convergence_study(ds=(100, 400) if args.quick else (100, 400, 1600, 6400))
+    factor = factor_two_study(ds=(40, 100) if args.quick else (40, 100, 500),
+                              max_steps=2e6 if args.quick else 3e7)
+    meta = {"package_version": vs.__version__, "script": "validation/phase_exponents.py",
+            "options": {"g": 0.5, "v_over_d": 4.0, "num_flops": 9, "grid_points": 2000,
+                        "windows_log10_flops": WINDOWS, "quick": args.quick},
+            "phases": {k: {"region": d.region, "xi": d.xi, "eta": d.eta}
+                       for k, d in PHASE_DESCRIPTIONS.items()},
+            "seconds": time.perf_counter() - t0}
+    path = os.path.join(OUT, "phase_exponents.json")
+    with open(path, "w") as fh:
+        json.dump({"meta": meta, "exponent_table": table, "ratio_convergence": ratios,
+                   "approximate_vs_exact": factor}, fh, indent=1)
+    worst = max(max(abs(f["xi_minus_closed_form"]), abs(f["eta_minus_closed_form"]))
+                for row in table for w, f in row["fits"].items() if w != "realistic")
+    print(f"exponent table: {len(table)} points; worst |fit - closed form| in the asymptotic "
+          f"windows = {worst:.2e}")
+    for row in table:
+        f = row["fits"]["asymptotic"]
+        print(f"  {row['phase']:4s} ({row['alpha']:.2f}, {row['beta']:.2f})  xi {f['xi']:.5f} "
+              f"vs {row['xi_closed_form']:.5f}   eta {f['eta']:.5f} vs "
+              f"{row['eta_closed_form']:.5f}   [realistic 1e6-1e12: xi "
+              f"{row['fits']['realistic']['xi']:.3f}, eta {row['fits']['realistic']['eta']:.3f}]")
+    if isinstance(ratios, list):
+        print("asymptotic / contour parts at T = d^(alpha/2):  d, F, K, Fpp, Kpp")
+        for row in ratios:
+            rr = row["ratios"]
+            print(f"  ({row['alpha']}, {row['beta']}) d={row['d']:5d}  "
+                  + "  ".join(f"{k} {rr[k][0]:.4f}" for k in ("F", "K", "Fpp", "Kpp")))
+    print("exact deterministic / approximate loss (sum form), T >= 10:")
+    for row in factor:
+        c, p = row["cutoff"], row["closed_form"]
+        print(f"  ({row['alpha']}, {row['beta']}) d={row['d']:4d}: cutoff {c['sum_min']:.2f}-"
+              f"{c['sum_max']:.2f}, closed form {p['sum_min']:.2f}-{p['sum_max']:.2f}; "
+              f"max form (cutoff) {c['max_min']:.2f}-{c['max_max']:.2f}")
+    print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
