@@ -239,3 +239,14 @@ def test_secular_solution_matches_eigendecomposition_of_companion_matrix():
     assert info["p_inf"] == pytest.approx(f0 / (1 - np.sum(kappa / p)), rel=1e-15)
     with pytest.raises(ValueError, match="kernel norm"):
         solve_exponential_volterra(p, f, 3 * kappa, f0, [0])
+    # forcing-only modes (kappa = 0) are handled by their own poles
+    kappa0 = kappa.copy()
+    kappa0[[2, 7]] = 0.0
+    A = np.diag(1 - p) + np.outer(kappa0, np.ones(p.size))
+    Y = f.copy()
+    ref = []
+    for _ in range(60):
+        ref.append(f0 + Y.sum())
+        Y = A @ Y + f0 * kappa0
+    P0, _ = solve_exponential_volterra(p, f, kappa0, f0, np.arange(60))
+    np.testing.assert_allclose(P0, ref, rtol=1e-12)

@@ -11,12 +11,6 @@ Importing the package compiles nothing; see :func:`warmup`.
 from __future__ import annotations
 
 from ._numba import warmup
-from .exceptions import (
-    ConvergenceError,
-    ConvergenceWarning,
-    UnstableLearningRateError,
-    VolterraSGDError,
-)
 from .contour import (
     SpectralDensities,
     SpectralMeasure,
@@ -25,6 +19,7 @@ from .contour import (
     spectral_measure,
     spectral_support,
 )
+from .curve import LossCurve, SolverInfo, loss_curve
 from .exact import (
     EmbeddingSpectrum,
     ExpectedLoss,
@@ -34,33 +29,71 @@ from .exact import (
     kernel_norm,
     max_stable_learning_rate,
 )
+from .exceptions import (
+    ConvergenceError,
+    ConvergenceWarning,
+    UnstableLearningRateError,
+    VolterraSGDError,
+)
 from .forcing import ForcingKernel, forcing_and_kernel
+from .io import load_curve, save_curve
 from .model import PLRF
+from .phases import (
+    AsymptoticParts,
+    PhaseExponents,
+    PhaseInfo,
+    asymptotic_parts,
+    phase,
+    phase_exponents,
+    phase_info,
+)
 from .resolvent import limit_loss, tau
+from .sgd import SGDRun, simulate_sgd
 from .volterra import solve_volterra
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PLRF",
+    # exact loss for a given embedding
     "EmbeddingSpectrum",
     "ExpectedLoss",
-    "check_learning_rate",
     "embedding_spectrum",
     "expected_loss_given_w",
+    "check_learning_rate",
     "kernel_norm",
     "max_stable_learning_rate",
+    # generic Volterra solver
     "solve_volterra",
-    "ForcingKernel",
+    # simulated SGD
+    "SGDRun",
+    "simulate_sgd",
+    # deterministic equivalent
+    "tau",
+    "limit_loss",
     "SpectralDensities",
     "SpectralMeasure",
     "SpectralSupport",
-    "forcing_and_kernel",
-    "limit_loss",
     "spectral_densities",
     "spectral_measure",
     "spectral_support",
-    "tau",
+    "ForcingKernel",
+    "forcing_and_kernel",
+    # loss curves
+    "LossCurve",
+    "SolverInfo",
+    "loss_curve",
+    "load_curve",
+    "save_curve",
+    # phases and asymptotics
+    "AsymptoticParts",
+    "PhaseExponents",
+    "PhaseInfo",
+    "asymptotic_parts",
+    "phase",
+    "phase_exponents",
+    "phase_info",
+    # errors
     "ConvergenceError",
     "ConvergenceWarning",
     "UnstableLearningRateError",

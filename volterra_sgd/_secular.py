@@ -233,7 +233,8 @@ def solve_exponential_volterra(p, f, kappa, f0, r):
     p : array_like
         :math:`p_k = 1 - q_k` in (0, 1], computed accurately by the caller.
     f, kappa : array_like
-        Forcing and kernel weights (``kappa > 0``).
+        Forcing and kernel weights (``kappa >= 0``; modes with ``kappa = 0`` are
+        forcing-only).
     f0 : float
         Constant part of the forcing.
     r : array_like of int
@@ -256,26 +257,43 @@ def solve_exponential_volterra(p, f, kappa, f0, r):
     p = p[order]
     f = np.asarray(f, dtype=np.float64)[order]
     kappa = np.asarray(kappa, dtype=np.float64)[order]
-    # merge equal poles: their weights add
-    first = np.r_[True, p[1:] != p[:-1]]
+    # merge poles that coincide to ~1e-13 relative (e.g. quadrature nodes that round to the
+    # same edge): their weights add; distinct roots between them could not be represented
+    first = np.r_[True, p[1:] > p[:-1] * (1.0 + 1e-13)]
     if not np.all(first):
         idx = np.cumsum(first) - 1
         f = np.bincount(idx, weights=f)
         kappa = np.bincount(idx, weights=kappa)
         p = p[first]
-    p, f, kappa = (np.ascontiguousarray(x) for x in (p, f, kappa))
-    n = p.size
+    # modes without kernel weight are forcing-only: they are not poles of K, and enter P
+    # through their own pole with residue f_k / (1 - sum_j kappa_j / (p_j - p_k)).
+    keep = (kappa != 0.0) | (f != 0.0)  # modes with no weight at all contribute nothing
+    p, f, kappa = p[keep], f[keep], kappa[keep]
+    live = kappa > 0.0
+    if np.any(kappa < 0.0) or np.any(~np.isfinite(kappa)) or np.any(~np.isfinite(f)):
+        raise ValueError(f"secular equation: {STATUS[2]}")
+    pk, fk, kk = (np.ascontiguousarray(x[live]) for x in (p, f, kappa))
+    n = pk.size
     origin = np.empty(n, dtype=np.int64)
     tau = np.empty(n)
-    st = secular_roots_kernel(p, kappa, origin, tau)
+    st = secular_roots_kernel(pk, kk, origin, tau)
     if st != 0:
         raise ValueError(f"secular equation: {STATUS[st]}")
     mu = np.empty(n)
     resid = np.empty(n)
-    secular_residues_kernel(p, kappa, f, float(f0), origin, tau, mu, resid)
-    knorm = float(np.sum(kappa / p))
+    secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
+    if np.any(~live):
+        pf, ff = p[~live], f[~live]
+        # F-only poles contribute to the numerator of every R_i, and have residues of their own
+        diff = pf[None, :] - mu[:, None]
+        den = np.array([np.sum(kk / (pk - mu_i) ** 2) for mu_i in mu])
+        resid = resid + (ff[None, :] / diff).sum(axis=1) / den
+        extra = ff / (1.0 - np.array([np.sum(kk / (pk - x)) for x in pf]))
+        mu = np.r_[mu, pf]
+        resid = np.r_[resid, extra]
+    knorm = float(np.sum(kk / pk))
     p_inf = float(f0) / (1.0 - knorm)
     r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
     out = np.empty(r.size)
-    secular_evaluate_kernel(mu, resid, p_inf, r, out)
+    secular_evaluate_kernel(np.ascontiguousarray(mu), np.ascontiguousarray(resid), p_inf, r, out)
     return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": knorm}

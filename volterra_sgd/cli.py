@@ -25,7 +25,8 @@ def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="predicted loss curve against simulated SGD (table + figure)")
     p.add_argument("--out", default="volterra_sgd_demo.png",
                    help="figure file (PNG or PDF); default %(default)s")
-    p.add_argument("--runs", type=int, default=200, help="simulated SGD runs (default %(default)s)")
+    p.add_argument("--runs", type=_positive_int, default=100,
+                   help="simulated SGD runs (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.set_defaults(run=_run_demo)
 
@@ -112,7 +113,99 @@ def _write_phase_plot(file: str, heatmap, point) -> None:
         print(f"wrote {out}")
 
 
-_SUBCOMMANDS = [_add_demo, _add_phases]
+# ------------------------------------------------------------------------ curve
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _v_value(text: str):
+    if text.lower() in ("inf", "infinity"):
+        import math
+
+        return math.inf
+    return _positive_int(text)
+
+
+def _add_curve(sub) -> None:
+    p = sub.add_parser("curve", help="deterministic loss curve P(r) with its parts",
+                       description="Deterministic loss curve of one-pass SGD on PLRF "
+                       "(docs/theory.md §6-7): prints a table, writes NPZ or CSV (+JSON), "
+                       "optionally a log-log figure.")
+    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--d", type=_positive_int, required=True, help="number of parameters d")
+    p.add_argument("--v", type=_v_value, default=None,
+                   help="hidden dimension v (integer or 'inf'); default 10 d")
+    p.add_argument("--batch-size", type=_positive_int, default=1, help="B (default 1)")
+    lr = p.add_mutually_exclusive_group()
+    lr.add_argument("--learning-rate", type=float, default=None, help="gamma")
+    lr.add_argument("--lr-scale", type=float, default=None,
+                    help="g in gamma = g / sum_j j^(-2 alpha) / B (default 0.5)")
+    it = p.add_mutually_exclusive_group()
+    it.add_argument("--iterations", type=int, nargs="+", default=None,
+                    help="explicit iterations r")
+    it.add_argument("--max-iter", type=float, default=None,
+                    help="largest iteration of a log-spaced grid (default 1e6)")
+    p.add_argument("--points", type=_positive_int, default=100,
+                   help="points of the log-spaced grid (default 100)")
+    p.add_argument("--out", default=None, help="output file (.npz or .csv)")
+    p.add_argument("--plot", default=None, help="figure file (.png or .pdf)")
+    p.set_defaults(run=_run_curve)
+
+
+def _run_curve(args) -> int:
+    import numpy as np
+
+    from .curve import loss_curve
+    from .model import PLRF
+
+    v = args.v if args.v is not None else 10 * args.d
+    model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=args.d)
+    if args.learning_rate is not None:
+        gamma = args.learning_rate
+    else:
+        g = 0.5 if args.lr_scale is None else args.lr_scale
+        gamma = model.reference_learning_rate(g) / args.batch_size
+    if args.iterations is not None:
+        r = np.asarray(args.iterations)
+    else:
+        rmax = 1e6 if args.max_iter is None else args.max_iter
+        if not rmax >= 1:
+            raise ValueError(f"--max-iter must be >= 1; got {rmax}")
+        r = np.unique(np.r_[0, np.round(np.logspace(0, np.log10(rmax), args.points))])
+    curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size)
+    print(f"PLRF alpha={model.alpha}, beta={model.beta}, v={model.v}, d={model.d}, "
+          f"B={args.batch_size}, gamma={gamma:.6g}: ||K|| = {curve.kernel_norm:.6f}, "
+          f"P(inf) = {curve.limit_loss:.6e}")
+    print(f"{'r':>14} {'P(r)':>12} {'F(r)':>12} {'K(r)':>12} {'Fpp':>11} {'Fac':>11} "
+          f"{'Kpp':>11}")
+    show = np.unique(np.linspace(0, curve.r.size - 1, min(12, curve.r.size)).astype(int))
+    for i in show:
+        pp = curve.parts
+        print(f"{curve.r[i]:>14d} {curve.loss[i]:>12.5e} {curve.forcing[i]:>12.5e} "
+              f"{curve.kernel[i]:>12.5e} {pp['Fpp'][i]:>11.3e} {pp['Fac'][i]:>11.3e} "
+              f"{pp['Kpp'][i]:>11.3e}")
+    if args.out:
+        from .io import save_curve
+
+        print(f"written {save_curve(curve, args.out)}")
+    if args.plot:
+        from .plotting import plot_loss_curve
+
+        ax = plot_loss_curve(curve)
+        ax.set_title(f"PLRF α={model.alpha}, β={model.beta}, d={model.d}, v={model.v}")
+        ax.figure.savefig(args.plot, dpi=120)
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -243,8 +243,9 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
 
     Parameters
     ----------
-    eigenvalues : array_like or EmbeddingSpectrum
-        Eigenvalues :math:`\lambda_k`.
+    eigenvalues : array_like, EmbeddingSpectrum or PLRF
+        Eigenvalues; for a :class:`PLRF` model its deterministic spectrum (the nodes of the
+        spectral measure weighted by the eigenvalue density).
     batch_size : int
         :math:`B`.
     weights : array_like, optional
@@ -261,6 +262,11 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     >>> round(vs.max_stable_learning_rate([0.5], 1), 12)   # (g/2) 0.5 / (1 - g/2) = 1
     1.333333333333
     """
+    if isinstance(eigenvalues, PLRF):  # the deterministic spectrum of the model
+        from .forcing import deterministic_measure
+
+        meas = deterministic_measure(eigenvalues)
+        eigenvalues, weights = meas.nodes, meas.eigen_weights
     lam, wts = _eigs(eigenvalues, weights)
     B = as_int(batch_size, "batch_size")
     lmax = float(np.max(lam)) if lam.size else 0.0

@@ -5,7 +5,7 @@ None) and returns the :class:`matplotlib.axes.Axes`.  Nothing here calls ``plt.s
 writes files: saving figures is the job of the command line (``volterra-sgd ... --plot``)
 or of the caller (``ax.figure.savefig(...)``).
 
-Sections: phase diagram (THEORY.md §5); loss curves (to be added).
+Sections: phase diagram (THEORY.md §5); loss curves.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ __all__ = [
     "PHASE_COLORS",
     "plot_phase_diagram",
     "plot_exponent_traversal",
+    "plot_loss_curve",
+    "plot_loss_comparison",
 ]
 
 
@@ -234,4 +236,85 @@ def plot_exponent_traversal(ax=None, *, alpha: float = 0.7, beta_range=(-0.15, 1
     ax.set_ylabel("exponent")
     ax.set_title(f"compute-optimal exponents at alpha = {a:g}", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+# ============================================================================= loss curves
+def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = None):
+    r"""Draw a :class:`~volterra_sgd.curve.LossCurve` on log-log axes, with its parts.
+
+    Parameters
+    ----------
+    curve : LossCurve
+        The curve (``r = 0`` is drawn at ``r = 1/2`` on the log axis).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    parts : bool, default True
+        Also draw :math:`F_o`, :math:`F_{pp}`, :math:`F_{ac}` and :math:`K_{pp}`, and the
+        limit :math:`\mathcal P(\infty)`.
+    label : str, optional
+        Legend label of the loss.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _new_axes(ax)
+    r = np.maximum(curve.r.astype(float), 0.5)
+    ax.loglog(r, curve.loss, color="k", lw=2, label=label or r"$\mathcal{P}(r)$")
+    if parts:
+        styles = {"Fo": ("tab:gray", ":"), "Fpp": ("tab:blue", "--"),
+                  "Fac": ("tab:green", "--"), "Kpp": ("tab:red", "-.")}
+        for key, (col, ls) in styles.items():
+            y = np.asarray(curve.parts[key])
+            ok = y > 0
+            if np.any(ok):
+                ax.loglog(r[ok], y[ok], color=col, ls=ls, lw=1.2, label=key)
+        ax.axhline(curve.limit_loss, color="tab:gray", lw=0.8,
+                   label=r"$\mathcal{P}(\infty)$")
+    lo = float(np.min(curve.loss[curve.loss > 0])) if np.any(curve.loss > 0) else 1e-300
+    ax.set_ylim(lo * 1e-3, float(np.max(curve.loss)) * 2.0)
+    ax.set_xlabel("iteration r")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | None = None,
+                         title: str | None = None, predicted_label: str = "prediction",
+                         sample_label: str = "simulated SGD (mean ± 2 s.e.)"):
+    """Draw a predicted loss curve against simulated SGD with a ±2 standard-error band.
+
+    Parameters
+    ----------
+    r, predicted, mean, stderr : array_like
+        Iterations, predicted loss, SGD mean and its standard error.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    limit : float, optional
+        Horizontal line at the limit loss.
+    title : str, optional
+        Axes title.
+    predicted_label, sample_label : str
+        Legend labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _new_axes(ax)
+    x = np.maximum(np.asarray(r, dtype=float), 0.5)
+    mean = np.asarray(mean)
+    se = np.asarray(stderr)
+    ax.fill_between(x, np.maximum(mean - 2 * se, 1e-300), mean + 2 * se, color="tab:orange",
+                    alpha=0.3, lw=0)
+    ax.loglog(x, mean, "o", color="tab:orange", ms=4, label=sample_label)
+    ax.loglog(x, predicted, "-", color="k", lw=1.5, label=predicted_label)
+    if limit is not None:
+        ax.axhline(limit, color="tab:gray", ls=":", lw=1, label="limit loss")
+    ax.set_xlabel("iteration r")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
     return ax

@@ -1,0 +1,189 @@
+r"""Deterministic loss curves :math:`\mathcal P(r)` (THEORY.md §3.2-§3.3, §B.2).
+
+The deterministic-equivalent forcing and kernel are sums of exponentials over the nodes
+:math:`x_i` of the discretized spectral measure (:mod:`volterra_sgd.contour`),
+
+.. math::
+
+    F(r) = F_0 + \sum_i f_i\, q(x_i)^r, \qquad K(r) = \sum_i \kappa_i\, q(x_i)^r,
+    \qquad \kappa_i = \gamma^2 B\, x_i^2 \rho_i,
+
+so the Volterra equation :math:`\mathcal P(r) = F(r) + \sum_{s<r} K(r-1-s)\mathcal P(s)` has
+the closed form :math:`\mathcal P(r) = \mathcal P(\infty) + \sum_i R_i \nu_i^r` from the
+secular equation :math:`\sum_i \kappa_i/(\nu - q(x_i)) = 1` (docs/theory.md §7): exact for the
+discretized measure, at any horizon, with no time stepping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._secular import solve_exponential_volterra
+from ._validation import as_int, as_iterations, as_positive_real
+from .forcing import _one_minus_q, deterministic_measure, forcing_and_kernel
+from .model import PLRF
+
+__all__ = ["SolverInfo", "LossCurve", "loss_curve"]
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """Outcome of a solver: ``success``, integer ``status``, ``message`` and error estimate."""
+
+    success: bool
+    status: int
+    message: str
+    error_estimate: float
+    n_modes: int = 0
+
+
+@dataclass(frozen=True)
+class LossCurve:
+    r"""A deterministic loss curve and its ingredients at iterations ``r``.
+
+    Attributes
+    ----------
+    r : ndarray of int64
+        Iterations.
+    loss : ndarray
+        :math:`\mathcal P(r)` (no factor 1/2).
+    forcing, kernel : ndarray
+        :math:`F(r)`, :math:`K(r)`.
+    parts : dict of str to ndarray
+        ``"Fo"``, ``"Fpp"``, ``"Fac"``, ``"Kpp"``, ``"Kac"`` at ``r``.
+    loss_error : ndarray
+        Error estimate of ``loss`` (difference to the solution on the coarse quadrature).
+    kernel_norm : float
+        :math:`\|K\|`.
+    limit_loss : float
+        :math:`\mathcal P(\infty) = F_0/(1-\|K\|)`.
+    model : PLRF
+    learning_rate : float
+    batch_size : int
+    info : SolverInfo
+    options : dict
+        Solver options (``rtol``).
+    """
+
+    r: np.ndarray
+    loss: np.ndarray
+    forcing: np.ndarray
+    kernel: np.ndarray
+    parts: dict
+    loss_error: np.ndarray
+    kernel_norm: float
+    limit_loss: float
+    model: PLRF
+    learning_rate: float
+    batch_size: int
+    info: SolverInfo
+    options: dict = field(default_factory=dict)
+
+    @property
+    def flops(self) -> np.ndarray:
+        """Compute :math:`f = d B r` at each iteration (THEORY.md §A)."""
+        return self.model.d * self.batch_size * self.r.astype(np.float64)
+
+
+def loss_curve(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
+               rtol: float = 1e-11) -> LossCurve:
+    r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
+    r : array_like of int
+        Non-decreasing, non-negative iterations (``10**12`` is as cheap as 10).
+    learning_rate : float
+        Constant :math:`\gamma > 0`, stable for the deterministic spectrum
+        (:func:`max_stable_learning_rate`).
+    batch_size : int, default 1
+        :math:`B`; gradients are summed over the batch.
+    rtol : float, default 1e-11
+        Quadrature tolerance of the spectral measure.
+
+    Returns
+    -------
+    LossCurve
+        :math:`\mathcal P(r)`, :math:`F`, :math:`K`, their parts, :math:`\|K\|`,
+        :math:`\mathcal P(\infty)` and an error estimate.
+
+    Raises
+    ------
+    UnstableLearningRateError
+        If the learning rate is unstable; the message names the largest stable one.
+
+    Notes
+    -----
+    docs/theory.md §6-§7; THEORY.md §3.2, §B.2.  The error estimate is
+    :math:`|\mathcal P_{15} - \mathcal P_{7}|`, the difference between the solutions for the
+    15-point and the embedded 7-point Gauss discretizations of the same measure.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> curve = vs.loss_curve(model, [0, 10**3, 10**12],
+    ...                       learning_rate=model.reference_learning_rate(0.5))
+    >>> bool(curve.loss[-1] == curve.loss[-1]) and f"{curve.limit_loss:.4e}"
+    '2.2642e-04'
+    """
+    fk = forcing_and_kernel(model, r, learning_rate=learning_rate, batch_size=batch_size,
+                            rtol=rtol)
+    g, B = fk.learning_rate, fk.batch_size
+    meas = fk.measure
+    P = _solve(meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss, g, B,
+               fk.r)
+    P7 = _solve(meas.coarse_nodes, meas.coarse_forcing_weights, meas.coarse_eigen_weights,
+                meas.limit_loss, g, B, fk.r)
+    err = np.abs(P - P7)
+    info = SolverInfo(success=True, status=0, message="success",
+                      error_estimate=float(np.max(err / P)), n_modes=int(meas.nodes.size))
+    return LossCurve(r=fk.r, loss=P, forcing=fk.forcing, kernel=fk.kernel, parts=fk.parts,
+                     loss_error=err, kernel_norm=fk.kernel_norm, limit_loss=fk.limit_loss,
+                     model=model, learning_rate=g, batch_size=B, info=info,
+                     options={"rtol": rtol})
+
+
+def _solve(x, fw, ew, f0, g, B, r):
+    p = _one_minus_q(x, g, B)
+    P, _ = solve_exponential_volterra(p, fw, g * g * B * x * x * ew, f0, r)
+    return P
+
+
+def sum_of_exponentials(model: PLRF, *, learning_rate: float, batch_size: int = 1,
+                        rtol: float = 1e-11) -> dict:
+    r"""The discrete representation :math:`F = F_0 + \sum f_i q_i^r`, :math:`K = \sum \kappa_i q_i^r`.
+
+    Parameters
+    ----------
+    model : PLRF
+        The model.
+    learning_rate : float
+        :math:`\gamma`.
+    batch_size : int
+        :math:`B`.
+    rtol : float
+        Quadrature tolerance.
+
+    Returns
+    -------
+    dict
+        ``nodes`` :math:`x_i`, ``q`` :math:`q(x_i)`, ``one_minus_q``, ``forcing_weights``
+        :math:`f_i`, ``kernel_weights`` :math:`\kappa_i`, ``component``, ``limit_loss``
+        :math:`F_0`.
+    """
+    g = as_positive_real(learning_rate, "learning_rate")
+    B = as_int(batch_size, "batch_size")
+    meas = deterministic_measure(model, rtol=rtol)
+    x = meas.nodes
+    p = _one_minus_q(x, g, B)
+    return {"nodes": x, "q": 1.0 - p, "one_minus_q": p, "forcing_weights": meas.forcing_weights,
+            "kernel_weights": g * g * B * x * x * meas.eigen_weights,
+            "component": meas.component, "limit_loss": meas.limit_loss}
+
+
+_ = as_iterations  # re-exported validation is used through forcing_and_kernel
