@@ -515,3 +515,21 @@ def test_spectrum_may_replace_w_for_the_eigen_engine():
     other = vs.PLRF(1.0, 0.5, 60, 20)
     with pytest.raises(ValueError, match="different model"):
         simulate_sgd(other, [0, 5], W=spec, **kw)
+
+
+def test_divergence_is_reported(monkeypatch):
+    # The stability check makes divergence practically impossible; switch it off to check the
+    # reporting path (kernel status 1).
+    import volterra_sgd.sgd as sgd_module
+
+    monkeypatch.setattr(sgd_module, "check_learning_rate", lambda *a, **k: 0.0)
+    model, W, g = _setup(1.0, 0.7, 30, 10, 1)
+    kw = dict(learning_rate=50.0, n_runs=2, rng=0, W=W)
+    for engine in ("eigen", "literal"):
+        with pytest.raises(FloatingPointError, match="non-finite"):
+            simulate_sgd(model, [0, 2000], engine=engine, **kw)
+        with pytest.warns(RuntimeWarning, match="non-finite"):
+            sim = simulate_sgd(model, [0, 2000], engine=engine, throw=False, **kw)
+        assert not sim.success and sim.status == 1 and not np.isfinite(sim.loss[-1])
+    with pytest.raises(TypeError, match="throw"):
+        simulate_sgd(model, [0, 1], throw=1, **kw)

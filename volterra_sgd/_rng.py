@@ -12,7 +12,7 @@ per thread (so results would depend on scheduling).  This module provides instea
 * **A 256-layer Ziggurat** (Marsaglia and Tsang, "The Ziggurat method for generating random
   variables", J. Stat. Softw. 5(8), 2000; the layout of NumPy's ``random_standard_normal``).
   One 64-bit draw gives the layer (low 8 bits) and a signed 53-bit abscissa (bits 11..63);
-  about 98.8% of the variates are accepted by one comparison, the rest go through the
+  about 98.5% of the variates are accepted by one comparison, the rest go through the
   exact wedge or tail tests.  The sampler is exact up to the 2^-53 resolution of the
   abscissa.  The tables are computed in NumPy at first use (:func:`ziggurat_tables`), not at
   import.

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numba
@@ -479,7 +480,7 @@ def _validate_engine(engine) -> str:
 
 def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
-                 progress: bool = False) -> SGDRun:
+                 progress: bool = False, throw: bool = True) -> SGDRun:
     r"""Simulate one-pass SGD on the PLRF model and record the exact loss (THEORY.md §2, §B.7).
 
     Parameters
@@ -509,6 +510,10 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         embedding.  ``"literal"``: samples :math:`x\in R^v`, :math:`O(vdB)` per step.
     progress : bool, default False
         Show a ``tqdm.auto`` progress bar (requires the ``progress`` extra).
+    throw : bool, default True
+        If a run produces a non-finite loss (divergence; not expected once the stability
+        check has passed), raise :class:`FloatingPointError`.  With ``throw=False`` the
+        result is returned with ``success=False`` and a :class:`RuntimeWarning` is issued.
 
     Returns
     -------
@@ -523,6 +528,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the embedding
         (for ``W=None``: for any drawn embedding).  Its ``max_learning_rate`` attribute is
         the largest stable learning rate.
+    FloatingPointError
+        A run produced a non-finite loss and ``throw`` is True.
     RuntimeError
         Internal kernel error.
 
@@ -559,8 +566,9 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     B = as_int(batch_size, "batch_size", minimum=1)
     n_runs = as_int(n_runs, "n_runs", minimum=1)
     engine = _validate_engine(engine)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be a bool; got {progress!r}")
+    for name, flag in (("progress", progress), ("throw", throw)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool; got {flag!r}")
     progress = bool(progress)
     fixed = W is not None
     given_spec = None
@@ -660,6 +668,13 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     if bar is not None:
         bar.close()
 
+    if status == 1:
+        bad = int(np.flatnonzero(~np.all(np.isfinite(out), axis=0))[0])
+        msg = (f"simulate_sgd: run {bad} produced a non-finite loss ({STATUS[1]}); "
+               f"learning_rate={g!r}, batch_size={B}")
+        if throw:
+            raise FloatingPointError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
     losses = np.ascontiguousarray(out.T)
     mean = losses.mean(axis=0)
     if n_runs > 1:
