@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from numba import prange
+
 from ._numba import njit
 
 STATUS = {
@@ -41,73 +43,113 @@ STATUS = {
 
 
 @njit
-def _secular_value(p, kappa, origin, tau):
-    """f(mu) - 1 with mu = p[origin] + tau (origin = -1: mu = tau), differences shifted."""
-    s = 0.0
-    po = 0.0 if origin < 0 else p[origin]
-    for k in range(p.shape[0]):
-        s += kappa[k] / ((p[k] - po) - tau)
-    return s - 1.0
+def _secular_sums(p, kappa, po, tau, kl):
+    """f(mu) - 1 and the split sums of the "middle way" model at mu = po + tau.
+
+    Poles with index <= kl are "left" of mu, the others "right".  Returns
+    (f - 1, hL, hL', hR, hR') with h = sum kappa/(p - mu) and h' = sum kappa/(p - mu)^2.
+    """
+    hl = 0.0
+    dl = 0.0
+    hr = 0.0
+    dr = 0.0
+    for k in range(kl + 1):  # two branch-free loops, so that they vectorize
+        inv = 1.0 / ((p[k] - po) - tau)
+        a = kappa[k] * inv
+        hl += a
+        dl += a * inv
+    for k in range(kl + 1, p.shape[0]):
+        inv = 1.0 / ((p[k] - po) - tau)
+        a = kappa[k] * inv
+        hr += a
+        dr += a * inv
+    return hl + hr - 1.0, hl, dl, hr, dr
 
 
 @njit
-def _brent(p, kappa, origin, a, b, fa, fb):
-    """Brent's root finder for _secular_value on the bracket (a, b) with fa < 0 < fb."""
-    c = a
-    fc = fa
-    d = b - a
-    e = d
-    for _ in range(300):
-        if (fb > 0.0) == (fc > 0.0):
-            c = a
-            fc = fa
-            d = b - a
-            e = d
-        if abs(fc) < abs(fb):
-            a = b
-            b = c
-            c = a
-            fa = fb
-            fb = fc
-            fc = fa
-        tol = 2.0 * 2.220446049250313e-16 * abs(b) + 1e-300
-        m = 0.5 * (c - b)
-        if abs(m) <= tol or fb == 0.0:
-            return b, 0
-        if abs(e) >= tol and abs(fa) > abs(fb):
-            s = fb / fa
-            if a == c:
-                pp = 2.0 * m * s
-                qq = 1.0 - s
-            else:
-                qa = fa / fc
-                rr = fb / fc
-                pp = s * (2.0 * m * qa * (qa - rr) - (b - a) * (rr - 1.0))
-                qq = (qa - 1.0) * (rr - 1.0) * (s - 1.0)
-            if pp > 0.0:
-                qq = -qq
-            else:
-                pp = -pp
-            if 2.0 * pp < min(3.0 * m * qq - abs(tol * qq), abs(e * qq)):
-                e = d
-                d = pp / qq
-            else:
-                d = m
-                e = d
+def _one_root(p, kappa, i, norm):
+    """Root of sum kappa/(p - mu) = 1 in (p[i-1], p[i]) (p[-1] := 0): (origin, tau, status).
+
+    The root is measured from the nearer pole (``origin``; -1 means 0) so that p_k - mu keeps
+    full relative accuracy.  Iteration: the "middle way" rational model (Li 1993; LAPACK
+    dlaed4), which fits a + b/(p_left - mu) and a + b/(p_right - mu) to the two partial sums
+    and solves the resulting quadratic, safeguarded by bisection on a sign bracket.
+    """
+    n = p.shape[0]
+    left = 0.0 if i == 0 else p[i - 1]
+    mid = 0.5 * (left + p[i])
+    fm = _secular_sums(p, kappa, 0.0, mid, i - 1)[0]
+    if fm > 0.0:
+        o = i - 1
+        po = left
+        a = 0.0
+        b = mid - left
+        fa = norm - 1.0 if o < 0 else -math.inf
+        fb = fm
+        tau = 0.5 * b
+    else:
+        o = i
+        po = p[i]
+        a = mid - p[i]
+        b = 0.0
+        fa = fm
+        fb = math.inf
+        tau = 0.5 * a
+    for _ in range(200):
+        fv, hl, dl, hr, dr = _secular_sums(p, kappa, po, tau, i - 1)
+        if fv == 0.0:
+            return o, tau, 0
+        if fv < 0.0:
+            a = tau
+            fa = fv
         else:
-            d = m
-            e = d
-        a = b
-        fa = fb
-        if abs(d) > tol:
-            b += d
+            b = tau
+            fb = fv
+        # model: A + bl/(el - s) + br/(er - s) = 0, with el/er the distances to the poles
+        er = (p[i] - po) - tau
+        if i > 0:
+            el = (p[i - 1] - po) - tau
+            bl = dl * el * el
+            al = hl - bl / el
         else:
-            b += tol if m > 0 else -tol
-        fb = _secular_value(p, kappa, origin, b)
-    return b, 3
+            el = -math.inf
+            bl = 0.0
+            al = hl
+        br = dr * er * er
+        ar = hr - br / er
+        A = al + ar - 1.0
+        if i > 0:
+            qa = A
+            qb = -(A * (el + er) + bl + br)
+            qc = A * el * er + bl * er + br * el
+            if qa == 0.0:
+                s = -qc / qb if qb != 0.0 else 0.0
+            else:
+                disc = qb * qb - 4.0 * qa * qc
+                if disc < 0.0:
+                    disc = 0.0
+                sq = math.sqrt(disc)
+                qq = -0.5 * (qb + (sq if qb >= 0.0 else -sq))
+                s1 = qq / qa
+                s2 = qc / qq if qq != 0.0 else s1
+                s = s1 if el < s1 < er else s2
+        else:  # A + br/(er - s) = 0
+            s = er + br / A if A != 0.0 else 0.5 * (a + b) - tau
+        tn = tau + s
+        if not (a < tn < b):
+            if fa == -math.inf:  # bracket still open at the pole tau = a: approach it
+                tn = a + (min(tau, b) - a) * 0.0625
+            elif fb == math.inf:
+                tn = b + (max(tau, a) - b) * 0.0625
+            else:
+                tn = 0.5 * (a + b)
+        if abs(tn - tau) <= 4e-16 * abs(tn) or b - a <= 4e-16 * max(abs(a), abs(b)):
+            return o, tn, 0
+        tau = tn
+    return o, tau, 3
 
 
-@njit
+@njit(parallel=True)
 def secular_roots_kernel(p, kappa, origin, tau):
     """Roots of ``sum_k kappa_k / (p_k - mu) = 1``, one per interval (p_{i-1}, p_i).
 
@@ -137,67 +179,23 @@ def secular_roots_kernel(p, kappa, origin, tau):
         norm += kappa[k] / p[k]
     if not (norm < 1.0):
         return 1
-    worst = 0
-    for i in range(n):
-        # root i lies in (p[i-1], p[i]) with p[-1] := 0
-        left = 0.0 if i == 0 else p[i - 1]
-        mid = 0.5 * (left + p[i])
-        if _secular_value(p, kappa, -1, mid) > 0.0:
-            # root in the lower half, measured from the lower pole (or from 0 when i = 0)
-            o = i - 1
-            a = 0.0
-            b = mid - left
-            fb = _secular_value(p, kappa, o, b)
-            if o < 0:
-                fa = norm - 1.0
-            else:  # f -> -inf as tau -> 0+: walk towards the pole until f < 0
-                fa = 1.0
-                while fa >= 0.0 and b > 1e-300:
-                    t = b * 0.00390625
-                    fa = _secular_value(p, kappa, o, t)
-                    if fa >= 0.0:
-                        b = t
-                        fb = fa
-                    else:
-                        a = t
-        else:
-            # root in the upper half, measured from the upper pole: tau in (mid - p_i, 0)
-            o = i
-            a = mid - p[o]
-            b = 0.0
-            fa = _secular_value(p, kappa, o, a)
-            fb = -1.0  # f -> +inf as tau -> 0-: walk towards the pole until f > 0
-            while fb <= 0.0 and -a > 1e-300:
-                t = a * 0.00390625
-                fb = _secular_value(p, kappa, o, t)
-                if fb <= 0.0:
-                    a = t
-                    fa = fb
-                else:
-                    b = t
-        if fa >= 0.0:
-            t = a
-            st = 0
-        elif fb <= 0.0:
-            t = b
-            st = 0
-        else:
-            t, st = _brent(p, kappa, o, a, b, fa, fb)
-        if st != 0:
-            worst = st
+    st = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        o, t, s = _one_root(p, kappa, i, norm)
         origin[i] = o
         tau[i] = t
-    return worst
+        st[i] = s
+    return int(np.max(st)) if n else 0
 
 
-@njit
+@njit(parallel=True)
 def secular_residues_kernel(p, kappa, f, f0, origin, tau, mu, resid):
     """Residues :math:`R_i` and :math:`\\mu_i = 1 - \\nu_i` from the roots (see module doc).
 
     Returns 0 on success.
     """
     n = p.shape[0]
-    for i in range(n):
+    for i in prange(n):
         o = origin[i]
         po = 0.0 if o < 0 else p[o]
         mu[i] = po + tau[i]

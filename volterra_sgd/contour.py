@@ -46,6 +46,7 @@ difference of the two, panel by panel, is the reported error estimate.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -289,7 +290,7 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2):
     return m, A2, (st if st != 0 else 3)
 
 
-@njit
+@njit(nogil=True)
 def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, m_out, mu_f, rho, status):
     """m(x+i0) and densities at sorted ``x`` inside one spectral component [a, b].
 
@@ -493,8 +494,20 @@ def _eval_component(model, a, b, x):
     mu = np.empty(xs.size)
     rho = np.empty(xs.size)
     st = np.empty(xs.size, dtype=np.int64)
-    _densities_kernel(xs, float(a), float(b), float(model.alpha), float(model.beta),
-                      float(model.v), float(model.d), lam, c2, m, mu, rho, st)
+    args = (float(a), float(b), float(model.alpha), float(model.beta), float(model.v),
+            float(model.d), lam, c2)
+    nthreads = min(os.cpu_count() or 1, 8)
+    if xs.size < 2000 or nthreads == 1:
+        _densities_kernel(xs, *args, m, mu, rho, st)
+    else:  # the kernel releases the GIL: march over contiguous chunks in parallel
+        from concurrent.futures import ThreadPoolExecutor
+
+        edges = np.linspace(0, xs.size, nthreads + 1).astype(int)
+        with ThreadPoolExecutor(nthreads) as pool:
+            list(pool.map(lambda k: _densities_kernel(
+                xs[edges[k]:edges[k + 1]], *args, m[edges[k]:edges[k + 1]],
+                mu[edges[k]:edges[k + 1]], rho[edges[k]:edges[k + 1]],
+                st[edges[k]:edges[k + 1]]), range(nthreads)))
     if np.any(st != 0):
         from .exceptions import ConvergenceError
 
