@@ -9,13 +9,18 @@ per thread (so results would depend on scheduling).  This module provides instea
   no known weak bits.  Every simulated run owns one state, seeded from a spawned
   :class:`numpy.random.SeedSequence` (:func:`seed_states`), so a run's stream does not
   depend on the number of threads, on scheduling or on how many other runs there are.
-* **A 256-layer Ziggurat** (Marsaglia and Tsang, "The Ziggurat method for generating random
-  variables", J. Stat. Softw. 5(8), 2000; the layout of NumPy's ``random_standard_normal``).
-  One 64-bit draw gives the layer (low 8 bits) and a signed 53-bit abscissa (bits 11..63);
-  about 98.5% of the variates are accepted by one comparison, the rest go through the
+* **A 1024-layer Ziggurat** (Marsaglia and Tsang, "The Ziggurat method for generating random
+  variables", J. Stat. Softw. 5(8), 2000; the layout of NumPy's ``random_standard_normal``,
+  with 1024 instead of 256 layers).  One 64-bit draw gives the layer (low 10 bits) and a
+  signed 53-bit abscissa (bits 11..63); 99.57% of the variates are accepted by one
+  comparison, the rest go through the
   exact wedge or tail tests.  The sampler is exact up to the 2^-53 resolution of the
   abscissa.  The tables are computed in NumPy at first use (:func:`ziggurat_tables`), not at
   import.
+
+Numba caches each function keyed on its own source file only: after editing this module,
+touch ``sgd.py`` (or clear the ``__pycache__/*.nb*`` files) so that the SGD kernels, which
+inline these functions, are recompiled.
 
 The compiled pieces (:func:`next_uint64`, :func:`next_double`, :func:`standard_normal`) take and
 return the state as four ``uint64`` scalars, so that LLVM keeps it in registers inside the
@@ -43,7 +48,7 @@ __all__ = [
     "fill_standard_normal",
 ]
 
-_N_LAYERS = 256
+_N_LAYERS = 1024
 _TWO52 = 2.0**52
 
 _U11 = np.uint64(11)
@@ -52,7 +57,7 @@ _U23 = np.uint64(23)
 _U41 = np.uint64(41)
 _U45 = np.uint64(45)
 _U19 = np.uint64(19)
-_U255 = np.uint64(255)
+_UMASK = np.uint64(_N_LAYERS - 1)
 _INV53 = 2.0**-53
 
 
@@ -84,8 +89,8 @@ class ZigguratTables(tuple):
         return self[3]
 
 
-def _layer_chain(r: float):
-    """Right edges ``x_255 = r > x_254 > ... > x_1`` of equal-area layers, and the top residual.
+def _layer_chain(r: float, n_layers: int):
+    """Right edges ``r = x_{n-1} > ... > x_1`` of equal-area layers, and the top residual.
 
     The unnormalised density is ``f(x) = exp(-x^2/2)``.  The base strip (layer 0) is the
     rectangle ``[0, r] x [0, f(r)]`` plus the tail beyond ``r``; its area ``V`` fixes the area of
@@ -94,11 +99,11 @@ def _layer_chain(r: float):
     when the chain overshoots (``r`` too small).
     """
     area = r * math.exp(-0.5 * r * r) + math.sqrt(math.pi / 2.0) * math.erfc(r / math.sqrt(2.0))
-    xs = np.empty(_N_LAYERS)
+    xs = np.empty(n_layers)
     xs[0] = 0.0
-    xs[_N_LAYERS - 1] = r
+    xs[n_layers - 1] = r
     x = r
-    for i in range(_N_LAYERS - 2, 0, -1):
+    for i in range(n_layers - 2, 0, -1):
         y = area / x + math.exp(-0.5 * x * x)
         if y >= 1.0:
             return area, xs, -1.0
@@ -107,41 +112,48 @@ def _layer_chain(r: float):
     return area, xs, x * (1.0 - math.exp(-0.5 * x * x)) - area
 
 
-@lru_cache(maxsize=1)
-def ziggurat_tables() -> ZigguratTables:
-    """Tables of the 256-layer Ziggurat for the standard normal, computed once at first use.
-
-    Returns
-    -------
-    ZigguratTables
-        Read-only float64 arrays ``k``, ``w``, ``f`` (length 256) and the tail start ``r``
-        (3.6541528853610088...).
-
-    Notes
-    -----
-    ``r`` is the root of the closing condition of :func:`_layer_chain`, found by bisection
-    (Brent) to machine precision; it reproduces Marsaglia and Tsang's
-    ``r = 3.6541528853610088`` and ``V = 4.92867323399e-3``.
-    """
+@lru_cache(maxsize=4)
+def _compute_tables(n_layers: int) -> ZigguratTables:
     from scipy.optimize import brentq
 
-    r = brentq(lambda t: _layer_chain(t)[2], 3.5, 4.0, xtol=1e-15, rtol=4 * np.finfo(float).eps,
-               maxiter=500)
-    area, xs, _ = _layer_chain(r)
-    k = np.empty(_N_LAYERS)
-    w = np.empty(_N_LAYERS)
+    r = brentq(lambda t: _layer_chain(t, n_layers)[2], 2.0, 6.0, xtol=1e-15,
+               rtol=4 * np.finfo(float).eps, maxiter=500)
+    area, xs, _ = _layer_chain(r, n_layers)
+    k = np.empty(n_layers)
+    w = np.empty(n_layers)
     f = np.exp(-0.5 * xs * xs)
     # base strip: abscissa uniform on [0, V/f(r)); inside [0, r) it is under the density.
     base_width = area / math.exp(-0.5 * r * r)
     w[0] = base_width / _TWO52
     k[0] = r / base_width * _TWO52
     f[0] = 1.0
-    for i in range(1, _N_LAYERS):
+    for i in range(1, n_layers):
         w[i] = xs[i] / _TWO52
         k[i] = xs[i - 1] / xs[i] * _TWO52
     for a in (k, w, f):
         a.flags.writeable = False
     return ZigguratTables((k, w, f, float(r)))
+
+
+def ziggurat_tables() -> ZigguratTables:
+    """Tables of the 1024-layer Ziggurat for the standard normal, computed once at first use.
+
+    Returns
+    -------
+    ZigguratTables
+        Read-only float64 arrays ``k``, ``w``, ``f`` (length 1024) and the tail start
+        ``r = 4.0388498461...``.
+
+    Notes
+    -----
+    ``r`` is the root of the closing condition of :func:`_layer_chain` (the top layer has
+    the same area as the others), found by Brent's method to machine precision; with 256
+    layers the same construction reproduces Marsaglia and Tsang's ``r = 3.6541528853610088``
+    and ``V = 4.92867323399e-3`` (tested).  1024 layers instead of the usual 256 cut the
+    share of draws that need the wedge or tail test from 1.5% to 0.43%, which is worth
+    about 10% of the simulator's time; the tables (24 kB) still fit in the L1/L2 caches.
+    """
+    return _compute_tables(_N_LAYERS)
 
 
 # ----------------------------------------------------------------------------- seeding
@@ -197,11 +209,11 @@ def next_double(s0, s1, s2, s3):
 def ziggurat_split(bits):
     """Split a 64-bit draw into a Ziggurat layer index and a signed abscissa: ``(idx, m)``.
 
-    ``idx`` is the low 8 bits; ``m`` is bits 11..63 read as a signed 53-bit integer plus 1/2,
-    so that it is symmetric about 0 (bits 8..10 are not used).  All bits of xoshiro256++
+    ``idx`` is the low 10 bits; ``m`` is bits 11..63 read as a signed 53-bit integer plus 1/2,
+    so that it is symmetric about 0 (bit 10 is not used).  All bits of xoshiro256++
     are of full quality.
     """
-    return np.intp(bits & _U255), float(np.int64(bits) >> np.int64(11)) + 0.5
+    return np.intp(bits & _UMASK), float(np.int64(bits) >> np.int64(11)) + 0.5
 
 
 @njit
@@ -209,7 +221,7 @@ def normal_slow(m, idx, s0, s1, s2, s3, zk, zw, zf, zr):
     """Finish a Ziggurat draw that failed the quick test: ``(z, s0, s1, s2, s3)``.
 
     Wedge test for layers ``idx >= 1``, Marsaglia's exact tail algorithm for the base strip,
-    and a fresh draw after a rejection.  Reached by about 1.2% of the draws; kept out of
+    and a fresh draw after a rejection.  Reached by about 0.43% of the draws; kept out of
     line so that the hot loop stays small.
     """
     while True:

@@ -29,6 +29,11 @@ and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|
     :math:`\Lambda = \Sigma^2` and :math:`F_0 = \|c_\perp\|^2`.  The sequence of losses has
     exactly the law of the literal one; a step costs :math:`O(kB)`.
 
+Developer note: Numba's on-disk cache is keyed on the source file of each cached function,
+not on the functions it calls.  The kernels below inline the generator of
+:mod:`volterra_sgd._rng`; after editing ``_rng.py``, clear the caches (``__pycache__/*.nb*``)
+or touch this file, or the kernels keep the old generator.
+
 Randomness: each run owns an xoshiro256++ stream (:mod:`volterra_sgd._rng`) seeded from a
 child of one :class:`numpy.random.SeedSequence`, so results do not depend on the number of
 threads or on scheduling, and the first ``n`` runs do not depend on ``n_runs``.  Runs are
