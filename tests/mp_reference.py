@@ -139,3 +139,99 @@ def limit_loss_mp(alpha, beta, v, d):
     series = [((-t) ** k, sc + a2 * k) for k in range(_series_terms())]
     return _split_sum(lambda j: mp.mpf(j) ** (-sc) / (1 + t * mp.mpf(j) ** (-a2)),
                       series, t, a2, v)
+
+
+def _m_tail_cutoff(u, alpha, ratio=0.2, minimum=64):
+    return _tail_cutoff(2 * abs(u), 2 * mp.mpf(alpha), ratio=ratio, minimum=minimum)
+
+
+@functools.lru_cache(maxsize=16)
+def _lam_cached(alpha, n, dps):
+    with mp.workdps(dps):
+        a2 = 2 * mp.mpf(alpha)
+        return tuple(mp.mpf(j) ** (-a2) for j in range(1, n + 1))
+
+
+def _m_sums(m, z, alpha, v, n, terms):
+    """(S1, S2) = (sum_j l/(l m - z), sum_j l^2/(l m - z)^2), tail by Hurwitz zeta."""
+    a2 = 2 * mp.mpf(alpha)
+    u = m / z
+    if not math.isinf(v) and n >= v:
+        n = int(v)
+    lam = _lam_cached(float(alpha), n, mp.mp.dps)
+    s1 = mp.mpf(0)
+    s2 = mp.mpf(0)
+    for lj in lam:
+        t = lj / (lj * m - z)
+        s1 += t
+        s2 += t * t
+    if math.isinf(v) or n < v:
+        # sum_{j>n} l/(l m - z) = -(1/z) sum_k u^k sum_{j>n} j^(-2a(k+1))
+        def ps(k):
+            if math.isinf(v):
+                return _hurwitz(a2 * (k + 1), n + 1)
+            return _power_sum(a2 * (k + 1), n + 1, int(v))
+
+        zs = [ps(k) for k in range(terms + 1)]
+        s1 += -mp.fsum(u**k * zs[k] for k in range(terms)) / z
+        # d/dm of sum l/(l m - z) = -sum l^2/(l m - z)^2
+        s2 += mp.fsum((k + 1) * u**k * zs[k + 1] for k in range(terms)) / z**2
+    return s1, s2
+
+
+def m_mp(alpha, v, d, z, m0, maxsteps=50):
+    """m(z) at the working precision by Newton on m (1 + delta(m)) - 1 = 0 from ``m0``.
+
+    The sums over j are exact for finite v (or direct up to N plus a Hurwitz-zeta series
+    for the tail, N with |m/z| N^(-2 alpha) <= 0.1).  Newton converges to the root
+    nearest ``m0`` (e.g. a float64 value); :func:`branch_ok_mp` checks that it is the
+    Stieltjes branch.  Returns ``(m, step)``, ``step`` the size of the last Newton
+    correction relative to ``|m|`` (quadratic convergence: the error is far smaller).
+    """
+    z = mp.mpc(z)
+    m = mp.mpc(m0)
+    n = _m_tail_cutoff(m / z, alpha)
+    terms = int(mp.mp.dps / 0.69) + 5  # ratio <= 0.1 per term
+    tol = mp.mpf(10) ** (-mp.mp.dps + 4)
+    for _ in range(maxsteps):
+        s1, s2 = _m_sums(m, z, alpha, v, n, terms)
+        F = m * (1 + s1 / d) - 1
+        Fp = 1 + s1 / d - m * s2 / d
+        step = F / Fp
+        m -= step
+        if abs(step) <= tol * abs(m):
+            return m, abs(step) / abs(m)
+    raise RuntimeError("m_mp: Newton did not converge")
+
+
+def branch_ok_mp(alpha, v, d, z, m):
+    """Stieltjes-branch test at high precision: Im z > 0 => Im(m/z) < 0; z < 0 => 0 < m < 1."""
+    z = mp.mpc(z)
+    u = m / z
+    if z.imag > 0:
+        return u.imag < 0
+    if z.imag < 0:
+        return u.imag > 0
+    return 0 < m.real < 1 and abs(m.imag) <= mp.mpf(10) ** (-mp.mp.dps + 5)
+
+
+def forcing_transform_mp(alpha, beta, v, z, m):
+    """G_F(z) = sum_j j^(-2(a+b)) / (j^(-2a) m - z) at the working precision."""
+    z = mp.mpc(z)
+    a2 = 2 * mp.mpf(alpha)
+    sc = 2 * (mp.mpf(alpha) + mp.mpf(beta))
+    u = m / z
+    n = _m_tail_cutoff(u, alpha)
+    if not math.isinf(v) and n >= v:
+        n = int(v)
+    head = mp.fsum(mp.mpf(j) ** (-sc) / (mp.mpf(j) ** (-a2) * m - z) for j in range(1, n + 1))
+    if math.isinf(v) or n < v:
+        terms = int(mp.mp.dps / 0.69) + 5
+
+        def ps(k):
+            if math.isinf(v):
+                return _hurwitz(sc + a2 * k, n + 1)
+            return _power_sum(sc + a2 * k, n + 1, int(v))
+
+        head += -mp.fsum(u**k * ps(k) for k in range(terms)) / z
+    return head
