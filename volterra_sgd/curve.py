@@ -24,6 +24,7 @@ from ._secular import solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real
 from .forcing import _one_minus_q, deterministic_measure, forcing_and_kernel
 from .model import PLRF
+from .schedule import envelope
 
 __all__ = ["SolverInfo", "LossCurve", "loss_curve"]
 
@@ -87,8 +88,8 @@ class LossCurve:
         return self.model.d * self.batch_size * self.r.astype(np.float64)
 
 
-def loss_curve(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
-               rtol: float = 1e-11) -> LossCurve:
+def loss_curve(model: PLRF, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
+               h: float = 0.02) -> LossCurve:
     r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
 
     Parameters
@@ -96,33 +97,47 @@ def loss_curve(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     model : PLRF
         The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
     r : array_like of int
-        Non-decreasing, non-negative iterations (``10**12`` is as cheap as 10).
-    learning_rate : float
-        Constant :math:`\gamma > 0`, stable for the deterministic spectrum
-        (:func:`max_stable_learning_rate`).
-    batch_size : int, default 1
-        :math:`B`; gradients are summed over the batch.
+        Non-decreasing, non-negative iterations (``10**12`` is as cheap as 10 for constant
+        hyper-parameters).
+    learning_rate : float, array_like or callable
+        Constant :math:`\gamma > 0`, or a schedule :math:`\gamma(s)` for steps
+        ``s = 0, 1, ...``: an array indexed by the step (at least ``max(r)`` entries) or a
+        vectorized callable ``f(s_array) -> gamma``.  Constant rates must be stable for the
+        deterministic spectrum (:func:`max_stable_learning_rate`).
+    batch_size : int, array_like or callable, default 1
+        :math:`B`, constant or a schedule like ``learning_rate`` (whole numbers); gradients
+        are summed over the batch.
     rtol : float, default 1e-11
         Quadrature tolerance of the spectral measure.
+    h : float, default 0.02
+        Relative block length of the schedule integrator (ignored for constant
+        hyper-parameters).
 
     Returns
     -------
     LossCurve
         :math:`\mathcal P(r)`, :math:`F`, :math:`K`, their parts, :math:`\|K\|`,
-        :math:`\mathcal P(\infty)` and an error estimate.
+        :math:`\mathcal P(\infty)` and an error estimate.  Under a schedule, ``forcing`` is
+        :math:`F(r) = F_0 + \sum_i f_i \prod_{s<r} q_i(s)`, ``kernel`` is the response
+        :math:`K(r, 0)` to a unit loss at step 0, ``kernel_norm`` and ``limit_loss`` refer to
+        the hyper-parameters at step 0, and ``learning_rate``/``batch_size`` hold the values at
+        step 0.
 
     Raises
     ------
     UnstableLearningRateError
-        If the learning rate is unstable; the message names the largest stable one.
+        If a constant learning rate is unstable; the message names the largest stable one.
 
     Notes
     -----
-    docs/theory.md §6-§7; THEORY.md §3.2, §B.2.  The error estimate is the envelope (maximum
-    over :math:`[r/2, 2r]`) of :math:`|\mathcal P_{15} - \mathcal P_{7}|`, the difference
-    between the solutions for the 15-point and the embedded 7-point Gauss discretizations of
-    the same measure (the envelope covers the iterations where the two cross), plus the
-    forcing's quadrature error divided by :math:`1 - \|K\|`.
+    docs/theory.md §6-§8; THEORY.md §3.2, §B.2, §B.3.  Constant hyper-parameters: closed
+    form from the secular equation; the error estimate is the envelope (maximum over
+    :math:`[r/2, 2r]`) of :math:`|\mathcal P_{15} - \mathcal P_{7}|`, the difference between
+    the solutions for the 15-point and the embedded 7-point Gauss discretizations of the same
+    measure (the envelope covers the iterations where the two cross), plus the forcing's
+    quadrature error divided by :math:`1 - \|K\|`.  Schedules: the geometric-block integrator
+    (:mod:`volterra_sgd.schedule`), error estimate :math:`|P_h - P_{h/2}|/3` plus the
+    quadrature estimate.
 
     Examples
     --------
@@ -130,31 +145,64 @@ def loss_curve(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
     >>> curve = vs.loss_curve(model, [0, 10**3, 10**12],
     ...                       learning_rate=model.reference_learning_rate(0.5))
-    >>> bool(curve.loss[-1] == curve.loss[-1]) and f"{curve.limit_loss:.4e}"
+    >>> f"{curve.limit_loss:.4e}"
     '2.2642e-04'
+    >>> g0 = model.reference_learning_rate(0.5)
+    >>> decayed = vs.loss_curve(model, [0, 10**3], learning_rate=lambda s: g0 / (1 + s / 100))
+    >>> bool(decayed.loss[1] > curve.loss[1])
+    True
     """
-    fk = forcing_and_kernel(model, r, learning_rate=learning_rate, batch_size=batch_size,
-                            rtol=rtol)
+    from .schedule import as_schedule
+
+    gfun, gconst = as_schedule(learning_rate, "learning_rate")
+    bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
+    if gconst is not None and bconst is not None:
+        return _constant_curve(model, r, gconst, int(bconst), rtol)
+    return _schedule_curve(model, r, gfun, bfun, rtol, h)
+
+
+def _constant_curve(model, r, g, B, rtol):
+    fk = forcing_and_kernel(model, r, learning_rate=g, batch_size=B, rtol=rtol)
     g, B = fk.learning_rate, fk.batch_size
     meas = fk.measure
     P = _solve(meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss, g, B,
                fk.r)
     P7 = _solve(meas.coarse_nodes, meas.coarse_forcing_weights, meas.coarse_eigen_weights,
                 meas.limit_loss, g, B, fk.r)
-    err = _envelope(fk.r, np.abs(P - P7)) + fk.forcing_error / (1.0 - fk.kernel_norm)
+    err = envelope(fk.r, np.abs(P - P7)) + fk.forcing_error / (1.0 - fk.kernel_norm)
     info = SolverInfo(success=True, status=0, message="success",
                       error_estimate=float(np.max(err / P)), n_modes=int(meas.nodes.size))
     return LossCurve(r=fk.r, loss=P, forcing=fk.forcing, kernel=fk.kernel, parts=fk.parts,
                      loss_error=err, kernel_norm=fk.kernel_norm, limit_loss=fk.limit_loss,
                      model=model, learning_rate=g, batch_size=B, info=info,
-                     options={"rtol": rtol})
+                     options={"rtol": rtol, "method": "closed_form"})
 
 
-def _envelope(r, e):
-    """max of e over the iterations within [r/2, 2r + 1] of each r (r sorted)."""
-    lo = np.searchsorted(r, r // 2, side="left")
-    hi = np.searchsorted(r, 2 * r + 1, side="right")
-    return np.array([e[a:b].max() for a, b in zip(lo, hi)])
+def _schedule_curve(model, r, gfun, bfun, rtol, h):
+    from ._validation import as_real
+    from .exact import check_learning_rate
+    from .schedule import schedule_forcing, schedule_integrator
+
+    r = as_iterations(r)
+    h = as_real(h, "h", lower=0.0, upper=1.0)
+    meas = deterministic_measure(model, rtol=rtol)
+    g0 = float(gfun(np.zeros(1))[0])
+    b0 = int(bfun(np.zeros(1))[0])
+    kn = check_learning_rate(meas.nodes, g0, b0, weights=meas.eigen_weights)
+    args = (meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss)
+    P, err = schedule_integrator(*args, r, gfun, bfun, h=h)
+    P7, _ = schedule_integrator(meas.coarse_nodes, meas.coarse_forcing_weights,
+                                meas.coarse_eigen_weights, meas.limit_loss, r, gfun, bfun, h=h)
+    err = err + envelope(r, np.abs(P - P7))
+    fk = schedule_forcing(*args, r, gfun, bfun, meas.component, h=h)
+    parts = {"Fo": np.full(r.size, meas.limit_loss), "Fpp": fk["Fpp"], "Fac": fk["Fac"],
+             "Kpp": fk["Kpp"], "Kac": fk["Kac"]}
+    info = SolverInfo(success=True, status=0, message="success",
+                      error_estimate=float(np.max(err / P)), n_modes=int(meas.nodes.size))
+    return LossCurve(r=r, loss=P, forcing=fk["F"], kernel=fk["K"], parts=parts, loss_error=err,
+                     kernel_norm=kn, limit_loss=meas.limit_loss / (1.0 - kn), model=model,
+                     learning_rate=g0, batch_size=b0, info=info,
+                     options={"rtol": rtol, "method": "schedule_integrator", "h": h})
 
 
 def _solve(x, fw, ew, f0, g, B, r):
@@ -195,4 +243,3 @@ def sum_of_exponentials(model: PLRF, *, learning_rate: float, batch_size: int = 
             "component": meas.component, "limit_loss": meas.limit_loss}
 
 
-_ = as_iterations  # re-exported validation is used through forcing_and_kernel

@@ -456,8 +456,8 @@ class ExpectedLoss:
     spectrum: EmbeddingSpectrum
 
 
-def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size: int = 1,
-                          method: str = "closed_form", progress: bool = False) -> ExpectedLoss:
+def expected_loss_given_w(model: PLRF, W, r, *, learning_rate, batch_size=1,
+                          method: str = "auto", progress: bool = False) -> ExpectedLoss:
     r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1, §B.2).
 
     Solves the exact Volterra equation :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s)P(s)` for
@@ -479,12 +479,18 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size
     r : array_like of int
         Non-decreasing, non-negative iterations at which to report the loss.  The cost is
         :math:`O(k \max r)`.
-    learning_rate : float
-        :math:`\gamma > 0`; must be stable (:func:`check_learning_rate`).
-    batch_size : int, default 1
-        :math:`B`; gradients are summed over the batch.
-    method : {"closed_form", "recursion"}
-        Solver (see above).  The recursion costs :math:`O(k \max r)`.
+    learning_rate : float, array_like or callable
+        :math:`\gamma > 0` (must be stable, :func:`check_learning_rate`), or a schedule
+        :math:`\gamma(s)`: an array indexed by the step ``s`` (``max(r)`` entries) or a
+        vectorized callable (see :func:`volterra_sgd.loss_curve`).
+    batch_size : int, array_like or callable, default 1
+        :math:`B` or a schedule :math:`B(s)`; gradients are summed over the batch.
+    method : {"auto", "closed_form", "recursion", "integrator"}
+        Solver.  ``"auto"``: the closed form for constant hyper-parameters, the exact
+        recursion for schedules.  The recursion costs :math:`O(k \max r)`; ``"integrator"``
+        is the geometric-block integrator of :mod:`volterra_sgd.schedule` (docs/theory.md
+        §8).  Under a schedule, ``forcing``, ``kernel`` and the stability check refer to the
+        hyper-parameters at step 0.
     progress : bool, default False
         Show a ``tqdm`` progress bar for the recursion (needs the ``progress`` extra).
 
@@ -510,18 +516,36 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate: float, batch_size
     >>> bool(res.loss[2] < res.loss[1] < res.loss[0])
     True
     """
+    from .schedule import as_schedule, schedule_integrator, schedule_recursion
+
     spec = W if isinstance(W, EmbeddingSpectrum) else embedding_spectrum(model, W)
     r = as_iterations(r)
-    B = as_int(batch_size, "batch_size")
-    g = as_positive_real(learning_rate, "learning_rate")
-    if method not in ("closed_form", "recursion"):
-        raise ValueError(f"method must be 'closed_form' or 'recursion'; got {method!r}")
+    gfun, gconst = as_schedule(learning_rate, "learning_rate")
+    bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
+    constant = gconst is not None and bconst is not None
+    if method == "auto":
+        method = "closed_form" if constant else "recursion"
+    if method not in ("closed_form", "recursion", "integrator"):
+        raise ValueError("method must be 'auto', 'closed_form', 'recursion' or 'integrator'; "
+                         f"got {method!r}")
+    if method == "closed_form" and not constant:
+        raise ValueError("method='closed_form' needs a constant learning rate and batch size")
+    g = float(gfun(np.zeros(1))[0])
+    B = int(bfun(np.zeros(1))[0])
     kn = check_learning_rate(spec.eigenvalues, g, B)
     lam = spec.eigenvalues
     c = np.ascontiguousarray(g * g * B * lam * lam)
-    if method == "closed_form" and lam.size:
+    if not constant:
+        args = (lam, np.asarray(spec.weights, dtype=np.float64), np.ones(lam.size),
+                spec.limit_loss, r, gfun, bfun)
+        loss = schedule_recursion(*args) if method == "recursion" else \
+            schedule_integrator(*args)[0]
+    elif method == "closed_form" and lam.size:
         p = g * B * lam * (2.0 - g * (B + 1) * lam)  # 1 - q(lambda), without cancellation
         loss, _ = solve_exponential_volterra(p, spec.weights, c, spec.limit_loss, r)
+    elif method == "integrator":
+        loss = schedule_integrator(lam, np.asarray(spec.weights, dtype=np.float64),
+                                   np.ones(lam.size), spec.limit_loss, r, gfun, bfun)[0]
     else:
         loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c, r,
                           progress)
