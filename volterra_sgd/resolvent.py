@@ -14,6 +14,14 @@ on the branch analytic in :math:`\mathbb C \setminus [0, \infty)`.  This module 
 
 * :func:`tau` and :func:`limit_loss`: the scale :math:`\tau` of :math:`m(z) \approx -\tau z`
   near :math:`z = 0` and the limit level :math:`F_0` (THEORY.md §3.3 "Limit level F0");
+* :func:`resolvent` / :func:`resolvent_m`: :math:`m(z)` at arrays of complex ``z`` with
+  residuals, error estimates and status codes, and the derived Stieltjes transforms
+  :math:`G_K = d z (1 - m)`, :math:`\mathrm{tr}(W^TDW - z)^{-1} \approx -d m/z` and
+  :math:`\mathrm{tr}\,R`; :func:`forcing_transform`: :math:`G_F(z)`;
+* :func:`lower_spectral_edge` and :func:`spectral_support`: the edges of the support (lower
+  edge, outlier bands, top edge) from the critical points of the real inverse map.
+
+See docs/resolvent.md for the algorithms, accuracy and timings.
 
 Sums over ``j`` are split at a cut-off ``J``: ``j <= J`` is summed term by term and the
 tail ``j > J`` is expanded in a geometric series whose coefficients are power sums
@@ -645,19 +653,24 @@ def _path_point(kind, s, za, zb, x, s0, s1):
     ``x + i exp(s)`` (log-height parameter).
     """
     if kind == 0:
+        if s1 == s0:
+            return zb
         return za + (s - s0) / (s1 - s0) * (zb - za)
     return complex(x, math.exp(s))
 
 
 @njit
-def _track(kind, za, zb, x, s0, s1, h0, hmin, m, final, budget, d, v, lam, levels, pow_m,
-           tail_m):
+def _track(kind, za, zb, x, s0, s1, h0, hmin, maxit, m, final, budget, d, v, lam, levels,
+           pow_m, tail_m):
     """Follow the root along a path from parameter ``s0`` (where the root is ``m``) to ``s1``.
 
     Adaptive steps (doubled after easy steps, quartered after failures) with a linear
-    predictor.  Returns ``(m, residual, code, sweeps, error_estimate)``.
+    predictor; ``s0 == s1`` is a single Newton solve at the end point.  ``maxit`` bounds
+    the Newton iterations at the end point (8 at intermediate points).  Returns
+    ``(m, residual, code, sweeps, error_estimate)``.
     """
     direction = 1.0 if s1 > s0 else -1.0
+    single = s1 == s0
     h = min(abs(h0), abs(s1 - s0)) * direction
     table_hit = False
     s = s0
@@ -668,7 +681,7 @@ def _track(kind, za, zb, x, s0, s1, h0, hmin, m, final, budget, d, v, lam, level
     res = math.inf
     while True:
         s_new = s + h
-        last = (s_new - s1) * direction >= 0.0
+        last = single or (s_new - s1) * direction >= 0.0
         if last:
             s_new = s1
         zt = _path_point(kind, s_new, za, zb, x, s0, s1)
@@ -676,8 +689,8 @@ def _track(kind, za, zb, x, s0, s1, h0, hmin, m, final, budget, d, v, lam, level
             m_pred = m + (m - m_prev) * ((s_new - s) / (s - s_prev))
         else:
             m_pred = m
-        m_new, res, code, sw, err = _newton(zt, m_pred, d, 40 if last else 8, last and final,
-                                            v, lam, levels, pow_m, tail_m)
+        m_new, res, code, sw, err = _newton(zt, m_pred, d, maxit if last else 8,
+                                            last and final, v, lam, levels, pow_m, tail_m)
         sweeps += sw
         if code == _OK:
             m_prev = m
@@ -696,7 +709,7 @@ def _track(kind, za, zb, x, s0, s1, h0, hmin, m, final, budget, d, v, lam, level
             # iterate): shrink the step; report it only if it persists at the smallest step
             table_hit = code == _NEED_LARGER_TABLE
             h *= 0.25
-            if abs(h) < hmin:
+            if single or abs(h) < hmin:
                 return m, res, _NEED_LARGER_TABLE if table_hit else _NO_CONVERGENCE, sweeps, \
                     math.inf
         if sweeps > budget:
@@ -704,74 +717,101 @@ def _track(kind, za, zb, x, s0, s1, h0, hmin, m, final, budget, d, v, lam, level
 
 
 @njit
-def _vertical(x, eta_a, eta_b, m, final, budget, d, v, lam, levels, pow_m, tail_m):
-    """Continue the root from ``x + i eta_a`` to ``x + i eta_b`` (log steps; linear to 0)."""
-    if eta_a == eta_b:
-        return _newton(complex(x, eta_b), m, d, 40, final, v, lam, levels, pow_m, tail_m)
+def _set_vertical(legs, cz, k, x, eta_a, eta_b, final):
+    """Leg ``k``: from ``x + i eta_a`` to ``x + i eta_b`` (log steps; linear to/from 0)."""
     if eta_a > 0.0 and eta_b > 0.0:
-        return _track(1, 0j, 0j, x, math.log(eta_a), math.log(eta_b), 2.0, 1e-7, m, final,
-                      budget, d, v, lam, levels, pow_m, tail_m)
-    return _track(0, complex(x, eta_a), complex(x, eta_b), x, 0.0, 1.0, 0.5, 1e-9, m, final,
-                  budget, d, v, lam, levels, pow_m, tail_m)
+        legs[k, 0] = 1.0
+        legs[k, 2] = math.log(eta_a)
+        legs[k, 3] = math.log(eta_b)
+        legs[k, 4] = 2.0
+        legs[k, 5] = 1e-7
+    else:
+        legs[k, 0] = 0.0
+        legs[k, 2] = 0.0
+        legs[k, 3] = 1.0 if eta_a != eta_b else 0.0
+        legs[k, 4] = 0.5
+        legs[k, 5] = 1e-9
+    legs[k, 1] = x
+    legs[k, 6] = 1.0 if final else 0.0
+    legs[k, 7] = 40.0
+    cz[k, 0] = complex(x, eta_a)
+    cz[k, 1] = complex(x, eta_b)
+
+
+@njit
+def _set_segment(legs, cz, k, za, zb, final, maxit):
+    """Leg ``k``: the segment ``za -> zb`` (a single Newton solve if ``za == zb``)."""
+    legs[k, 0] = 0.0
+    legs[k, 1] = 0.0
+    legs[k, 2] = 0.0
+    legs[k, 3] = 1.0 if za != zb else 0.0
+    legs[k, 4] = 0.5
+    legs[k, 5] = 1e-6
+    legs[k, 6] = 1.0 if final else 0.0
+    legs[k, 7] = maxit
+    cz[k, 0] = za
+    cz[k, 1] = zb
 
 
 @njit
 def _solve_point(z, have_guess, z_prev, m_prev, d, trd, v, lam, levels, pow_m, tail_m):
     """Solve for ``m(z)``, ``Im z >= 0``; warm start from ``(z_prev, m_prev)`` if available.
 
-    Order of attempts: Newton from ``m_prev``; a detour ``z_prev -> z_prev + iH ->
-    z + iH -> z`` (``H`` the largest of the distance and the two heights); continuation
-    from ``x + i eta0``, ``eta0 = 1e3 max(1, |x|, tr D/d)``, ``m = 1 + tr D/(d z)``.
-    Returns ``(m, residual, status, sweeps, error_estimate)``.
+    Order of attempts: (1) Newton from ``m_prev``; (2) a detour ``z_prev -> z_prev + iH ->
+    z + iH -> z`` (``H`` the largest of the distance and the two heights); (3) continuation
+    from ``x + i eta0``, ``eta0 = 1e3 max(1, |x|, tr D/d)``, ``m = 1 + tr D/(d z)``, down
+    the vertical line (for ``z < 0``: to ``x + i|x|``, then straight to ``x``).  Each
+    attempt is a list of legs run by :func:`_track` (a single call site keeps the
+    compiled code small).  Returns ``(m, residual, status, sweeps, error_estimate)``.
     """
-    sweeps = 0
     budget = 400
     x = z.real
     eta = z.imag
-    if have_guess:
-        m, res, code, sw, err = _newton(z, m_prev, d, 40, True, v, lam, levels, pow_m, tail_m)
-        sweeps += sw
+    sweeps = 0
+    # legs[k] = kind, x, s0, s1, h0, hmin, final, maxit ; cz[k] = za, zb
+    legs = np.empty((3, 8))
+    cz = np.empty((3, 2), dtype=np.complex128)
+    m = m_prev
+    res = math.inf
+    code = _NO_CONVERGENCE
+    err = math.inf
+    for attempt in range(3):
+        if attempt < 2 and not have_guess:
+            continue
+        if attempt == 0:
+            n_legs = 1
+            _set_segment(legs, cz, 0, z, z, True, 40.0)
+            m = m_prev
+        elif attempt == 1:
+            n_legs = 3
+            H = max(abs(z - z_prev), eta, z_prev.imag)
+            _set_vertical(legs, cz, 0, z_prev.real, z_prev.imag, H, False)
+            _set_segment(legs, cz, 1, complex(z_prev.real, H), complex(x, H), False, 40.0)
+            _set_vertical(legs, cz, 2, x, H, eta, True)
+            m = m_prev
+        else:
+            eta0 = 1e3 * max(1.0, abs(x), trd / d)
+            z0 = complex(x, eta0)
+            _set_segment(legs, cz, 0, z0, z0, False, 20.0)
+            if eta > 0.0:
+                n_legs = 2
+                _set_vertical(legs, cz, 1, x, eta0, eta, True)
+            else:
+                n_legs = 3
+                _set_vertical(legs, cz, 1, x, eta0, abs(x), False)
+                _set_vertical(legs, cz, 2, x, abs(x), 0.0, True)
+            m = 1.0 + trd / (d * z0)
+        for k in range(n_legs):
+            m, res, code, sw, err = _track(int(legs[k, 0]), cz[k, 0], cz[k, 1], legs[k, 1],
+                                           legs[k, 2], legs[k, 3], legs[k, 4], legs[k, 5],
+                                           int(legs[k, 7]), m, legs[k, 6] > 0.0,
+                                           2 * budget if attempt == 2 else budget, d, v,
+                                           lam, levels, pow_m, tail_m)
+            sweeps += sw
+            if code != _OK:
+                break
         if code == _OK or code == _NONFINITE:
             return m, res, code, sweeps, err
-        # detour through the upper half-plane
-        H = max(abs(z - z_prev), eta, z_prev.imag)
-        m1, res, code, sw, err = _vertical(z_prev.real, z_prev.imag, H, m_prev, False, budget,
-                                           d, v, lam, levels, pow_m, tail_m)
-        sweeps += sw
-        if code == _OK:
-            za = complex(z_prev.real, H)
-            zb = complex(x, H)
-            m1, res, code, sw, err = _track(0, za, zb, 0.0, 0.0, 1.0, 0.5, 1e-6, m1, False,
-                                            budget, d, v, lam, levels, pow_m, tail_m)
-            sweeps += sw
-            if code == _OK:
-                m1, res, code, sw, err = _vertical(x, H, eta, m1, True, budget, d, v, lam,
-                                                   levels, pow_m, tail_m)
-                sweeps += sw
-                if code == _OK:
-                    return m1, res, _OK, sweeps, err
-        if code == _NONFINITE:
-            return m1, res, code, sweeps, math.inf
-    # continuation from far above the spectrum (the only path whose table failure is final)
-    eta0 = 1e3 * max(1.0, abs(x), trd / d)
-    z0 = complex(x, eta0)
-    m0, res, code, sw, err = _newton(z0, 1.0 + trd / (d * z0), d, 20, False, v, lam, levels,
-                                     pow_m, tail_m)
-    sweeps += sw
-    if code != _OK:
-        return m0, res, code if code != _WRONG_BRANCH else _NO_CONVERGENCE, sweeps, math.inf
-    if eta > 0.0:
-        m, res, code, sw, err = _vertical(x, eta0, eta, m0, True, 2 * budget, d, v, lam,
-                                          levels, pow_m, tail_m)
-    else:  # z < 0: down to x + i|x|, then straight to x
-        m, res, code, sw, err = _vertical(x, eta0, abs(x), m0, False, 2 * budget, d, v, lam,
-                                          levels, pow_m, tail_m)
-        sweeps += sw
-        sw = 0
-        if code == _OK:
-            m, res, code, sw, err = _vertical(x, abs(x), 0.0, m, True, budget, d, v, lam,
-                                              levels, pow_m, tail_m)
-    sweeps += sw
     if code == _WRONG_BRANCH:
         code = _NO_CONVERGENCE
     return m, res, code, sweeps, err
@@ -1203,7 +1243,9 @@ def lower_spectral_edge(model: PLRF) -> float:
     Returns
     -------
     float
-        :math:`\lambda_{min} > 0`; about :math:`0.5\,d^{-2\alpha}` for :math:`2\alpha > 1`.
+        :math:`\lambda_{min} > 0`.  It scales like :math:`d^{-2\alpha}` with an
+        :math:`\alpha`- and :math:`v/d`-dependent constant: 0.52 at :math:`\alpha = 1,
+        v = 10d`; 0.62, 1.89, 0.26 at :math:`\alpha = 1, 0.7, 1.5` and :math:`v = \infty`.
 
     Raises
     ------
@@ -1377,3 +1419,17 @@ def forcing_transform(model: PLRF, z, m=None, *, throw: bool = True) -> np.ndarr
         todo = todo[np.isnan(part.real)]
         jmax = min(8 * t.requested, _JMAX_CAP)
     return out.reshape(zarr.shape)
+
+
+def _warmup() -> None:
+    """Compile (or load from the Numba cache) every kernel of this module on a tiny model.
+
+    Meant for :func:`volterra_sgd.warmup` (``_warmup.run``); about 15 s of compilation on
+    first use, well under a second once the on-disk cache is filled.
+    """
+    model = PLRF(1.0, 0.7, 40, 8)
+    z = np.array([1e-2 + 1e-3j, -1.0])
+    res = resolvent(model, z)
+    forcing_transform(model, z, res.m)
+    limit_loss(model)
+    lower_spectral_edge(model)
