@@ -141,6 +141,8 @@ def main() -> None:
          ["eigen: ns per variate per core (wall)", t_eig * threads / variates * 1e9, ""],
          ["eigen: ns per variate (CPU time)", cpu_eig / variates * 1e9,
           "all threads; < wall x threads if the machine is shared"],
+         ["eigen: CPU ns per variate / numpy ns per variate",
+          cpu_eig / variates / (t_np / n), "load-independent; x idle numpy ns must be <= 2"],
          ["eigen: us per run-step", per_eig * 1e6, ""],
          [f"literal: {args.literal_steps} steps x {args.literal_runs} runs, s", t_lit_sgd,
           "kernel only (no SVD)"],
