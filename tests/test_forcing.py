@@ -113,3 +113,15 @@ def test_bad_input():
         forcing_and_kernel(vs.PLRF(1.0, 0.7, 100, 100), [0], learning_rate=0.1)
     with pytest.raises(TypeError):
         forcing_and_kernel("model", [0], learning_rate=0.1)
+
+
+def test_infinite_v_with_small_alpha_lower_edge():
+    # |u| at the lower edge is far above tau for alpha = 0.7, v = inf: the lambda table must
+    # grow (regression: the lower edge came out as -inf).  Reference from the resolvent module.
+    from volterra_sgd.resolvent import lower_spectral_edge
+
+    model = vs.PLRF(alpha=0.7, beta=0.7, v=math.inf, d=1000)
+    meas = spectral_measure(model)
+    assert meas.support.lower_edge == pytest.approx(lower_spectral_edge(model), rel=1e-12)
+    assert np.sum(meas.eigen_weights) == pytest.approx(model.d, rel=1e-10)
+    assert abs(meas.mass_defect) < 1e-12 * model.initial_loss

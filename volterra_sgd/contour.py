@@ -141,7 +141,7 @@ def _prepare(scale, alpha, beta, v, lam, T1, T2):
         k = math.ceil(math.log(Jf / 32.0) / math.log(1.25)) if Jf > 32.0 else 0
         Jf = min(math.ceil(32.0 * 1.25 ** k), v)
     if Jf > lam.size:
-        Jf = float(lam.size)  # caller guarantees lam is long enough unless v is finite
+        return -1, 0.0, 0.0  # the caller's table of lambda_j is too short for this scale
     J = int(Jf)
     if T1[T1.size - 1] != J:
         _tables(alpha, beta, float(J), v, T1[:T1.size - 1], T2)
@@ -156,6 +156,8 @@ def _prepare(scale, alpha, beta, v, lam, T1, T2):
 def _critical(u, alpha, v, d, lam, T1, T2):
     """``g(u) = (1/d) sum t^2/(t-1)^2 - 1``, ``g'(u)`` and ``z(u)`` for real u."""
     J, lamJ, cJ2 = _prepare(abs(u), alpha, 0.0, v, lam, T1, T2)
+    if J < 0:
+        return math.nan, math.nan, math.nan
     A3, A4, A5 = _sums_real(u, lam, J, lamJ, T1, v)
     g = A3 / d - 1.0
     gp = -2.0 * A4 / d
@@ -195,7 +197,12 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges):
     T2 = np.zeros(_N_SERIES)
     # lower edge: root of g on u < 0 (g(0-) = -1, g(-inf) = v/d - 1 > 0)
     lo = -1.0
-    while _critical(lo, alpha, v, d, lam, T1, T2)[0] < 0.0:
+    while True:
+        g0 = _critical(lo, alpha, v, d, lam, T1, T2)[0]
+        if math.isnan(g0):
+            return -1  # lambda table too short: the caller retries with a longer one
+        if g0 >= 0.0:
+            break
         lo *= 4.0
     us = _bisect_g(lo, lo / 4.0 if lo < -1.0 else -1e-300, 0, alpha, v, d, lam, T1, T2)
     lower = _critical(us, alpha, v, d, lam, T1, T2)[2]
@@ -232,10 +239,14 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, iters):
     scale = 4.0 * abs(m) / abs(z) + 1.0
     J, lamJ, cJ2 = _prepare(scale, alpha, beta, v, lam, T1, T2)
     A2 = 0j
+    if J < 0:
+        return m, A2, 4
     for _ in range(iters):
         w = m / z
         if lamJ * abs(w) > _RHO and J < v:
             J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2)
+            if J < 0:
+                return m, A2, 4
         A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v)
         phi = m + A0 / d - 1.0
         # converged when the residual is at round-off level (near a square-root edge phi'
@@ -402,11 +413,15 @@ def spectral_support(model: PLRF) -> SpectralSupport:
     # |u| at the lower edge is about tau, i.e. up to ~ v^(2 alpha); J from that scale
     from .resolvent import tau as _tau
 
-    t = _tau(model)
-    lam, _ = _lam_c2(model, _j_needed(model, 8.0 * t + 8.0))
+    scale = 8.0 * _tau(model) + 8.0
     max_out = int(min(model.d, 4.0 * math.sqrt(model.d) + 20))
     edges = np.empty((max_out + 1, 2))
-    n = _support_kernel(a, v, d, lam, max_out, edges)
+    while True:  # |u| at the lower edge exceeds tau by a model-dependent factor
+        lam, _ = _lam_c2(model, _j_needed(model, scale))
+        n = _support_kernel(a, v, d, lam, max_out, edges)
+        if n > 0:
+            break
+        scale *= 16.0
     edges = edges[:n].copy()
     return SpectralSupport(lower_edge=float(edges[-1, 0]), upper_edge=float(edges[0, 1]),
                            bulk=(float(edges[-1, 0]), float(edges[-1, 1])),
@@ -483,36 +498,49 @@ def _panel_nodes(lo, hi, a, b, rule):
     return x, wt * (b - a) / 2.0 * np.sin(th)
 
 
-def _eval_component(model, a, b, x):
-    """Densities at sorted x in (a, b) (one component); raises if m(x+i0) fails."""
-    x = np.ascontiguousarray(x)
-    order = np.argsort(x)
-    xs = x[order]
-    scale = 8.0 / xs[0] + 8.0
-    lam, c2 = _lam_c2(model, _j_needed(model, scale))
-    m = np.empty(xs.size, dtype=np.complex128)
-    mu = np.empty(xs.size)
-    rho = np.empty(xs.size)
-    st = np.empty(xs.size, dtype=np.int64)
-    args = (float(a), float(b), float(model.alpha), float(model.beta), float(model.v),
-            float(model.d), lam, c2)
-    nthreads = min(os.cpu_count() or 1, 8)
-    if xs.size < 2000 or nthreads == 1:
-        _densities_kernel(xs, *args, m, mu, rho, st)
-    else:  # the kernel releases the GIL: march over contiguous chunks in parallel
-        from concurrent.futures import ThreadPoolExecutor
+def _run_densities(model, a, b, xs):
+    """m(x+i0), mu_F, rho and status at sorted ``xs`` inside the component [a, b].
 
-        edges = np.linspace(0, xs.size, nthreads + 1).astype(int)
-        with ThreadPoolExecutor(nthreads) as pool:
-            list(pool.map(lambda k: _densities_kernel(
-                xs[edges[k]:edges[k + 1]], *args, m[edges[k]:edges[k + 1]],
-                mu[edges[k]:edges[k + 1]], rho[edges[k]:edges[k + 1]],
-                st[edges[k]:edges[k + 1]]), range(nthreads)))
+    The table of lambda_j must reach the tail cut-off of every node; it is sized for
+    ``|m| <= 2`` first and enlarged (status 4) when a node needs more.  Large components are
+    split into contiguous chunks marched in parallel threads (the kernel releases the GIL).
+    """
+    scale = 8.0 / xs[0] + 8.0
+    nthreads = min(os.cpu_count() or 1, 8)
+    while True:
+        lam, c2 = _lam_c2(model, _j_needed(model, scale))
+        m = np.empty(xs.size, dtype=np.complex128)
+        mu = np.empty(xs.size)
+        rho = np.empty(xs.size)
+        st = np.empty(xs.size, dtype=np.int64)
+        args = (float(a), float(b), float(model.alpha), float(model.beta), float(model.v),
+                float(model.d), lam, c2)
+        if xs.size < 2000 or nthreads == 1:
+            _densities_kernel(xs, *args, m, mu, rho, st)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            e = np.linspace(0, xs.size, nthreads + 1).astype(int)
+            with ThreadPoolExecutor(nthreads) as pool:
+                list(pool.map(lambda k: _densities_kernel(
+                    xs[e[k]:e[k + 1]], *args, m[e[k]:e[k + 1]], mu[e[k]:e[k + 1]],
+                    rho[e[k]:e[k + 1]], st[e[k]:e[k + 1]]), range(nthreads)))
+        if not np.any(st == 4) or lam.size >= model.v:
+            break
+        scale *= 16.0
     if np.any(st != 0):
         from .exceptions import ConvergenceError
 
         i = int(np.flatnonzero(st != 0)[0])
         raise ConvergenceError(f"m(x + i0) failed at x = {xs[i]!r} (status {st[i]}) for {model}")
+    return m, mu, rho
+
+
+def _eval_component(model, a, b, x):
+    """Densities at x in (a, b) (one component, any order); raises if m(x+i0) fails."""
+    x = np.ascontiguousarray(x)
+    order = np.argsort(x)
+    _, mu, rho = _run_densities(model, a, b, x[order])
     out_mu = np.empty_like(mu)
     out_rho = np.empty_like(rho)
     out_mu[order] = mu
@@ -701,18 +729,7 @@ def spectral_densities(model: PLRF, x) -> SpectralDensities:
             continue
         xs = x[sel]
         order = np.argsort(xs)
-        lam, c2 = _lam_c2(model, _j_needed(model, 8.0 / xs.min() + 8.0))
-        mm = np.empty(sel.size, dtype=np.complex128)
-        mf = np.empty(sel.size)
-        rr = np.empty(sel.size)
-        st = np.empty(sel.size, dtype=np.int64)
-        _densities_kernel(np.ascontiguousarray(xs[order]), float(a), float(b),
-                          float(model.alpha), float(model.beta), float(model.v),
-                          float(model.d), lam, c2, mm, mf, rr, st)
-        if np.any(st != 0):
-            from .exceptions import ConvergenceError
-
-            raise ConvergenceError(f"m(x + i0) failed inside component {k} of {model}")
+        mm, mf, rr = _run_densities(model, a, b, np.ascontiguousarray(xs[order]))
         idx = sel[order]
         rho[idx], mu[idx], m[idx], comp[idx] = rr, mf, mm, k
     return SpectralDensities(x=x, eigenvalue=rho, forcing=mu, kernel=x * x * rho, m=m,

@@ -46,9 +46,12 @@ def run_demo(out: str | None = "volterra_sgd_demo.png", n_runs: int = 100, seed:
     if out is not None:
         from .plotting import plot_loss_comparison
 
-        ax = plot_loss_comparison(r, curve.loss, sim.loss, sim.stderr,
+        dense = np.unique(np.r_[0, np.round(np.logspace(0, np.log10(max_iter), 200))])
+        line = loss_curve(model, dense.astype(np.int64), learning_rate=gamma)
+        ax = plot_loss_comparison(r, line.loss, sim.loss, sim.stderr, predicted_r=line.r,
                                   limit=curve.limit_loss, predicted_label="deterministic P(r)",
-                                  title=f"PLRF α={alpha}, β={beta}, v={v}, d={d}")
+                                  title=f"PLRF α={alpha}, β={beta}, v={v}, d={d}: "
+                                  f"{n_runs} SGD runs")
         ax.figure.savefig(out, dpi=120, bbox_inches="tight")
         print(f"figure written to {out}")
     return {"r": r, "deterministic": curve.loss, "sgd": sim.loss, "stderr": sim.stderr}

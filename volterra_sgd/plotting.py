@@ -282,13 +282,16 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
 
 def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | None = None,
                          title: str | None = None, predicted_label: str = "prediction",
-                         sample_label: str = "simulated SGD (mean ± 2 s.e.)"):
+                         sample_label: str = "simulated SGD (mean ± 2 s.e.)",
+                         predicted_r=None):
     """Draw a predicted loss curve against simulated SGD with a ±2 standard-error band.
 
     Parameters
     ----------
     r, predicted, mean, stderr : array_like
         Iterations, predicted loss, SGD mean and its standard error.
+    predicted_r : array_like, optional
+        Iterations of ``predicted`` when it is given on its own (denser) grid.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when None.
     limit : float, optional
@@ -309,7 +312,8 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     ax.fill_between(x, np.maximum(mean - 2 * se, 1e-300), mean + 2 * se, color="tab:orange",
                     alpha=0.3, lw=0)
     ax.loglog(x, mean, "o", color="tab:orange", ms=4, label=sample_label)
-    ax.loglog(x, predicted, "-", color="k", lw=1.5, label=predicted_label)
+    xp = x if predicted_r is None else np.maximum(np.asarray(predicted_r, dtype=float), 0.5)
+    ax.loglog(xp, predicted, "-", color="k", lw=1.5, label=predicted_label)
     if limit is not None:
         ax.axhline(limit, color="tab:gray", ls=":", lw=1, label="limit loss")
     ax.set_xlabel("iteration r")
