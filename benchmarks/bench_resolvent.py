@@ -32,7 +32,7 @@ from volterra_sgd.resolvent import (
     forcing_transform,
     lower_spectral_edge,
     resolvent,
-    spectral_support,
+    support_bands,
 )
 
 _FIRST_CALL = """
@@ -54,7 +54,7 @@ print(f"{t1 - t0:.3f} {t2 - t1:.3f}")
 
 def _paths(model: PLRF, n: int) -> dict[str, np.ndarray]:
     lmin = lower_spectral_edge(model)
-    lmax = spectral_support(model)[-1, 1]
+    lmax = support_bands(model)[-1, 1]
     t = (np.arange(n) + 0.5) / n
     x = np.exp(np.log(lmin / 2) + t * (np.log(1.5 * lmax) - np.log(lmin / 2)))
     return {

@@ -215,6 +215,17 @@ def test_closed_form_equals_recursion_and_is_stable_to_1e12(alpha, beta, B):
     assert far.loss[-1] == pytest.approx(far.limit_loss, rel=1e-12)
 
 
+def _companion_powers(p, f, kappa, f0, n):
+    """P(0..n-1) from Y(r+1) = (Q + kappa 1^T) Y(r) + f0 kappa, P = f0 + 1^T Y (matrix steps)."""
+    A = np.diag(1 - p) + np.outer(kappa, np.ones(p.size))
+    Y = f.copy()
+    ref = []
+    for _ in range(n):
+        ref.append(f0 + Y.sum())
+        Y = A @ Y + f0 * kappa
+    return ref
+
+
 def test_secular_solution_matches_eigendecomposition_of_companion_matrix():
     # Independent check: Y(r+1) = (Q + kappa 1^T) Y(r) + f0 kappa, P = f0 + 1^T Y, by matrix powers.
     from volterra_sgd._secular import solve_exponential_volterra
@@ -228,25 +239,13 @@ def test_secular_solution_matches_eigendecomposition_of_companion_matrix():
     p = np.r_[p, p[4]]
     kappa = np.r_[kappa, 0.5 * kappa[4]]
     f = np.r_[f, 2.0]
-    A = np.diag(1 - p) + np.outer(kappa, np.ones(p.size))
-    Y = f.copy()
-    ref = []
-    for _ in range(60):
-        ref.append(f0 + Y.sum())
-        Y = A @ Y + f0 * kappa
     P, info = solve_exponential_volterra(p, f, kappa, f0, np.arange(60))
-    np.testing.assert_allclose(P, ref, rtol=1e-12)
+    np.testing.assert_allclose(P, _companion_powers(p, f, kappa, f0, 60), rtol=1e-12)
     assert info["p_inf"] == pytest.approx(f0 / (1 - np.sum(kappa / p)), rel=1e-15)
     with pytest.raises(ValueError, match="kernel norm"):
         solve_exponential_volterra(p, f, 3 * kappa, f0, [0])
     # forcing-only modes (kappa = 0) are handled by their own poles
     kappa0 = kappa.copy()
     kappa0[[2, 7]] = 0.0
-    A = np.diag(1 - p) + np.outer(kappa0, np.ones(p.size))
-    Y = f.copy()
-    ref = []
-    for _ in range(60):
-        ref.append(f0 + Y.sum())
-        Y = A @ Y + f0 * kappa0
     P0, _ = solve_exponential_volterra(p, f, kappa0, f0, np.arange(60))
-    np.testing.assert_allclose(P0, ref, rtol=1e-12)
+    np.testing.assert_allclose(P0, _companion_powers(p, f, kappa0, f0, 60), rtol=1e-12)

@@ -26,7 +26,7 @@ from volterra_sgd.resolvent import (
     lower_spectral_edge,
     resolvent,
     resolvent_m,
-    spectral_support,
+    support_bands,
     tau,
 )
 
@@ -140,8 +140,8 @@ def test_tau_and_limit_loss_reject_non_models():
 
 # ====================================================================== m(z)
 def _acceptance_points(model, rel_imag=(1e-3, 1e-8)):
-    """Points over the spectrum's scales (support from spectral_support)."""
-    bands = spectral_support(model)
+    """Points over the spectrum's scales (support from support_bands)."""
+    bands = support_bands(model)
     lmin, lmax = bands[0, 0], bands[-1, 1]
     xs = [10.0, 2 * lmax, lmax * (1 + 1e-6), lmax * (1 - 1e-6)]  # above / at the top edge
     for k in (1, 2, 3):  # outlier bands: centre, both sides of the lower edge, gap below
@@ -242,7 +242,7 @@ def test_m_marchenko_pastur_limit():
     assert np.allclose(m, expected, rtol=1e-10, atol=0)  # O(alpha log v) model difference
     lo = lower_spectral_edge(model)
     assert lo == pytest.approx((1 - math.sqrt(c)) ** 2, rel=1e-9)
-    bands = spectral_support(model)
+    bands = support_bands(model)
     assert bands.shape == (1, 2)
     assert bands[0, 1] == pytest.approx((1 + math.sqrt(c)) ** 2, rel=1e-9)
 
@@ -362,7 +362,7 @@ def _band_integral(model, a, b, f, n=400):
 def test_eigenvalue_density_integrates_to_d():
     # Im tr R(x + i0)/pi on (0, inf): one eigenvalue per outlier band, d in total
     model = PLRF(1.0, 0.7, 2000, 200)
-    bands = spectral_support(model)
+    bands = support_bands(model)
 
     def density(x):
         return resolvent(model, x * (1 + 1e-14j)).trace_resolvent.imag / np.pi
@@ -375,7 +375,7 @@ def test_eigenvalue_density_integrates_to_d():
 
 def test_forcing_measure_mass_plus_limit_loss_is_initial_loss():
     model = PLRF(1.0, 0.7, 2000, 200)
-    bands = spectral_support(model)
+    bands = support_bands(model)
 
     def density(x):
         return forcing_transform(model, x * (1 + 1e-14j)).imag / np.pi
@@ -412,7 +412,7 @@ def test_lower_edge_reference_number():
 @pytest.mark.parametrize("alpha, v, d", [(1.0, 2000, 200), (0.7, INF, 500), (0.3, 1500, 150)])
 def test_density_vanishes_outside_support(alpha, v, d):
     model = PLRF(alpha, 0.5, v, d)
-    bands = spectral_support(model)
+    bands = support_bands(model)
     eps = 1e-4
     inside = np.concatenate([bands[:, 0] * (1 + eps), bands[:, 1] * (1 - eps)])
     outside = np.concatenate([bands[:, 0] * (1 - eps), bands[:, 1] * (1 + eps)])
@@ -427,7 +427,7 @@ def test_edges_require_v_greater_than_d():
     with pytest.raises(ValueError, match="v > d"):
         lower_spectral_edge(PLRF(1.0, 0.7, 100, 100))
     with pytest.raises(ValueError, match="v > d"):
-        spectral_support(PLRF(1.0, 0.7, 50, 100))
+        support_bands(PLRF(1.0, 0.7, 50, 100))
 
 
 # ====================================================================== input errors

@@ -47,7 +47,7 @@ from .phases import (
     phase_exponents,
     phase_info,
 )
-from .resolvent import limit_loss, tau
+from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent, resolvent_m, tau
 from .sgd import SGDRun, simulate_sgd
 from .volterra import solve_volterra
 
@@ -71,6 +71,10 @@ __all__ = [
     # deterministic equivalent
     "tau",
     "limit_loss",
+    "ResolventResult",
+    "resolvent",
+    "resolvent_m",
+    "forcing_transform",
     "SpectralDensities",
     "SpectralMeasure",
     "SpectralSupport",

@@ -28,6 +28,15 @@ volterra_block(K, P, s0, s1, r0, r1) -> int
     Add ``sum_{s0<=s<s1} K(r-1-s) P(s)`` to ``P[r0:r1]`` (requires ``s1 <= r0``): the building
     block of the relaxed (divide-and-conquer) scheme of :func:`volterra_sgd.solve_volterra`.
 
+secular_roots(p, kappa, origin, tau) -> int
+    Roots of the secular equation ``sum_k kappa_k / (p_k - mu) = 1`` (docs/theory.md eq. 7.2),
+    one per interval between the increasing poles ``p_k = 1 - q_k``; each root is returned as
+    an offset ``tau[i]`` from pole ``origin[i]`` (-1: from 0).  Status 1: kernel norm >= 1.
+secular_residues(p, kappa, f, f0, origin, tau, mu, resid) -> int
+    ``mu_i = 1 - nu_i`` and the residues ``R_i`` of eq. 7.3.
+secular_evaluate(mu, resid, p_inf, r, out) -> int
+    ``out[j] = p_inf + sum_i R_i (1 - mu_i)^r_j``: the closed-form solution at any ``r``.
+
 Examples
 --------
 >>> import numba, numpy as np
@@ -45,9 +54,13 @@ Examples
 
 from __future__ import annotations
 
+from ._secular import secular_evaluate_kernel as secular_evaluate
+from ._secular import secular_residues_kernel as secular_residues
+from ._secular import secular_roots_kernel as secular_roots
 from .exact import _mode_recursion_kernel as mode_recursion
 from .volterra import _volterra_block_kernel as volterra_block
 from .volterra import _volterra_direct_kernel as volterra_direct
 from .volterra import _volterra_leaf_kernel as volterra_leaf
 
-__all__ = ["mode_recursion", "volterra_block", "volterra_direct", "volterra_leaf"]
+__all__ = ["mode_recursion", "secular_evaluate", "secular_residues", "secular_roots",
+           "volterra_block", "volterra_direct", "volterra_leaf"]

@@ -18,7 +18,7 @@ on the branch analytic in :math:`\mathbb C \setminus [0, \infty)`.  This module 
   residuals, error estimates and status codes, and the derived Stieltjes transforms
   :math:`G_K = d z (1 - m)`, :math:`\mathrm{tr}(W^TDW - z)^{-1} \approx -d m/z` and
   :math:`\mathrm{tr}\,R`; :func:`forcing_transform`: :math:`G_F(z)`;
-* :func:`lower_spectral_edge` and :func:`spectral_support`: the edges of the support (lower
+* :func:`lower_spectral_edge` and :func:`support_bands`: the edges of the support (lower
   edge, outlier bands, top edge) from the critical points of the real inverse map.
 
 See docs/resolvent.md for the algorithms, accuracy and timings.
@@ -51,7 +51,7 @@ __all__ = [
     "lower_spectral_edge",
     "resolvent",
     "resolvent_m",
-    "spectral_support",
+    "support_bands",
     "tau",
 ]
 
@@ -1275,7 +1275,7 @@ def lower_spectral_edge(model: PLRF) -> float:
     return float(emap.z(-math.exp(t)))
 
 
-def spectral_support(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray:
+def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray:
     r"""Intervals whose union is the support of the deterministic-equivalent spectrum.
 
     Outside the support the real inverse map :math:`z(u)` (see
@@ -1309,13 +1309,13 @@ def spectral_support(model: PLRF, *, max_outliers: int | None = None) -> np.ndar
     Examples
     --------
     >>> from volterra_sgd import PLRF
-    >>> from volterra_sgd.resolvent import spectral_support
-    >>> bands = spectral_support(PLRF(1.0, 0.7, 2000, 200))
+    >>> from volterra_sgd.resolvent import support_bands
+    >>> bands = support_bands(PLRF(1.0, 0.7, 2000, 200))
     >>> bands.shape[1], bool(bands[-1, 1] > 1.0)
     (2, True)
     """
     model = _check_model(model)
-    _require_gap(model, "spectral_support")
+    _require_gap(model, "support_bands")
     emap = _EdgeMap(model)
     a2 = 2.0 * model.alpha
     # upper edge: phi increases from -1 (u -> 0+) to +inf (u -> 1-)
