@@ -72,3 +72,21 @@ def test_save_load_roundtrip(tmp_path, ext):
             assert "version" in str(z["meta"])
     with pytest.raises(ValueError, match="npz or .csv"):
         vs.save_curve(c, tmp_path / "curve.txt")
+
+
+def test_disk_cache_roundtrip(tmp_path):
+    from volterra_sgd.forcing import _cached_measure
+
+    g = MODEL.reference_learning_rate(0.5)
+    r = [0, 10, 10**4]
+    a = vs.loss_curve(MODEL, r, learning_rate=g, cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    _cached_measure.cache_clear()
+    b = vs.loss_curve(MODEL, r, learning_rate=g, cache_dir=tmp_path)  # loaded from disk
+    assert _cached_measure.cache_info().currsize == 0
+    np.testing.assert_array_equal(a.loss, b.loss)
+    np.testing.assert_array_equal(a.parts["Fpp"], b.parts["Fpp"])
+    other = vs.PLRF(1.0, 0.7, 2000, 150)
+    vs.loss_curve(other, r, learning_rate=g, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2

@@ -156,6 +156,9 @@ def _add_curve(sub) -> None:
                    help="points of the log-spaced grid (default 100)")
     p.add_argument("--out", default=None, help="output file (.npz or .csv)")
     p.add_argument("--plot", default=None, help="figure file (.png or .pdf)")
+    p.add_argument("--cache-dir", default=None,
+                   help="on-disk cache of the spectral stage (default: $VOLTERRA_SGD_CACHE, "
+                   "else none)")
     p.set_defaults(run=_run_curve)
 
 
@@ -179,7 +182,11 @@ def _run_curve(args) -> int:
         if not rmax >= 1:
             raise ValueError(f"--max-iter must be >= 1; got {rmax}")
         r = np.unique(np.r_[0, np.round(np.logspace(0, np.log10(rmax), args.points))])
-    curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size)
+    import os
+
+    cache = args.cache_dir or os.environ.get("VOLTERRA_SGD_CACHE") or None
+    curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size,
+                       cache_dir=cache)
     print(f"PLRF alpha={model.alpha}, beta={model.beta}, v={model.v}, d={model.d}, "
           f"B={args.batch_size}, gamma={gamma:.6g}: ||K|| = {curve.kernel_norm:.6f}, "
           f"P(inf) = {curve.limit_loss:.6e}")

@@ -89,7 +89,7 @@ class LossCurve:
 
 
 def loss_curve(model: PLRF, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
-               h: float = 0.02) -> LossCurve:
+               h: float = 0.02, cache_dir=None) -> LossCurve:
     r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
 
     Parameters
@@ -112,6 +112,10 @@ def loss_curve(model: PLRF, r, *, learning_rate, batch_size=1, rtol: float = 1e-
     h : float, default 0.02
         Relative block length of the schedule integrator (ignored for constant
         hyper-parameters).
+    cache_dir : str or os.PathLike, optional
+        Opt-in on-disk cache of the spectral stage (see
+        :func:`volterra_sgd.forcing.deterministic_measure`); the CLI reads it from
+        ``--cache-dir`` or the environment variable ``VOLTERRA_SGD_CACHE``.
 
     Returns
     -------
@@ -157,12 +161,13 @@ def loss_curve(model: PLRF, r, *, learning_rate, batch_size=1, rtol: float = 1e-
     gfun, gconst = as_schedule(learning_rate, "learning_rate")
     bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
     if gconst is not None and bconst is not None:
-        return _constant_curve(model, r, gconst, int(bconst), rtol)
-    return _schedule_curve(model, r, gfun, bfun, rtol, h)
+        return _constant_curve(model, r, gconst, int(bconst), rtol, cache_dir)
+    return _schedule_curve(model, r, gfun, bfun, rtol, h, cache_dir)
 
 
-def _constant_curve(model, r, g, B, rtol):
-    fk = forcing_and_kernel(model, r, learning_rate=g, batch_size=B, rtol=rtol)
+def _constant_curve(model, r, g, B, rtol, cache_dir):
+    fk = forcing_and_kernel(model, r, learning_rate=g, batch_size=B, rtol=rtol,
+                            cache_dir=cache_dir)
     g, B = fk.learning_rate, fk.batch_size
     meas = fk.measure
     P = _solve(meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss, g, B,
@@ -178,14 +183,14 @@ def _constant_curve(model, r, g, B, rtol):
                      options={"rtol": rtol, "method": "closed_form"})
 
 
-def _schedule_curve(model, r, gfun, bfun, rtol, h):
+def _schedule_curve(model, r, gfun, bfun, rtol, h, cache_dir):
     from ._validation import as_real
     from .exact import check_learning_rate
     from .schedule import schedule_forcing, schedule_integrator
 
     r = as_iterations(r)
     h = as_real(h, "h", lower=0.0, upper=1.0)
-    meas = deterministic_measure(model, rtol=rtol)
+    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
     g0 = float(gfun(np.zeros(1))[0])
     b0 = int(bfun(np.zeros(1))[0])
     kn = check_learning_rate(meas.nodes, g0, b0, weights=meas.eigen_weights)

@@ -31,17 +31,25 @@ from .model import PLRF
 __all__ = ["ForcingKernel", "forcing_and_kernel", "deterministic_measure"]
 
 
-@lru_cache(maxsize=32)
-def _cached_measure(model: PLRF, rtol: float) -> SpectralMeasure:
-    meas = spectral_measure(model, rtol=rtol)
-    for name in ("nodes", "forcing_weights", "eigen_weights", "component", "panel",
-                 "coarse_nodes", "coarse_forcing_weights", "coarse_eigen_weights",
-                 "coarse_panel", "outlier_masses", "outlier_counts", "outlier_locations"):
+_ARRAYS = ("nodes", "forcing_weights", "eigen_weights", "component", "panel", "coarse_nodes",
+           "coarse_forcing_weights", "coarse_eigen_weights", "coarse_panel", "outlier_masses",
+           "outlier_counts", "outlier_locations")
+
+
+def _readonly(meas: SpectralMeasure) -> SpectralMeasure:
+    for name in _ARRAYS:
         getattr(meas, name).flags.writeable = False
+    meas.support.outliers.flags.writeable = False
     return meas
 
 
-def deterministic_measure(model: PLRF, *, rtol: float = 1e-11) -> SpectralMeasure:
+@lru_cache(maxsize=32)
+def _cached_measure(model: PLRF, rtol: float) -> SpectralMeasure:
+    return _readonly(spectral_measure(model, rtol=rtol))
+
+
+def deterministic_measure(model: PLRF, *, rtol: float = 1e-11,
+                          cache_dir=None) -> SpectralMeasure:
     """The (cached, read-only) :class:`~volterra_sgd.contour.SpectralMeasure` of ``model``.
 
     Parameters
@@ -50,15 +58,57 @@ def deterministic_measure(model: PLRF, *, rtol: float = 1e-11) -> SpectralMeasur
         The model.
     rtol : float
         Quadrature tolerance (see :func:`~volterra_sgd.contour.spectral_measure`).
+    cache_dir : str or os.PathLike, optional
+        Directory of an opt-in on-disk cache.  The file name is the SHA-256 of canonical JSON
+        of (function, model, rtol, package version); an existing entry is loaded instead of
+        recomputed, a new one is written atomically.
 
     Returns
     -------
     SpectralMeasure
-        Shared between calls with the same model and tolerance.
+        Shared (in memory) between calls with the same model and tolerance.
     """
     if not isinstance(model, PLRF):
         raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
-    return _cached_measure(model, as_real(rtol, "rtol", lower=0.0, upper=1.0))
+    rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
+    if cache_dir is None:
+        return _cached_measure(model, rtol)
+    return _disk_measure(model, rtol, cache_dir)
+
+
+def _disk_measure(model: PLRF, rtol: float, cache_dir) -> SpectralMeasure:
+    import hashlib
+    import json
+    import os
+    import tempfile
+
+    from . import __version__
+    from .contour import SpectralSupport
+
+    key = json.dumps({"function": "spectral_measure", "alpha": model.alpha, "beta": model.beta,
+                      "v": "inf" if not model.finite else int(model.v), "d": model.d,
+                      "rtol": rtol, "version": __version__}, sort_keys=True)
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest() + ".npz")
+    if os.path.exists(path):
+        with np.load(path, allow_pickle=False) as z:
+            sup = SpectralSupport(lower_edge=float(z["lower_edge"]),
+                                  upper_edge=float(z["upper_edge"]),
+                                  bulk=tuple(float(b) for b in z["bulk"]),
+                                  outliers=z["outliers"])
+            arrays = {name: z[name] for name in _ARRAYS}
+            return _readonly(SpectralMeasure(
+                model=model, support=sup, limit_loss=float(z["limit_loss"]),
+                mass_defect=float(z["mass_defect"]), **arrays))
+    meas = _cached_measure(model, rtol)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, key=np.array(key), lower_edge=meas.support.lower_edge,
+                 upper_edge=meas.support.upper_edge, bulk=np.array(meas.support.bulk),
+                 outliers=meas.support.outliers, limit_loss=meas.limit_loss,
+                 mass_defect=meas.mass_defect, **{n: getattr(meas, n) for n in _ARRAYS})
+    os.replace(tmp, path)
+    return meas
 
 
 @dataclass(frozen=True)
@@ -111,7 +161,7 @@ def _panel_sums(E, weights, starts):
 
 
 def forcing_and_kernel(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
-                       rtol: float = 1e-11) -> ForcingKernel:
+                       rtol: float = 1e-11, cache_dir=None) -> ForcingKernel:
     r"""Deterministic forcing :math:`F(r)` and kernel :math:`K(r)` with their parts.
 
     Parameters
@@ -126,6 +176,8 @@ def forcing_and_kernel(model: PLRF, r, *, learning_rate: float, batch_size: int 
         :math:`B` (gradients summed over the batch).
     rtol : float, default 1e-11
         Quadrature tolerance of the spectral measure.
+    cache_dir : str or os.PathLike, optional
+        Opt-in on-disk cache of the spectral measure (:func:`deterministic_measure`).
 
     Returns
     -------
@@ -154,7 +206,7 @@ def forcing_and_kernel(model: PLRF, r, *, learning_rate: float, batch_size: int 
     >>> bool(abs(fk.parts["Fo"][1] + fk.parts["Fpp"][1] + fk.parts["Fac"][1] - fk.forcing[1]) < 1e-18)
     True
     """
-    meas = deterministic_measure(model, rtol=rtol)
+    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
     r = as_iterations(r)
     g = as_positive_real(learning_rate, "learning_rate")
     B = as_int(batch_size, "batch_size")
