@@ -72,6 +72,30 @@ _WEIGHT_MAX_LOG = 600.0
 
 # ------------------------------------------------------------------- kernels
 @njit
+def _history(K, P, j, s0, s1):
+    """``sum_{s0 <= s < s1} K[j - s] P[s]`` with four partial sums.
+
+    The partial sums let the CPU overlap the multiply-adds, and the rounding error grows
+    like (s1 - s0) / 4 instead of (s1 - s0).
+    """
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    s = s0
+    while s + 4 <= s1:
+        a0 += K[j - s] * P[s]
+        a1 += K[j - s - 1] * P[s + 1]
+        a2 += K[j - s - 2] * P[s + 2]
+        a3 += K[j - s - 3] * P[s + 3]
+        s += 4
+    while s < s1:
+        a0 += K[j - s] * P[s]
+        s += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit
 def _volterra_leaf_kernel(K, P, lo, hi):
     """Finish ``P[lo:hi]`` in place by the direct sum over the leaf's own history.
 
@@ -96,24 +120,7 @@ def _volterra_leaf_kernel(K, P, lo, hi):
     if lo < 0 or hi < lo or hi > P.shape[0] or K.shape[0] < hi - lo - 1:
         return 2
     for r in range(lo, hi):
-        # Four partial sums: lets the CPU overlap the multiply-adds, and the rounding
-        # error grows like (r - lo) / 4 instead of (r - lo).
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        j = r - 1
-        s = lo
-        while s + 4 <= r:
-            a0 += K[j - s] * P[s]
-            a1 += K[j - s - 1] * P[s + 1]
-            a2 += K[j - s - 2] * P[s + 2]
-            a3 += K[j - s - 3] * P[s + 3]
-            s += 4
-        while s < r:
-            a0 += K[j - s] * P[s]
-            s += 1
-        p = P[r] + ((a0 + a1) + (a2 + a3))
+        p = P[r] + _history(K, P, r - 1, lo, r)
         P[r] = p
         if not math.isfinite(p):
             return 1
@@ -160,22 +167,7 @@ def _volterra_block_kernel(K, P, s0, s1, r0, r1):
             or (r1 > r0 and s1 > s0 and K.shape[0] < r1 - s0 - 1)):
         return 2
     for r in range(r0, r1):
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        j = r - 1
-        s = s0
-        while s + 4 <= s1:
-            a0 += K[j - s] * P[s]
-            a1 += K[j - s - 1] * P[s + 1]
-            a2 += K[j - s - 2] * P[s + 2]
-            a3 += K[j - s - 3] * P[s + 3]
-            s += 4
-        while s < s1:
-            a0 += K[j - s] * P[s]
-            s += 1
-        p = P[r] + ((a0 + a1) + (a2 + a3))
+        p = P[r] + _history(K, P, r - 1, s0, s1)
         P[r] = p
         if not math.isfinite(p):
             return 1
