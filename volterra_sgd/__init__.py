@@ -5,7 +5,9 @@ The expected loss of SGD solves a discrete convolution-type Volterra equation
 This package computes it exactly for a given embedding, deterministically from
 the resolvent's deterministic equivalent, and checks both against simulated SGD.
 
-Importing the package compiles nothing; see :func:`warmup`.
+Importing the package compiles nothing; see :func:`warmup`.  The full resolvent result
+(m, residual, status) is :func:`volterra_sgd.resolvent.resolvent`; it is not re-exported here
+so that ``volterra_sgd.resolvent`` stays the module.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .phases import (
     phase_exponents,
     phase_info,
 )
-from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent, resolvent_m, tau
+from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent_m, tau
 from .sgd import SGDRun, simulate_sgd
 from .volterra import solve_volterra
 
@@ -72,7 +74,6 @@ __all__ = [
     "tau",
     "limit_loss",
     "ResolventResult",
-    "resolvent",
     "resolvent_m",
     "forcing_transform",
     "SpectralDensities",
