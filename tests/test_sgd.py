@@ -23,6 +23,7 @@ import volterra_sgd as vs
 from volterra_sgd import _rng
 from volterra_sgd.exact import embedding_spectrum, expected_loss_given_w
 from volterra_sgd.sgd import (
+    ENGINES,
     SGDRun,
     _eigen_run,
     _literal_run,
@@ -542,3 +543,258 @@ def test_divergence_is_reported(monkeypatch):
         assert not sim.success and sim.status == 1 and not np.isfinite(sim.loss[-1])
     with pytest.raises(TypeError, match="throw"):
         simulate_sgd(model, [0, 1], throw=1, **kw)
+
+
+# -------------------------------------------------------------------------- schedules
+def _decay(g0, r0=100.0):
+    """gamma(s) = g0 (1 + s/r0)^(-1/2), vectorized."""
+    return lambda s: g0 * (1.0 + np.asarray(s) / r0) ** -0.5
+
+
+def _log_r(r_max, n=25, extra=()):
+    return np.unique(np.r_[0, np.round(np.logspace(0, np.log10(r_max), n)).astype(np.int64),
+                           np.asarray(extra, dtype=np.int64)])
+
+
+def _assert_schedule_matches(model, W, r, lr, bs, engine, n_runs, seed):
+    sim = simulate_sgd(model, r, learning_rate=lr, batch_size=bs, n_runs=n_runs, rng=seed,
+                       W=W, engine=engine)
+    ref = expected_loss_given_w(model, W, r, learning_rate=lr, batch_size=bs).loss
+    assert sim.success and sim.scheduled
+    np.testing.assert_allclose(sim.losses[:, 0], model.initial_loss, rtol=1e-12)
+    z = _zscores(sim, ref)
+    assert np.all(np.abs(z) < 4), f"z-scores {np.round(z, 2)}"
+    return sim, ref
+
+
+def test_decaying_learning_rate_matches_expected_loss():
+    # (a) gamma(s) = g0 (1 + s/100)^(-1/2) on a fixed W, up to r = 2e4 (gamma falls 14x)
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50)
+    W = model.sample_embedding(rng=11)
+    g0 = model.reference_learning_rate(0.5)
+    r = _log_r(20_000)
+    sim, ref = _assert_schedule_matches(model, W, r, _decay(g0), 1, "eigen", 400, seed=1)
+    # (c) power: the same criterion rejects a constant gamma0 run against the schedule's
+    # expectation (the schedule changes the mean by up to ~12% here) ...
+    const = simulate_sgd(model, r, learning_rate=g0, n_runs=400, rng=1, W=W)
+    assert np.max(np.abs(_zscores(const, ref))) > 4
+    # ... and the schedule run against the constant-gamma0 expectation
+    ref_const = expected_loss_given_w(model, W, r, learning_rate=g0).loss
+    assert np.max(np.abs(_zscores(sim, ref_const))) > 4
+    # the recorded schedule
+    np.testing.assert_allclose(sim.learning_rates, _decay(g0)(np.arange(r[-1])), rtol=1e-15)
+    assert sim.learning_rate == g0 and sim.batch_size == 1
+    np.testing.assert_array_equal(sim.batch_sizes, np.ones(r[-1], dtype=np.int64))
+
+
+def test_batch_size_ramp_matches_expected_loss():
+    # (b) B = 1 for s < 500 then 4, with gamma(s) = g 2/(B(s)+1); iterations around the jump
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50)
+    W = model.sample_embedding(rng=11)
+    g = model.reference_learning_rate(0.5)
+    r_max = 5000
+    B = np.where(np.arange(r_max) < 500, 1, 4)
+    lr = g * 2.0 / (B + 1)
+    r = _log_r(r_max, 20, extra=[499, 500, 501, 505, 520, 600])
+    sim, _ = _assert_schedule_matches(model, W, r, lr, B, "eigen", 400, seed=2)
+    # power: neither half of the schedule alone explains the run
+    for wrong in (dict(learning_rate=g, batch_size=1),
+                  dict(learning_rate=lr, batch_size=1),
+                  dict(learning_rate=g * 2.0 / 5, batch_size=4)):
+        ref = expected_loss_given_w(model, W, r, **wrong).loss
+        assert np.max(np.abs(_zscores(sim, ref))) > 4, wrong
+    assert sim.batch_sizes.dtype == np.int64 and sim.batch_sizes[499] == 1
+    assert sim.batch_sizes[500] == 4 and sim.learning_rates[500] == lr[500]
+
+
+def test_literal_engine_with_schedules_matches_expected_loss():
+    # both hyper-parameters vary: gamma decays (r0 = 20) and B goes 1 -> 2 at s = 100
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=30)
+    W = model.sample_embedding(rng=5)
+    g0 = model.reference_learning_rate(0.5)
+    r = np.array([0, 1, 3, 10, 30, 100, 101, 110, 300, 1000])
+    B = lambda s: np.where(np.asarray(s) < 100, 1, 2)  # noqa: E731
+    lr = lambda s: _decay(g0, 20.0)(s) / B(s)  # noqa: E731
+    sim, _ = _assert_schedule_matches(model, W, r, lr, B, "literal", 400, seed=3)
+    ref_const = expected_loss_given_w(model, W, r, learning_rate=g0).loss
+    assert np.max(np.abs(_zscores(sim, ref_const))) > 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine,bs", [("eigen", 1), ("eigen", "ramp"), ("literal", 1)])
+def test_schedules_match_expected_loss_many_runs(engine, bs):
+    # 4000 runs (eigen; 1200 literal): standard errors ~3x (~1.7x) smaller than above
+    model = vs.PLRF(alpha=0.75, beta=-0.1, v=200, d=50)
+    W = model.sample_embedding(rng=4)
+    g0 = model.reference_learning_rate(0.6)
+    r_max = 5000 if engine == "eigen" else 500
+    if bs == "ramp":
+        bs = np.where(np.arange(r_max) < 300, 1, np.where(np.arange(r_max) < 2000, 2, 3))
+        lr = g0 / bs
+        extra = [299, 300, 301, 1999, 2000, 2001]
+    else:
+        lr, extra = _decay(g0, 50.0), []
+    r = _log_r(r_max, 15, extra)
+    _assert_schedule_matches(model, W, r, lr, bs, engine, 4000 if engine == "eigen" else 1200,
+                             seed=8)
+
+
+@pytest.mark.parametrize("engine", ["eigen", "literal"])
+@pytest.mark.parametrize("B", [1, 3])
+def test_constant_schedule_reproduces_constant_run_bitwise(engine, B):
+    # the scheduled kernels with constant arrays are the constant kernels, bit for bit
+    model, W, g = _setup(1.0, 0.7, 60, 20, B)
+    r = np.array([0, 1, 4, 30, 120])
+    kw = dict(n_runs=4, rng=13, W=W, engine=engine)
+    a = simulate_sgd(model, r, learning_rate=g, batch_size=B, **kw)
+    b = simulate_sgd(model, r, learning_rate=np.full(120, g), batch_size=[B] * 120, **kw)
+    c = simulate_sgd(model, r, learning_rate=lambda s: np.full(np.shape(s), g), batch_size=B,
+                     **kw)
+    assert not a.scheduled and b.scheduled and c.scheduled
+    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.losses, c.losses)
+
+
+@pytest.mark.parametrize("engine", ["eigen", "literal"])
+def test_scheduled_kernels_equal_numpy_replica(engine):
+    # Pathwise: per-step gamma(s) and B(s) (B from 1 to 4 and back), same normals as the kernel.
+    model, W, g = _setup(1.0, 0.4, 40, 12, 1)
+    r = np.array([0, 1, 2, 7, 20, 30])
+    B = np.array([1, 2, 4, 1, 3] * 6)
+    lr = g * np.linspace(1.0, 0.3, 30) / B
+    sim = simulate_sgd(model, r, learning_rate=lr, batch_size=B, n_runs=2, rng=5, W=W,
+                       engine=engine)
+    spec = embedding_spectrum(model, W)
+    k = spec.rank
+    sd = np.sqrt(model.data_eigenvalues)
+    b = np.asarray(model.target)
+    width = k + 1 if engine == "eigen" else model.v
+    for i in range(2):
+        z = _normals(_sgd_states(sim.entropy, 2)[i], int(B.sum()) * width)
+        pos = 0
+        phi = -spec.coefficients.copy()
+        theta = np.zeros(model.d)
+        got = []
+        for step in range(r[-1] + 1):
+            if step in r:
+                if engine == "eigen":
+                    got.append(phi @ phi + spec.limit_loss)
+                else:
+                    u = sd * (W @ theta - b)
+                    got.append(u @ u)
+            if step == r[-1]:
+                break
+            zs = z[pos:pos + B[step] * width].reshape(B[step], width)
+            pos += B[step] * width
+            if engine == "eigen":
+                zeta, xi = zs[:, :k], zs[:, k]
+                err = zeta @ phi - math.sqrt(spec.limit_loss) * xi
+                phi = phi - lr[step] * spec.eigenvalues * (zeta.T @ err)
+            else:
+                x = zs * sd
+                feats = x @ W
+                theta = theta - lr[step] * feats.T @ (feats @ theta - x @ b)
+        np.testing.assert_allclose(sim.losses[i], got, rtol=1e-11)
+
+
+@pytest.mark.parametrize("engine", ["eigen", "literal"])
+def test_schedule_reproducibility_and_chunking(engine):
+    model, W, g = _setup(1.0, 0.7, 40, 12, 1)
+    r = np.array([0, 2, 17, 50])
+    kw = dict(learning_rate=_decay(g, 5.0), batch_size=lambda s: 1 + (np.asarray(s) % 3 == 0),
+              rng=21, W=W, engine=engine)
+    ref = simulate_sgd(model, r, n_runs=5, **kw)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate_sgd(model, r, n_runs=5, **kw)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(one.losses, ref.losses)
+    more = simulate_sgd(model, r, n_runs=7, **kw)
+    np.testing.assert_array_equal(more.losses[:5], ref.losses)
+    # W=None: run i equals the fixed-W run with its embedding
+    kw_none = {**kw, "W": None}
+    free = simulate_sgd(model, r, n_runs=3, **kw_none)
+    fixed = simulate_sgd(model, r, n_runs=3, **{**kw, "W": free.embedding(2)})
+    np.testing.assert_allclose(fixed.losses[2], free.losses[2], rtol=1e-13)
+    pytest.importorskip("tqdm")
+    chunked = simulate_sgd(model, r, n_runs=5, progress=True, **kw)
+    np.testing.assert_array_equal(chunked.losses, ref.losses)
+
+
+def test_schedule_metadata():
+    model, W, g = _setup(1.0, 0.7, 60, 20, 1)
+    lr = g * np.linspace(1.0, 0.5, 100)
+    sim = simulate_sgd(model, [0, 10, 50], learning_rate=lr, batch_size=2, n_runs=3, rng=0,
+                       W=W)
+    meta = json.loads(json.dumps(sim.metadata))
+    assert meta["options"]["schedule"] is True
+    assert meta["options"]["learning_rate"] == lr[0] and meta["options"]["batch_size"] == 2
+    s = meta["schedule"]
+    assert s["steps"] == 50
+    assert s["learning_rate"] == {"kind": "array", "first": lr[0], "last": lr[49],
+                                  "min": lr[49], "max": lr[0]}
+    assert s["batch_size"] == {"kind": "constant", "first": 2, "last": 2, "min": 2, "max": 2}
+    assert sim.learning_rate == lr[0] and sim.batch_size == 2
+    np.testing.assert_array_equal(sim.learning_rates, lr[:50])  # only the simulated steps
+    with pytest.raises(ValueError):
+        sim.learning_rates[0] = 1.0
+    const = simulate_sgd(model, [0, 10], learning_rate=g, n_runs=2, rng=0, W=W)
+    assert const.metadata["options"]["schedule"] is False and "schedule" not in const.metadata
+    assert const.learning_rates is None and const.batch_sizes is None and not const.scheduled
+    # r = 0 only: no step is taken, the schedule is still evaluated (and checked) at step 0
+    zero = simulate_sgd(model, [0], learning_rate=lr[:1], n_runs=2, rng=0, W=W)
+    assert zero.learning_rates.shape == (1,) and zero.loss[0] == pytest.approx(
+        model.initial_loss, rel=1e-13)
+
+
+def test_bad_schedules():
+    # (d) clear errors, raised before any simulation
+    model, W, g = _setup(1.0, 0.7, 50, 10, 1)
+    spec = embedding_spectrum(model, W)
+    lam_max = float(np.max(spec.eigenvalues))
+    ok = dict(n_runs=2, rng=0, W=W)
+    r = [0, 5, 10]
+    cases = [
+        (dict(learning_rate=np.r_[g, -g, np.full(8, g)]), ValueError, "positive"),
+        (dict(learning_rate=np.r_[g, np.nan, np.full(8, g)]), ValueError, "finite"),
+        (dict(learning_rate=lambda s: g - 0.1 * s), ValueError, "non-positive"),
+        (dict(learning_rate=np.full(9, g)), ValueError, "9 entries but step 9 is needed"),
+        (dict(learning_rate=g, batch_size=[1] * 9), ValueError, "9 entries"),
+        (dict(learning_rate=np.full((10, 2), g)), ValueError, "1-D"),
+        (dict(learning_rate=[]), ValueError, "1-D"),
+        (dict(learning_rate=g, batch_size=[1, 2.5] * 5), ValueError, "whole numbers"),
+        (dict(learning_rate=g, batch_size=lambda s: 1.5 + 0 * s), ValueError, "whole numbers"),
+        (dict(learning_rate=g, batch_size=[1, 0] * 5), ValueError, "positive"),
+        (dict(learning_rate=g, batch_size=lambda s: 1 - s), ValueError, "non-positive"),
+        (dict(learning_rate=lambda s: np.ones(3)), ValueError, "one value per step"),
+        # scalars still take the strict scalar checks
+        (dict(learning_rate=np.full(10, g), batch_size=2.0), TypeError, "batch_size"),
+        (dict(learning_rate=np.full(10, g), batch_size="2"), TypeError, "batch_size"),
+    ]
+    for kw, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            simulate_sgd(model, r, **ok, **kw)
+    # a step later in the schedule violating gamma(s)(B(s)+1)lambda_max < 2 is refused
+    lr = np.full(10, 0.5 / lam_max)
+    lr[7] = 1.2 / lam_max   # gamma (B+1) lambda_max = 2.4 at step 7 only
+    for engine in ENGINES:
+        with pytest.raises(vs.UnstableLearningRateError, match=r"unstable at step s = 7") as e:
+            simulate_sgd(model, r, learning_rate=lr, engine=engine, **ok)
+        assert e.value.max_learning_rate == pytest.approx(1.0 / lam_max, rel=1e-12)
+    # ... as is a batch-size jump that makes a stable rate unstable
+    with pytest.raises(vs.UnstableLearningRateError, match=r"step s = 3 .*B\(s\) = 4"):
+        simulate_sgd(model, r, learning_rate=0.5 / lam_max,
+                     batch_size=np.r_[1, 1, 1, np.full(7, 4)], **ok)
+    # ... but a step beyond max(r) is never taken, so it is not checked
+    simulate_sgd(model, [0, 7], learning_rate=lr, **ok)
+    # step 0 gets the full check (kernel norm), as in expected_loss_given_w
+    gmax = vs.max_stable_learning_rate(spec, 1)
+    with pytest.raises(vs.UnstableLearningRateError, match="largest stable"):
+        simulate_sgd(model, r, learning_rate=np.r_[1.01 * gmax, np.full(9, 0.5 * gmax)], **ok)
+    # W=None: the message names the run whose embedding fails
+    with pytest.raises(vs.UnstableLearningRateError, match="run 0.*step s = 7"):
+        simulate_sgd(model, r, learning_rate=np.r_[np.full(7, 1e-3), np.full(3, 10.0)],
+                     n_runs=2, rng=0)
+

@@ -29,6 +29,12 @@ and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|
     :math:`\Lambda = \Sigma^2` and :math:`F_0 = \|c_\perp\|^2`.  The sequence of losses has
     exactly the law of the literal one; a step costs :math:`O(kB)`.
 
+Schedules (THEORY.md §B.3): ``learning_rate`` and ``batch_size`` may be arrays indexed by the
+step or vectorized callables (:func:`volterra_sgd.schedule.as_schedule`).  They are evaluated
+once on the steps ``s = 0 .. max(r) - 1`` and the step from ``s`` to ``s + 1`` uses
+:math:`\gamma(s)` and :math:`B(s)`; separate kernels (``*_scheduled``) read these per-step
+arrays, so the constant-hyper-parameter kernels are unchanged.
+
 Developer note: Numba's on-disk cache is keyed on the source file of each cached function,
 not on the functions it calls.  The kernels below inline the generator of
 :mod:`volterra_sgd._rng`; after editing ``_rng.py``, clear the caches (``__pycache__/*.nb*``)
@@ -346,6 +352,261 @@ def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, learning_rate, ba
     return status.max() if n_runs > 0 else 0
 
 
+# ------------------------------------------------------------ kernels with schedules
+# Copies of the two per-run kernels above in which the learning rate and the batch size are
+# read per step from arrays indexed by the absolute step s.  The constant-hyper-parameter
+# kernels are kept separate (and unchanged) so that constant inputs run exactly as before.
+# With constant arrays these kernels reproduce them bit for bit: gamma(s) * lambda_k is formed
+# once per change of gamma (as glam in the constant path) and the batch loop is the same.
+@njit(nogil=True)
+def _eigen_run_scheduled(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_record,
+                         state, zk, zw, zf, zr, out, col):
+    r"""Advance one run of eigenbasis SGD with per-step :math:`\gamma(s)`, :math:`B(s)`.
+
+    Parameters
+    ----------
+    lam : float64 (k,)
+        Eigenvalues :math:`\lambda_k` (not multiplied by the learning rate).
+    gamma : float64 (n_steps,)
+        ``gamma[s]`` is :math:`\gamma(s) > 0`, used by the step from ``s`` to ``s + 1``;
+        needs ``n_steps >= step_end``.
+    batch : int64 (n_steps,)
+        ``batch[s]`` is :math:`B(s) \ge 1` (any size: the scratch space does not depend on it).
+    phi, noise, limit_loss, step0, step_end, r_record, state, zk, zw, zf, zr, out, col
+        As in :func:`_eigen_run`.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
+    """
+    k = phi.shape[0]
+    n_rec = r_record.shape[0]
+    if (step0 < 0 or step_end < step0 or lam.shape[0] != k or state.shape[0] != 4
+            or gamma.shape[0] < step_end or batch.shape[0] < step_end
+            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+        return 2
+    for s in range(step0, step_end):
+        if batch[s] < 1 or not (gamma[s] > 0.0 and math.isfinite(gamma[s])):
+            return 2
+    for m in range(n_rec):
+        if (r_record[m] < step0 or r_record[m] > step_end
+                or (m > 0 and r_record[m] < r_record[m - 1])):
+            return 2
+    buf = np.empty(k)
+    grad = np.empty(k)
+    glam = np.empty(k)
+    g_now = math.nan
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    step = step0
+    m = 0
+    status = 0
+    while True:
+        while m < n_rec and r_record[m] == step:
+            loss = limit_loss
+            for j in range(k):
+                loss += phi[j] * phi[j]
+            if not math.isfinite(loss):
+                status = 1
+            out[m, col] = loss
+            m += 1
+        if step == step_end:
+            break
+        g = gamma[step]
+        if g != g_now:
+            for j in range(k):
+                glam[j] = g * lam[j]
+            g_now = g
+        batch_size = batch[step]
+        for b in range(batch_size):
+            dot = 0.0
+            for j in range(k):
+                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+                idx, mm = ziggurat_split(bits)
+                if abs(mm) < zk[idx]:
+                    z = mm * zw[idx]
+                else:
+                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+                buf[j] = z
+                dot += z * phi[j]
+            bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+            idx, mm = ziggurat_split(bits)
+            if abs(mm) < zk[idx]:
+                xi = mm * zw[idx]
+            else:
+                xi, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+            err = dot - noise * xi
+            if batch_size == 1:
+                for j in range(k):
+                    phi[j] -= glam[j] * (buf[j] * err)
+            elif b == 0:
+                for j in range(k):
+                    grad[j] = buf[j] * err
+            else:
+                for j in range(k):
+                    grad[j] += buf[j] * err
+        if batch_size > 1:
+            for j in range(k):
+                phi[j] -= glam[j] * grad[j]
+        step += 1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return status
+
+
+@njit(parallel=True, nogil=True)
+def _sgd_eigen_kernel_scheduled(lam, noise, limit_loss, n_modes, spec_index, gamma, batch, step0,
+                                step_end, r_record, phi, state, zk, zw, zf, zr, out):
+    r"""Run :func:`_eigen_run_scheduled` for every run in parallel (``prange`` over runs).
+
+    Parameters (all C-contiguous)
+    ----------
+    lam : float64 (n_spec, kmax)
+        Eigenvalues of each spectrum, zero-padded beyond ``n_modes``.
+    gamma : float64 (n_steps,), batch : int64 (n_steps,)
+        Per-step learning rates and batch sizes (as in :func:`_eigen_run_scheduled`).
+    others
+        As in :func:`_sgd_eigen_kernel`.
+
+    Returns
+    -------
+    int
+        Largest status of the runs (0 success, 1 non-finite loss, 2 invalid input).
+    """
+    n_runs = phi.shape[0]
+    kmax = phi.shape[1]
+    n_spec = lam.shape[0]
+    if (state.shape[0] != n_runs or spec_index.shape[0] != n_runs or out.shape[1] != n_runs
+            or lam.shape[1] != kmax or noise.shape[0] != n_spec
+            or limit_loss.shape[0] != n_spec or n_modes.shape[0] != n_spec):
+        return 2
+    for i in range(n_runs):
+        s = spec_index[i]
+        if s < 0 or s >= n_spec or n_modes[s] > kmax or n_modes[s] < 0:
+            return 2
+    status = np.zeros(n_runs, dtype=np.int64)
+    for i in numba.prange(n_runs):
+        s = spec_index[i]
+        k = n_modes[s]
+        status[i] = _eigen_run_scheduled(lam[s, :k], phi[i, :k], noise[s], limit_loss[s], gamma,
+                                         batch, step0, step_end, r_record, state[i], zk, zw, zf,
+                                         zr, out, i)
+    return status.max() if n_runs > 0 else 0
+
+
+@njit(nogil=True)
+def _literal_run_scheduled(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end,
+                           r_record, theta, state, zk, zw, zf, zr, out, col):
+    r"""Advance one run of literal SGD with per-step :math:`\gamma(s)`, :math:`B(s)`.
+
+    Parameters
+    ----------
+    gamma : float64 (n_steps,), batch : int64 (n_steps,)
+        As in :func:`_eigen_run_scheduled`.
+    others
+        As in :func:`_literal_run`.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
+    """
+    v = W.shape[0]
+    d = W.shape[1]
+    n_rec = r_record.shape[0]
+    if (step0 < 0 or step_end < step0 or theta.shape[0] != d or state.shape[0] != 4
+            or gamma.shape[0] < step_end or batch.shape[0] < step_end
+            or sqrt_dvals.shape[0] != v or dvals.shape[0] != v or target.shape[0] != v
+            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+        return 2
+    for s in range(step0, step_end):
+        if batch[s] < 1 or not (gamma[s] > 0.0 and math.isfinite(gamma[s])):
+            return 2
+    for m in range(n_rec):
+        if (r_record[m] < step0 or r_record[m] > step_end
+                or (m > 0 and r_record[m] < r_record[m - 1])):
+            return 2
+    x = np.empty(v)
+    g = np.empty(d)
+    grad = np.empty(d)
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    step = step0
+    m = 0
+    status = 0
+    while True:
+        while m < n_rec and r_record[m] == step:
+            loss = 0.0
+            for j in range(v):
+                t = -target[j]
+                for c in range(d):
+                    t += W[j, c] * theta[c]
+                loss += dvals[j] * t * t
+            if not math.isfinite(loss):
+                status = 1
+            out[m, col] = loss
+            m += 1
+        if step == step_end:
+            break
+        for c in range(d):
+            grad[c] = 0.0
+        for _b in range(batch[step]):
+            y = 0.0
+            for j in range(v):
+                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+                idx, mm = ziggurat_split(bits)
+                if abs(mm) < zk[idx]:
+                    z = mm * zw[idx]
+                else:
+                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+                xj = sqrt_dvals[j] * z
+                x[j] = xj
+                y += xj * target[j]
+            for c in range(d):
+                g[c] = 0.0
+            for j in range(v):
+                xj = x[j]
+                for c in range(d):
+                    g[c] += xj * W[j, c]
+            pred = 0.0
+            for c in range(d):
+                pred += g[c] * theta[c]
+            err = pred - y
+            for c in range(d):
+                grad[c] += g[c] * err
+        learning_rate = gamma[step]
+        for c in range(d):
+            theta[c] -= learning_rate * grad[c]
+        step += 1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return status
+
+
+@njit(parallel=True, nogil=True)
+def _sgd_literal_kernel_scheduled(W, w_index, sqrt_dvals, dvals, target, gamma, batch, step0,
+                                  step_end, r_record, theta, state, zk, zw, zf, zr, out):
+    r"""Run :func:`_literal_run_scheduled` for every run in parallel (``prange`` over runs).
+
+    Parameters as in :func:`_sgd_literal_kernel`, with the per-step arrays ``gamma``
+    (float64) and ``batch`` (int64) in place of ``learning_rate`` and ``batch_size``.
+
+    Returns
+    -------
+    int
+        Largest status of the runs.
+    """
+    n_runs = theta.shape[0]
+    if state.shape[0] != n_runs or w_index.shape[0] != n_runs or out.shape[1] != n_runs:
+        return 2
+    for i in range(n_runs):
+        if w_index[i] < 0 or w_index[i] >= W.shape[0]:
+            return 2
+    status = np.zeros(n_runs, dtype=np.int64)
+    for i in numba.prange(n_runs):
+        status[i] = _literal_run_scheduled(W[w_index[i]], sqrt_dvals, dvals, target, gamma, batch,
+                                           step0, step_end, r_record, theta[i], state[i], zk, zw,
+                                           zf, zr, out, i)
+    return status.max() if n_runs > 0 else 0
+
+
 # ============================================================================= result
 @dataclass(frozen=True)
 class SGDRun:
@@ -368,7 +629,9 @@ class SGDRun:
     engine : str
         ``"eigen"`` or ``"literal"``.
     learning_rate : float
+        :math:`\gamma`; under a schedule, :math:`\gamma(0)` (see ``learning_rates``).
     batch_size : int
+        :math:`B`; under a schedule, :math:`B(0)` (see ``batch_sizes``).
     model : PLRF
     fixed_embedding : bool
         True when one given ``W`` was used for every run; False when each run drew its own.
@@ -384,7 +647,15 @@ class SGDRun:
         0 on success, 1 if some run produced a non-finite loss.
     message : str
     metadata : dict
-        Package version, model parameters, options and seed (JSON-serialisable).
+        Package version, model parameters, options and seed (JSON-serialisable).  Under a
+        schedule, ``metadata["options"]["schedule"]`` is True and ``metadata["schedule"]``
+        describes each hyper-parameter (kind, values at the first and last step, min, max).
+    learning_rates : ndarray or None
+        Under a schedule, :math:`\gamma(s)` for the steps ``s = 0 .. max(r) - 1`` that were
+        simulated (the step from ``s`` to ``s + 1`` uses ``learning_rates[s]``); None for
+        constant hyper-parameters.
+    batch_sizes : ndarray of int64 or None
+        Under a schedule, :math:`B(s)` likewise; None for constant hyper-parameters.
     """
 
     r: np.ndarray
@@ -404,6 +675,13 @@ class SGDRun:
     status: int
     message: str
     metadata: dict = field(repr=False)
+    learning_rates: np.ndarray | None = field(default=None, repr=False)
+    batch_sizes: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether ``learning_rate`` or ``batch_size`` was a schedule (array or callable)."""
+        return self.learning_rates is not None
 
     def embedding(self, i: int) -> np.ndarray:
         """Re-draw the embedding ``W`` used by run ``i`` (only when ``fixed_embedding`` is False).
@@ -483,7 +761,7 @@ def _validate_engine(engine) -> str:
     return engine
 
 
-def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
+def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
                  progress: bool = False, throw: bool = True) -> SGDRun:
     r"""Simulate one-pass SGD on the PLRF model and record the exact loss (THEORY.md §2, §B.7).
@@ -495,10 +773,15 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     r : int or array_like of int
         Sorted non-negative iterations at which to record :math:`P(\theta_r)`; ``0`` is the
         initialization :math:`\theta_0 = 0`.
-    learning_rate : float
-        :math:`\gamma > 0`.  The gradient is summed over the batch (THEORY.md §A).
-    batch_size : int, default 1
-        :math:`B \ge 1` fresh samples per step.
+    learning_rate : float, array_like or callable
+        :math:`\gamma > 0`, or a schedule :math:`\gamma(s)` as in
+        :func:`volterra_sgd.loss_curve`: an array indexed by the step ``s`` (at least
+        ``max(r)`` entries; the step from ``s`` to ``s + 1`` uses entry ``s``) or a vectorized
+        callable ``f(s_array) -> gamma`` (called once with the float steps
+        ``0, 1, ..., max(r) - 1``).  The gradient is summed over the batch (THEORY.md §A).
+    batch_size : int, array_like or callable, default 1
+        :math:`B \ge 1` fresh samples per step, constant or a schedule :math:`B(s)` like
+        ``learning_rate`` (whole numbers).
     n_runs : int, default 100
         Number of independent runs.
     rng : int, numpy.random.Generator or None
@@ -532,7 +815,11 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     UnstableLearningRateError
         If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the embedding
         (for ``W=None``: for any drawn embedding).  Its ``max_learning_rate`` attribute is
-        the largest stable learning rate.
+        the largest stable learning rate.  Under a schedule the full check applies to the
+        values at step 0 (as in :func:`volterra_sgd.expected_loss_given_w`), and every
+        simulated step must also satisfy :math:`\gamma(s)(B(s)+1)\lambda_{max} < 2`; the
+        message names the first offending step, and ``max_learning_rate`` is
+        :math:`2/((B(s)+1)\lambda_{max})` at that step.
     FloatingPointError
         A run produced a non-finite loss and ``throw`` is True.
     RuntimeError
@@ -544,7 +831,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     with :func:`volterra_sgd.expected_loss_given_w` (for a fixed ``W``) within Monte-Carlo
     error.  With ``W=None`` every run computes an SVD of its :math:`v\times d` embedding
     (both engines: the stability check needs the spectrum), which dominates for short runs.
-    See docs/sgd.md.
+    Schedules run in separate kernels that read :math:`\gamma(s)` and :math:`B(s)` per step;
+    constant hyper-parameters use the constant kernels.  See docs/sgd.md.
 
     Examples
     --------
@@ -561,14 +849,21 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     >>> exact = vs.expected_loss_given_w(model, W, [100], learning_rate=g).loss[0]
     >>> bool(abs(sim.loss[-1] - exact) < 4 * sim.stderr[-1])
     True
+
+    A decaying learning rate :math:`\gamma(s) = \gamma_0 (1 + s/100)^{-1/2}`:
+
+    >>> sched = lambda s: g * (1 + s / 100) ** -0.5
+    >>> sim = simulate_sgd(model, [0, 10, 100], learning_rate=sched, n_runs=20, rng=1, W=W)
+    >>> sim.metadata["options"]["schedule"], sim.learning_rates.shape
+    (True, (100,))
     """
     if not isinstance(model, PLRF):
         raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
     if not model.finite:
         raise ValueError("simulate_sgd needs a finite hidden dimension v; this model has v = inf")
     r = as_iterations(r, "r")
-    g = as_positive_real(learning_rate, "learning_rate")
-    B = as_int(batch_size, "batch_size", minimum=1)
+    g, B, gam, bat, sched_meta = _hyper_parameters(learning_rate, batch_size, int(r[-1]))
+    scheduled = gam is not None
     n_runs = as_int(n_runs, "n_runs", minimum=1)
     engine = _validate_engine(engine)
     for name, flag in (("progress", progress), ("throw", throw)):
@@ -601,11 +896,11 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         specs = ([given_spec if given_spec is not None else embedding_spectrum(model, W)]
                  if fixed else [])
         if fixed:
-            check_learning_rate(specs[0].eigenvalues, g, B)
+            _check_stability(specs[0].eigenvalues, g, B, gam, bat)
         else:
             for i in range(n_runs):
                 spec = embedding_spectrum(model, _draw_embedding(model, entropy, i))
-                _check_drawn(spec.eigenvalues, g, B, i)
+                _check_drawn(spec.eigenvalues, g, B, i, gam, bat)
                 specs.append(spec)
                 _bar_note(bar, f"embedding {i + 1}/{n_runs}")
         kmax = max(s.rank for s in specs)
@@ -616,7 +911,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         f0 = np.empty(n_spec)
         for s, spec in enumerate(specs):
             k = spec.rank
-            glam[s, :k] = g * spec.eigenvalues
+            # constant: gamma * lambda_k; schedule: lambda_k (the kernel multiplies by gamma(s))
+            glam[s, :k] = spec.eigenvalues if scheduled else g * spec.eigenvalues
             phi0[s, :k] = -spec.coefficients
             n_modes[s] = k
             f0[s] = spec.limit_loss
@@ -626,8 +922,13 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         noise = np.sqrt(f0)
         status = 0
         for step0, step_end, lo, hi in segs:
-            st = _sgd_eigen_kernel(glam, noise, f0, n_modes, spec_index, B, step0, step_end,
-                                   r[lo:hi], phi, states, *tables, out[lo:hi])
+            if scheduled:
+                st = _sgd_eigen_kernel_scheduled(glam, noise, f0, n_modes, spec_index, gam, bat,
+                                                 step0, step_end, r[lo:hi], phi, states,
+                                                 *tables, out[lo:hi])
+            else:
+                st = _sgd_eigen_kernel(glam, noise, f0, n_modes, spec_index, B, step0, step_end,
+                                       r[lo:hi], phi, states, *tables, out[lo:hi])
             _check_status(st)
             status = max(status, st)
             _bar_update(bar, (step_end - step0) * n_runs)
@@ -638,7 +939,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         target = np.ascontiguousarray(model.target)
         if fixed:
             spec = embedding_spectrum(model, W)
-            check_learning_rate(spec.eigenvalues, g, B)
+            _check_stability(spec.eigenvalues, g, B, gam, bat)
             chunks = [np.arange(n_runs)]
             limit_losses = np.full(n_runs, spec.limit_loss)
         else:
@@ -656,16 +957,22 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
                 for c, i in enumerate(runs):
                     Ws[c] = _draw_embedding(model, entropy, int(i))
                     spec = embedding_spectrum(model, Ws[c])
-                    _check_drawn(spec.eigenvalues, g, B, int(i))
+                    _check_drawn(spec.eigenvalues, g, B, int(i), gam, bat)
                     limit_losses[i] = spec.limit_loss
                 w_index = np.arange(runs.size, dtype=np.int64)
             theta = np.zeros((runs.size, model.d))
             st_chunk = np.ascontiguousarray(states[runs])
             out_chunk = np.empty((n_rec, runs.size))
             for step0, step_end, lo, hi in segs:
-                st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, g, B, step0,
-                                         step_end, r[lo:hi], theta, st_chunk, *tables,
-                                         out_chunk[lo:hi])
+                if scheduled:
+                    st = _sgd_literal_kernel_scheduled(Ws, w_index, sqrt_dvals, dvals, target,
+                                                       gam, bat, step0, step_end, r[lo:hi],
+                                                       theta, st_chunk, *tables,
+                                                       out_chunk[lo:hi])
+                else:
+                    st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, g, B,
+                                             step0, step_end, r[lo:hi], theta, st_chunk,
+                                             *tables, out_chunk[lo:hi])
                 _check_status(st)
                 status = max(status, st)
                 _bar_update(bar, (step_end - step0) * runs.size)
@@ -676,7 +983,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
     if status == 1:
         bad = int(np.flatnonzero(~np.all(np.isfinite(out), axis=0))[0])
         msg = (f"simulate_sgd: run {bad} produced a non-finite loss ({STATUS[1]}); "
-               f"learning_rate={g!r}, batch_size={B}")
+               f"learning_rate={g!r}, batch_size={B}"
+               + (" (values at step 0 of the schedule)" if scheduled else ""))
         if throw:
             raise FloatingPointError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
@@ -686,7 +994,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         stderr = losses.std(axis=0, ddof=1) / math.sqrt(n_runs)
     else:
         stderr = np.full(n_rec, np.nan)
-    for a in (r, mean, stderr, losses, limit_losses):
+    for a in (r, mean, stderr, losses, limit_losses) + ((gam, bat) if scheduled else ()):
         a.flags.writeable = False
     from . import __version__
 
@@ -696,24 +1004,116 @@ def simulate_sgd(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
         "function": "simulate_sgd",
         "model": {"alpha": model.alpha, "beta": model.beta, "v": int(model.v), "d": model.d},
         "options": {"learning_rate": g, "batch_size": B, "n_runs": n_runs, "engine": engine,
-                    "fixed_embedding": fixed},
+                    "fixed_embedding": fixed, "schedule": scheduled},
         "seed": seed,
         "entropy": str(entropy),
-        "rng": "xoshiro256++ / ziggurat-256, SeedSequence(entropy, spawn_key=(run, 1))",
+        "rng": "xoshiro256++ / ziggurat-1024, SeedSequence(entropy, spawn_key=(run, 1))",
     }
+    if scheduled:
+        metadata["schedule"] = sched_meta
     return SGDRun(
         r=r, loss=mean, stderr=stderr, losses=losses, limit_losses=limit_losses,
         n_runs=n_runs, engine=engine, learning_rate=g, batch_size=B, model=model,
         fixed_embedding=fixed, seed=seed, entropy=entropy, success=status == 0, status=status,
         message=STATUS[status], metadata=metadata,
+        learning_rates=gam if scheduled else None, batch_sizes=bat if scheduled else None,
     )
 
 
-def _check_drawn(eigenvalues, g: float, B: int, i: int) -> None:
+def _is_schedule(value) -> bool:
+    """Tell schedules (callables, array-likes of dimension >= 1) from scalars."""
+    if callable(value):
+        return True
+    if isinstance(value, (str, bytes)):
+        return False
+    try:
+        return np.ndim(value) >= 1
+    except Exception:  # noqa: BLE001 - odd objects are left to the scalar validators
+        return False
+
+
+def _shape_checked(value, name: str):
+    """Wrap a schedule callable so that a result of the wrong shape gets a clear message."""
+    if not callable(value):
+        return value
+
+    def func(s):
+        out = np.asarray(value(s))
+        if out.shape not in ((), np.shape(s)):
+            raise ValueError(f"the {name} schedule must return one value per step (an array "
+                             f"of the shape of its argument, {np.shape(s)}); got shape "
+                             f"{out.shape}")
+        return out
+    return func
+
+
+def _describe_schedule(value, values: np.ndarray) -> dict:
+    kind = "callable" if callable(value) else ("array" if _is_schedule(value) else "constant")
+    cast = int if values.dtype.kind == "i" else float
+    return {"kind": kind, "first": cast(values[0]), "last": cast(values[-1]),
+            "min": cast(values.min()), "max": cast(values.max())}
+
+
+def _hyper_parameters(learning_rate, batch_size, r_max: int):
+    """Validate ``learning_rate`` and ``batch_size`` (constants or schedules).
+
+    Returns ``(g0, B0, gam, bat, meta)``: the values at step 0 and, under a schedule, the
+    per-step arrays ``gam`` (float64) and ``bat`` (int64) for the steps ``0 .. r_max - 1``
+    (one entry when ``r_max == 0``) and a JSON description; ``gam = bat = meta = None`` for
+    constants, which take the constant kernels unchanged.
+    """
+    from .schedule import as_schedule
+
+    lr_sched = _is_schedule(learning_rate)
+    bs_sched = _is_schedule(batch_size)
+    g = None if lr_sched else as_positive_real(learning_rate, "learning_rate")
+    B = None if bs_sched else as_int(batch_size, "batch_size", minimum=1)
+    if not (lr_sched or bs_sched):
+        return g, B, None, None, None
+    steps = np.arange(max(r_max, 1), dtype=np.float64)
+    gfun, _ = as_schedule(_shape_checked(learning_rate, "learning_rate") if lr_sched else g,
+                          "learning_rate")
+    bfun, _ = as_schedule(_shape_checked(batch_size, "batch_size") if bs_sched else B,
+                          "batch_size", integer=True)
+    gam = np.ascontiguousarray(gfun(steps), dtype=np.float64)
+    bat_f = np.asarray(bfun(steps), dtype=np.float64)
+    if gam.shape != steps.shape or bat_f.shape != steps.shape:  # pragma: no cover - as_schedule
+        raise ValueError("learning_rate and batch_size schedules must give one value per step")
+    if np.max(bat_f) > 2**40:
+        s = int(np.argmax(bat_f))
+        raise ValueError(f"batch_size schedule: B({s}) = {bat_f[s]:.6g} is too large")
+    bat = np.ascontiguousarray(bat_f.astype(np.int64))
+    meta = {"steps": int(r_max),
+            "learning_rate": _describe_schedule(learning_rate, gam),
+            "batch_size": _describe_schedule(batch_size, bat)}
+    return float(gam[0]), int(bat[0]), gam, bat, meta
+
+
+def _check_stability(eigenvalues, g: float, B: int, gam=None, bat=None) -> None:
+    """Stability check: the full one at step 0, and gamma(s)(B(s)+1)lambda_max < 2 per step."""
+    from .exceptions import UnstableLearningRateError
+
+    check_learning_rate(eigenvalues, g, B)
+    if gam is None or gam.size == 0:
+        return
+    lam_max = float(np.max(eigenvalues)) if np.size(eigenvalues) else 0.0
+    factor = gam * (bat + 1.0) * lam_max  # gamma(s) (B(s) + 1) lambda_max
+    bad = np.flatnonzero(~(factor < 2.0))
+    if bad.size:
+        s = int(bad[0])
+        gmax = 2.0 / ((bat[s] + 1.0) * lam_max)
+        raise UnstableLearningRateError(
+            f"the schedule is unstable at step s = {s} (and {bad.size - 1} later steps): "
+            f"gamma(s)*(B(s)+1)*lambda_max = {factor[s]:.6g} >= 2 with gamma(s) = "
+            f"{gam[s]!r}, B(s) = {int(bat[s])}, lambda_max = {lam_max:.6g}; every step needs "
+            f"gamma(s) < 2/((B(s)+1)*lambda_max), here {gmax:.10g}", gmax)
+
+
+def _check_drawn(eigenvalues, g: float, B: int, i: int, gam=None, bat=None) -> None:
     from .exceptions import UnstableLearningRateError
 
     try:
-        check_learning_rate(eigenvalues, g, B)
+        _check_stability(eigenvalues, g, B, gam, bat)
     except UnstableLearningRateError as exc:
         raise UnstableLearningRateError(
             f"for the embedding drawn for run {i}: {exc}", exc.max_learning_rate) from None
@@ -738,10 +1138,12 @@ def _bar_note(bar, text: str) -> None:
 
 
 def _warmup() -> None:
-    """Compile (or load from cache) both SGD kernels with tiny inputs."""
+    """Compile (or load from cache) the SGD kernels (constant and scheduled) with tiny inputs."""
     model = PLRF(1.0, 0.5, 4, 2)
     W = model.sample_embedding(0)
     for engine in ENGINES:
         for B in (1, 2):
             simulate_sgd(model, [0, 2], learning_rate=0.05, batch_size=B, n_runs=2, rng=0, W=W,
                          engine=engine)
+        simulate_sgd(model, [0, 2], learning_rate=[0.05, 0.04], batch_size=[1, 2], n_runs=2,
+                     rng=0, W=W, engine=engine)
