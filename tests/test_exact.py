@@ -249,3 +249,15 @@ def test_secular_solution_matches_eigendecomposition_of_companion_matrix():
     kappa0[[2, 7]] = 0.0
     P0, _ = solve_exponential_volterra(p, f, kappa0, f0, np.arange(60))
     np.testing.assert_allclose(P0, _companion_powers(p, f, kappa0, f0, 60), rtol=1e-12)
+
+
+def test_eigh_method_agrees_with_svd():
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=1000, d=100)
+    W = model.sample_embedding(rng=8)
+    a = embedding_spectrum(model, W)
+    b = embedding_spectrum(model, W, method="eigh")
+    np.testing.assert_allclose(b.eigenvalues, a.eigenvalues, rtol=1e-8)
+    np.testing.assert_allclose(b.weights, a.weights, rtol=1e-6, atol=1e-14)
+    assert b.limit_loss == pytest.approx(a.limit_loss, rel=1e-8)
+    with pytest.raises(ValueError, match="method"):
+        embedding_spectrum(model, W, method="qr")
