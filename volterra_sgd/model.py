@@ -127,19 +127,24 @@ class PLRF:
         r""":math:`D^{1/2} b`, entries :math:`j^{-(\alpha+\beta)}` (read-only; THEORY.md §1 "checkb")."""
         return _readonly(self._j ** (-(self.alpha + self.beta)))
 
+    def _power_sum(self, s: float) -> float:
+        """:math:`\\sum_{j\\le v} j^{-s}` without building a length-v array when v is huge."""
+        if not self.finite:
+            return float(zeta(s, 1.0))
+        if self.v <= 10**7 or s <= 1.0:
+            j = np.arange(int(self.v), 0, -1, dtype=np.float64)  # small terms first
+            return float(np.sum(j ** (-s)))
+        return float(zeta(s, 1.0) - zeta(s, float(self.v) + 1.0))
+
     @cached_property
     def initial_loss(self) -> float:
         r"""Loss at initialization, :math:`P(0) = \sum_{j\le v} j^{-2(\alpha+\beta)}` (no 1/2)."""
-        if self.finite:
-            return float(np.sum(self._j[::-1] ** (-2.0 * (self.alpha + self.beta))))
-        return float(zeta(2.0 * (self.alpha + self.beta), 1.0))
+        return self._power_sum(2.0 * (self.alpha + self.beta))
 
     @cached_property
     def trace_data_covariance(self) -> float:
         r""":math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`."""
-        if self.finite:
-            return float(np.sum(self.data_eigenvalues[::-1]))
-        return float(zeta(2.0 * self.alpha, 1.0))
+        return self._power_sum(2.0 * self.alpha)
 
     def reference_learning_rate(self, g: float = 0.25) -> float:
         r"""The learning rate :math:`\gamma = g / \sum_{j\le v} j^{-2\alpha}` (THEORY.md §A).
