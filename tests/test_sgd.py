@@ -216,10 +216,15 @@ def test_w_none_draws_a_new_embedding_per_run():
     W0, W1 = sim.embedding(0), sim.embedding(1)
     assert not np.array_equal(W0, W1)
     np.testing.assert_array_equal(W0, sim.embedding(0))  # re-drawn identically
-    # the limit loss F0 differs from draw to draw and is the one of the re-drawn W
+    # the limit loss F0 differs from draw to draw and is the one of the re-drawn W, from the
+    # Gram-matrix spectrum that W=None uses by default when v > d
+    assert sim.metadata["options"]["spectrum_method"] == "eigh"
     assert np.std(sim.limit_losses) > 0.02 * np.mean(sim.limit_losses)
     for i in (0, 7):
-        assert sim.limit_losses[i] == embedding_spectrum(model, sim.embedding(i)).limit_loss
+        spec = embedding_spectrum(model, sim.embedding(i), method="eigh")
+        assert sim.limit_losses[i] == spec.limit_loss
+        assert spec.limit_loss == pytest.approx(
+            embedding_spectrum(model, sim.embedding(i)).limit_loss, rel=1e-12)
     # mean over runs = average over draws of the exact given-W expectation, within 4 se
     ref = np.mean([expected_loss_given_w(model, sim.embedding(i), r, learning_rate=g).loss
                    for i in range(sim.n_runs)], axis=0)
@@ -234,15 +239,21 @@ def test_w_none_draws_a_new_embedding_per_run():
 @pytest.mark.parametrize("engine", ["eigen", "literal"])
 def test_w_none_run_equals_fixed_w_run_with_its_embedding(engine):
     # run i of a W=None simulation uses embedding i and SGD stream i: re-running stream i with
-    # that embedding fixed reproduces it exactly.
+    # that embedding fixed, and its spectrum computed the same way, reproduces it exactly.
     model = vs.PLRF(alpha=1.0, beta=0.5, v=30, d=10)
     g = model.reference_learning_rate(0.5)
     r = [0, 3, 30]
     sim = simulate_sgd(model, r, learning_rate=g, n_runs=4, rng=9, engine=engine)
+    method = sim.metadata["options"]["spectrum_method"]
+    assert method == "eigh"  # the default for W=None with v > d
     for i in (0, 3):
         fixed = simulate_sgd(model, r, learning_rate=g, n_runs=i + 1, rng=9,
-                             W=sim.embedding(i), engine=engine)
-        np.testing.assert_allclose(fixed.losses[i], sim.losses[i], rtol=1e-13)
+                             W=sim.embedding(i), engine=engine, spectrum_method=method)
+        np.testing.assert_array_equal(fixed.losses[i], sim.losses[i])
+        if engine == "eigen":  # ... as does passing that spectrum
+            spec = embedding_spectrum(model, sim.embedding(i), method=method)
+            given = simulate_sgd(model, r, learning_rate=g, n_runs=i + 1, rng=9, W=spec)
+            np.testing.assert_array_equal(given.losses[i], sim.losses[i])
     assert not np.allclose(sim.losses[0], sim.losses[3])
 
 
@@ -333,24 +344,52 @@ def test_kernels_callable_from_user_njit_code():
     t = _rng.ziggurat_tables()
 
     @numba.njit
-    def user(glam, phi, noise, f0, state, zk, zw, zf, zr, r):
+    def user(lam, phi, noise, f0, gamma, batch, state, zk, zw, zf, zr, r):
         out = np.empty((r.shape[0], 1))
-        status = _eigen_run(glam, phi, noise, f0, 1, 0, r[-1], r, state, zk, zw, zf, zr,
-                            out, 0)
+        status = _eigen_run(lam, phi, noise, f0, gamma, batch, 0, r[-1], r, state, zk, zw, zf,
+                            zr, out, 0)
         return out[:, 0], status
 
+    @numba.njit(parallel=True)
+    def user_parallel(lam, phi, noise, f0, gamma, batch, states, zk, zw, zf, zr, r):
+        out = np.empty((r.shape[0], states.shape[0]))
+        status = np.zeros(states.shape[0], dtype=np.int64)
+        for i in numba.prange(states.shape[0]):
+            status[i] = _eigen_run(lam, phi[i], noise, f0, gamma, batch, 0, r[-1], r,
+                                   states[i], zk, zw, zf, zr, out, i)
+        return out, status.max()
+
+    lam, a = spec.eigenvalues, spec.coefficients
+    noise, f0 = math.sqrt(spec.limit_loss), spec.limit_loss
     r = np.array([0, 5, 40], dtype=np.int64)
-    state = _sgd_states(123, 1)[0].copy()
-    out, status = user(g * spec.eigenvalues, -spec.coefficients.copy(),
-                       math.sqrt(spec.limit_loss), spec.limit_loss, state, *t, r)
+    ones = np.ones(1, dtype=np.int64)
+    out, status = user(lam, -a.copy(), noise, f0, np.array([g]), ones,
+                       _sgd_states(123, 1)[0].copy(), *t, r)
     assert status == 0 and out[0] == pytest.approx(model.initial_loss, rel=1e-13)
-    # invalid input is a status code, not an exception
+    # a constant is an array of one entry, a scalar, or the same value at every step: same bits
+    for gamma, batch in ((g, 1), (np.full(40, g), np.ones(40, dtype=np.int64))):
+        again = user(lam, -a.copy(), noise, f0, gamma, batch, _sgd_states(123, 1)[0].copy(),
+                     *t, r)
+        np.testing.assert_array_equal(again[0], out)
+    # serial and parallel calls agree run by run
+    states = _sgd_states(7, 3)
+    par, status = user_parallel(lam, -np.tile(a, (3, 1)), noise, f0, np.array([g]), ones,
+                                states.copy(), *t, r)
+    assert status == 0
+    for i in range(3):
+        np.testing.assert_array_equal(
+            par[:, i], user(lam, -a.copy(), noise, f0, np.array([g]), ones, states[i].copy(),
+                            *t, r)[0])
+    # invalid input is a status code, not an exception: unsorted r, a schedule shorter than
+    # the steps, a non-positive learning rate, a zero batch
     bad = np.array([0, 40, 5], dtype=np.int64)
-    assert user(g * spec.eigenvalues, -spec.coefficients.copy(), 0.0, 0.0,
-                _sgd_states(1, 1)[0].copy(), *t, bad)[1] == 2
+    for gamma, batch, rr in ((np.array([g]), ones, bad), (np.full(39, g), ones, r),
+                             (np.array([0.0]), ones, r), (np.array([g]), 0 * ones, r)):
+        assert user(lam, -a.copy(), noise, f0, gamma, batch, _sgd_states(1, 1)[0].copy(), *t,
+                    rr)[1] == 2
     out2 = np.empty((2, 1))
     assert _literal_run(W, np.sqrt(model.data_eigenvalues), model.data_eigenvalues,
-                        model.target, g, 1, 3, 2, np.array([0, 2]), np.zeros(10),
+                        model.target, np.array([g]), ones, 3, 2, np.array([0, 2]), np.zeros(10),
                         _sgd_states(1, 1)[0].copy(), *t, out2, 0) == 2
 
 
@@ -485,6 +524,8 @@ def test_bad_input():
         (dict(engine="fast"), ValueError, "engine must be one of"),
         (dict(engine=None), ValueError, "engine must be one of"),
         (dict(progress="yes"), TypeError, "progress"),
+        (dict(spectrum_method="qr"), ValueError, "spectrum_method"),
+        (dict(spectrum_method=1), ValueError, "spectrum_method"),
         (dict(rng="seed"), TypeError, "rng"),
         (dict(rng=1.5), TypeError, "rng"),
         (dict(rng=True), TypeError, "rng"),
@@ -525,6 +566,31 @@ def test_spectrum_may_replace_w_for_the_eigen_engine():
     other = vs.PLRF(1.0, 0.5, 60, 20)
     with pytest.raises(ValueError, match="different model"):
         simulate_sgd(other, [0, 5], W=spec, **kw)
+
+
+def test_spectrum_method():
+    # None: the Gram-matrix route ("eigh") for drawn embeddings when v > d, else the SVD
+    model, W, g = _setup(1.0, 0.7, 60, 20, 1)
+    kw = dict(learning_rate=g, n_runs=3, rng=4)
+    r = [0, 5, 50]
+    method = lambda sim: sim.metadata["options"]["spectrum_method"]  # noqa: E731
+    assert method(simulate_sgd(model, r, **kw)) == "eigh"
+    assert method(simulate_sgd(model, r, W=W, **kw)) == "svd"
+    assert method(simulate_sgd(model, r, W=embedding_spectrum(model, W), **kw)) is None
+    small = vs.PLRF(alpha=1.0, beta=0.5, v=8, d=20)  # v < d: eigh would keep spurious modes
+    s2 = simulate_sgd(small, [0, 20000], learning_rate=small.reference_learning_rate(0.5),
+                      n_runs=3, rng=1)
+    assert method(s2) == "svd" and np.all(s2.limit_losses < 1e-25)
+    # explicit choices are honoured in both directions; svd for W=None reproduces fixed-W runs
+    # with the default (svd) spectrum
+    free = simulate_sgd(model, r, spectrum_method="svd", **kw)
+    assert method(free) == "svd"
+    fixed = simulate_sgd(model, r, W=free.embedding(1), **kw)
+    np.testing.assert_array_equal(fixed.losses[1], free.losses[1])
+    eigh = simulate_sgd(model, r, W=W, spectrum_method="eigh", **kw)
+    given = simulate_sgd(model, r, W=embedding_spectrum(model, W, method="eigh"), **kw)
+    assert method(eigh) == "eigh"
+    np.testing.assert_array_equal(eigh.losses, given.losses)
 
 
 def test_divergence_is_reported(monkeypatch):
@@ -642,7 +708,8 @@ def test_schedules_match_expected_loss_many_runs(engine, bs):
 @pytest.mark.parametrize("engine", ["eigen", "literal"])
 @pytest.mark.parametrize("B", [1, 3])
 def test_constant_schedule_reproduces_constant_run_bitwise(engine, B):
-    # the scheduled kernels with constant arrays are the constant kernels, bit for bit
+    # one kernel per engine: constants (arrays of one entry) and the same values given as a
+    # schedule (arrays or callables) take the same arithmetic, bit for bit
     model, W, g = _setup(1.0, 0.7, 60, 20, B)
     r = np.array([0, 1, 4, 30, 120])
     kw = dict(n_runs=4, rng=13, W=W, engine=engine)
@@ -716,8 +783,9 @@ def test_schedule_reproducibility_and_chunking(engine):
     # W=None: run i equals the fixed-W run with its embedding
     kw_none = {**kw, "W": None}
     free = simulate_sgd(model, r, n_runs=3, **kw_none)
-    fixed = simulate_sgd(model, r, n_runs=3, **{**kw, "W": free.embedding(2)})
-    np.testing.assert_allclose(fixed.losses[2], free.losses[2], rtol=1e-13)
+    fixed = simulate_sgd(model, r, n_runs=3, spectrum_method="eigh",
+                         **{**kw, "W": free.embedding(2)})
+    np.testing.assert_array_equal(fixed.losses[2], free.losses[2])
     pytest.importorskip("tqdm")
     chunked = simulate_sgd(model, r, n_runs=5, progress=True, **kw)
     np.testing.assert_array_equal(chunked.losses, ref.losses)

@@ -32,8 +32,9 @@ and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|
 Schedules (THEORY.md §B.3): ``learning_rate`` and ``batch_size`` may be arrays indexed by the
 step or vectorized callables (:func:`volterra_sgd.schedule.as_schedule`).  They are evaluated
 once on the steps ``s = 0 .. max(r) - 1`` and the step from ``s`` to ``s + 1`` uses
-:math:`\gamma(s)` and :math:`B(s)`; separate kernels (``*_scheduled``) read these per-step
-arrays, so the constant-hyper-parameter kernels are unchanged.
+:math:`\gamma(s)` and :math:`B(s)`.  One kernel per engine reads these per-step arrays;
+constant hyper-parameters are passed as arrays of one entry (no per-step memory) and give
+the same results, bit for bit, as the same values given as a schedule.
 
 Developer note: Numba's on-disk cache is keyed on the source file of each cached function,
 not on the functions it calls.  The kernels below inline the generator of
@@ -80,23 +81,62 @@ _LITERAL_CHUNK_BYTES = 256 * 2**20
 
 
 # ============================================================================ kernels
+# One kernel per engine serves constant hyper-parameters and schedules.  The learning rate and
+# the batch size are read per step from arrays indexed by the absolute step s; an array of
+# length 1 is a constant (entry min(s, len - 1) is used), so constant inputs keep no per-step
+# arrays in memory.  gamma(s) * lambda_k is formed in the kernel once per change of gamma(s),
+# i.e. once per call for a constant, with the same product as before (bit-identical results).
+# The eigenbasis kernel reads constants once per call, not per step: a version that looked
+# them up every step ran 6-10% slower at k = 1000 (LLVM spilled two table pointers in the hot
+# loop).  The literal kernel's O(vd) step hides such details; it indexes per step.
+# The Ziggurat quick test stays hand-inlined in the hot loops (see volterra_sgd._rng): moved
+# into a helper called once per sample it costs ~40 ns a call (the tables are passed as
+# array structs), +16% at k = 50; with inline="always", Numba keeps the generator state in
+# memory and reference-counts the tables inside the loop.
 @njit(nogil=True)
-def _eigen_run(glam, phi, noise, limit_loss, batch_size, step0, step_end, r_record, state,
+def _check_run(gamma, batch, step0, step_end, r_record, state, out, col):
+    """Shared input checks of :func:`_eigen_run` and :func:`_literal_run`: True if valid."""
+    n_g = gamma.shape[0]
+    n_b = batch.shape[0]
+    if (step0 < 0 or step_end < step0 or state.shape[0] != 4 or n_g < 1 or n_b < 1
+            or (n_g > 1 and n_g < step_end) or (n_b > 1 and n_b < step_end)
+            or out.shape[0] != r_record.shape[0] or col < 0 or col >= out.shape[1]):
+        return False
+    for s in range(min(step0, n_g - 1), min(step_end, n_g)):  # the entries that are used
+        if not (gamma[s] > 0.0 and math.isfinite(gamma[s])):
+            return False
+    for s in range(min(step0, n_b - 1), min(step_end, n_b)):
+        if batch[s] < 1:
+            return False
+    for m in range(r_record.shape[0]):
+        if (r_record[m] < step0 or r_record[m] > step_end
+                or (m > 0 and r_record[m] < r_record[m - 1])):
+            return False
+    return True
+
+
+@njit(nogil=True)
+def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_record, state,
                zk, zw, zf, zr, out, col):
     r"""Advance one run of eigenbasis SGD from ``step0`` to ``step_end`` (serial kernel).
 
     Parameters
     ----------
-    glam : float64 (k,)
-        :math:`\gamma\lambda_k`.
+    lam : float64 (k,)
+        Eigenvalues :math:`\lambda_k` (the kernel multiplies them by :math:`\gamma(s)`).
     phi : float64 (k,)
         Residual :math:`\varphi = \Sigma V^T\theta - a` (in/out; :math:`-a` at ``r = 0``).
     noise : float
         :math:`\sqrt{F_0}`, scale of the part of the target outside the span of ``X``.
     limit_loss : float
         :math:`F_0`; the loss is :math:`\|\varphi\|^2 + F_0`.
-    batch_size : int
-        :math:`B \ge 1`.
+    gamma : float64 (n_gamma,) or float
+        Learning rates: the step from ``s`` to ``s + 1`` uses ``gamma[min(s, n_gamma - 1)]``,
+        so one entry (or a scalar) is a constant :math:`\gamma`; otherwise
+        ``n_gamma >= step_end``.  The entries used must be positive and finite.
+    batch : int64 (n_batch,) or int
+        Batch sizes :math:`B(s) \ge 1`, indexed like ``gamma`` (any size: the scratch space
+        does not depend on it).
     step0, step_end : int
         The run is at iteration ``step0`` and is advanced to ``step_end``.
     r_record : int64 (n_rec,)
@@ -115,17 +155,21 @@ def _eigen_run(glam, phi, noise, limit_loss, batch_size, step0, step_end, r_reco
     int
         0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
     """
+    gamma = np.asarray(gamma).ravel()  # a view of an array; a scalar becomes one entry
+    batch = np.asarray(batch).ravel()
     k = phi.shape[0]
     n_rec = r_record.shape[0]
-    if (batch_size < 1 or step_end < step0 or glam.shape[0] != k or state.shape[0] != 4
-            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+    if lam.shape[0] != k or not _check_run(gamma, batch, step0, step_end, r_record, state,
+                                           out, col):
         return 2
-    for m in range(n_rec):
-        if (r_record[m] < step0 or r_record[m] > step_end
-                or (m > 0 and r_record[m] < r_record[m - 1])):
-            return 2
+    last_g = gamma.shape[0] - 1
+    last_b = batch.shape[0] - 1
     buf = np.empty(k)
     grad = np.empty(k)
+    # gamma(s) * lambda_k and B(s); a schedule updates them below where they change
+    g_now = gamma[min(step0, last_g)]
+    glam = g_now * lam
+    batch_size = batch[min(step0, last_b)]
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     step = step0
     m = 0
@@ -141,6 +185,12 @@ def _eigen_run(glam, phi, noise, limit_loss, batch_size, step0, step_end, r_reco
             m += 1
         if step == step_end:
             break
+        if last_g > 0 and gamma[step] != g_now:
+            g_now = gamma[step]
+            for j in range(k):
+                glam[j] = g_now * lam[j]
+        if last_b > 0:
+            batch_size = batch[step]
         for b in range(batch_size):
             # zeta ~ N(0, I_k) fused with <zeta, phi>; xi ~ N(0, 1)
             dot = 0.0
@@ -178,22 +228,22 @@ def _eigen_run(glam, phi, noise, limit_loss, batch_size, step0, step_end, r_reco
 
 
 @njit(parallel=True, nogil=True)
-def _sgd_eigen_kernel(glam, noise, limit_loss, n_modes, spec_index, batch_size, step0, step_end,
-                      r_record, phi, state, zk, zw, zf, zr, out):
+def _sgd_eigen_kernel(lam, noise, limit_loss, n_modes, spec_index, gamma, batch, step0,
+                      step_end, r_record, phi, state, zk, zw, zf, zr, out):
     r"""Run :func:`_eigen_run` for every run in parallel (``prange`` over runs).
 
     Parameters (all C-contiguous)
     ----------
-    glam : float64 (n_spec, kmax)
-        :math:`\gamma\lambda_k` of each spectrum, zero-padded beyond ``n_modes``.
+    lam : float64 (n_spec, kmax)
+        Eigenvalues :math:`\lambda_k` of each spectrum, zero-padded beyond ``n_modes``.
     noise, limit_loss : float64 (n_spec,)
         :math:`\sqrt{F_0}` and :math:`F_0` of each spectrum.
     n_modes : int64 (n_spec,)
         Rank ``k`` of each spectrum.
     spec_index : int64 (n_runs,)
         Spectrum used by each run.
-    batch_size, step0, step_end, r_record, zk, zw, zf, zr
-        As in :func:`_eigen_run`.
+    gamma, batch, step0, step_end, r_record, zk, zw, zf, zr
+        As in :func:`_eigen_run` (one entry each for constant hyper-parameters).
     phi : float64 (n_runs, kmax)
         Residuals (in/out).
     state : uint64 (n_runs, 4)
@@ -206,11 +256,13 @@ def _sgd_eigen_kernel(glam, noise, limit_loss, n_modes, spec_index, batch_size, 
     int
         Largest status of the runs (0 success, 1 non-finite loss, 2 invalid input).
     """
+    gamma = np.asarray(gamma).ravel()
+    batch = np.asarray(batch).ravel()
     n_runs = phi.shape[0]
     kmax = phi.shape[1]
-    n_spec = glam.shape[0]
+    n_spec = lam.shape[0]
     if (state.shape[0] != n_runs or spec_index.shape[0] != n_runs or out.shape[1] != n_runs
-            or glam.shape[1] != kmax or noise.shape[0] != n_spec
+            or lam.shape[1] != kmax or noise.shape[0] != n_spec
             or limit_loss.shape[0] != n_spec or n_modes.shape[0] != n_spec):
         return 2
     for i in range(n_runs):
@@ -221,14 +273,14 @@ def _sgd_eigen_kernel(glam, noise, limit_loss, n_modes, spec_index, batch_size, 
     for i in numba.prange(n_runs):
         s = spec_index[i]
         k = n_modes[s]
-        status[i] = _eigen_run(glam[s, :k], phi[i, :k], noise[s], limit_loss[s], batch_size,
+        status[i] = _eigen_run(lam[s, :k], phi[i, :k], noise[s], limit_loss[s], gamma, batch,
                                step0, step_end, r_record, state[i], zk, zw, zf, zr, out, i)
     return status.max() if n_runs > 0 else 0
 
 
 @njit(nogil=True)
-def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0, step_end,
-                 r_record, theta, state, zk, zw, zf, zr, out, col):
+def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_record, theta,
+                 state, zk, zw, zf, zr, out, col):
     r"""Advance one run of literal SGD (samples :math:`x \in R^v`) from ``step0`` to ``step_end``.
 
     Parameters
@@ -237,11 +289,13 @@ def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
         The embedding.
     sqrt_dvals, dvals, target : float64 (v,)
         :math:`j^{-\alpha}`, :math:`j^{-2\alpha}` and :math:`b_j`.
-    learning_rate : float
-        :math:`\gamma`.
+    gamma : float64 (n_gamma,) or float
+        Learning rates :math:`\gamma(s)`, as in :func:`_eigen_run` (one entry: a constant).
+    batch : int64 (n_batch,) or int
+        Batch sizes :math:`B(s)`, as in :func:`_eigen_run`.
     theta : float64 (d,)
         Parameters (in/out; 0 at ``r = 0``).
-    batch_size, step0, step_end, r_record, state, zk, zw, zf, zr, out, col
+    step0, step_end, r_record, state, zk, zw, zf, zr, out, col
         As in :func:`_eigen_run`; the loss is :math:`\|D^{1/2}(W\theta - b)\|^2`.
 
     Returns
@@ -249,17 +303,17 @@ def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
     int
         0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
     """
+    gamma = np.asarray(gamma).ravel()
+    batch = np.asarray(batch).ravel()
     v = W.shape[0]
     d = W.shape[1]
     n_rec = r_record.shape[0]
-    if (batch_size < 1 or step_end < step0 or theta.shape[0] != d or state.shape[0] != 4
-            or sqrt_dvals.shape[0] != v or dvals.shape[0] != v or target.shape[0] != v
-            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
+    if (theta.shape[0] != d or sqrt_dvals.shape[0] != v or dvals.shape[0] != v
+            or target.shape[0] != v
+            or not _check_run(gamma, batch, step0, step_end, r_record, state, out, col)):
         return 2
-    for m in range(n_rec):
-        if (r_record[m] < step0 or r_record[m] > step_end
-                or (m > 0 and r_record[m] < r_record[m - 1])):
-            return 2
+    last_g = gamma.shape[0] - 1
+    last_b = batch.shape[0] - 1
     x = np.empty(v)
     g = np.empty(d)
     grad = np.empty(d)
@@ -283,7 +337,7 @@ def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
             break
         for c in range(d):
             grad[c] = 0.0
-        for _b in range(batch_size):
+        for _b in range(batch[min(step, last_b)]):
             # x = D^(1/2) z, y = <x, b>
             y = 0.0
             for j in range(v):
@@ -309,6 +363,7 @@ def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
             err = pred - y
             for c in range(d):
                 grad[c] += g[c] * err
+        learning_rate = gamma[min(step, last_g)]
         for c in range(d):
             theta[c] -= learning_rate * grad[c]
         step += 1
@@ -317,8 +372,8 @@ def _literal_run(W, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
 
 
 @njit(parallel=True, nogil=True)
-def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, learning_rate, batch_size, step0,
-                        step_end, r_record, theta, state, zk, zw, zf, zr, out):
+def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, gamma, batch, step0, step_end,
+                        r_record, theta, state, zk, zw, zf, zr, out):
     r"""Run :func:`_literal_run` for every run in parallel (``prange`` over runs).
 
     Parameters (all C-contiguous)
@@ -331,13 +386,16 @@ def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, learning_rate, ba
     state : uint64 (n_runs, 4)
     out : float64 (n_rec, n_runs)
     others
-        As in :func:`_literal_run`.
+        As in :func:`_literal_run` (``gamma``, ``batch``: one entry each, or scalars, for
+        constant hyper-parameters).
 
     Returns
     -------
     int
         Largest status of the runs.
     """
+    gamma = np.asarray(gamma).ravel()
+    batch = np.asarray(batch).ravel()
     n_runs = theta.shape[0]
     if state.shape[0] != n_runs or w_index.shape[0] != n_runs or out.shape[1] != n_runs:
         return 2
@@ -346,264 +404,8 @@ def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, learning_rate, ba
             return 2
     status = np.zeros(n_runs, dtype=np.int64)
     for i in numba.prange(n_runs):
-        status[i] = _literal_run(W[w_index[i]], sqrt_dvals, dvals, target, learning_rate,
-                                 batch_size, step0, step_end, r_record, theta[i], state[i],
-                                 zk, zw, zf, zr, out, i)
-    return status.max() if n_runs > 0 else 0
-
-
-# ------------------------------------------------------------ kernels with schedules
-# Copies of the two per-run kernels above in which the learning rate and the batch size are
-# read per step from arrays indexed by the absolute step s.  The constant-hyper-parameter
-# kernels are kept separate (and unchanged) so that constant inputs run exactly as before.
-# With constant arrays these kernels reproduce them bit for bit: gamma(s) * lambda_k is formed
-# once per change of gamma (as glam in the constant path) and the batch loop is the same.
-@njit(nogil=True)
-def _eigen_run_scheduled(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_record,
-                         state, zk, zw, zf, zr, out, col):
-    r"""Advance one run of eigenbasis SGD with per-step :math:`\gamma(s)`, :math:`B(s)`.
-
-    Parameters
-    ----------
-    lam : float64 (k,)
-        Eigenvalues :math:`\lambda_k` (not multiplied by the learning rate).
-    gamma : float64 (n_steps,)
-        ``gamma[s]`` is :math:`\gamma(s) > 0`, used by the step from ``s`` to ``s + 1``;
-        needs ``n_steps >= step_end``.
-    batch : int64 (n_steps,)
-        ``batch[s]`` is :math:`B(s) \ge 1` (any size: the scratch space does not depend on it).
-    phi, noise, limit_loss, step0, step_end, r_record, state, zk, zw, zf, zr, out, col
-        As in :func:`_eigen_run`.
-
-    Returns
-    -------
-    int
-        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
-    """
-    k = phi.shape[0]
-    n_rec = r_record.shape[0]
-    if (step0 < 0 or step_end < step0 or lam.shape[0] != k or state.shape[0] != 4
-            or gamma.shape[0] < step_end or batch.shape[0] < step_end
-            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
-        return 2
-    for s in range(step0, step_end):
-        if batch[s] < 1 or not (gamma[s] > 0.0 and math.isfinite(gamma[s])):
-            return 2
-    for m in range(n_rec):
-        if (r_record[m] < step0 or r_record[m] > step_end
-                or (m > 0 and r_record[m] < r_record[m - 1])):
-            return 2
-    buf = np.empty(k)
-    grad = np.empty(k)
-    glam = np.empty(k)
-    g_now = math.nan
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-    step = step0
-    m = 0
-    status = 0
-    while True:
-        while m < n_rec and r_record[m] == step:
-            loss = limit_loss
-            for j in range(k):
-                loss += phi[j] * phi[j]
-            if not math.isfinite(loss):
-                status = 1
-            out[m, col] = loss
-            m += 1
-        if step == step_end:
-            break
-        g = gamma[step]
-        if g != g_now:
-            for j in range(k):
-                glam[j] = g * lam[j]
-            g_now = g
-        batch_size = batch[step]
-        for b in range(batch_size):
-            dot = 0.0
-            for j in range(k):
-                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
-                idx, mm = ziggurat_split(bits)
-                if abs(mm) < zk[idx]:
-                    z = mm * zw[idx]
-                else:
-                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
-                buf[j] = z
-                dot += z * phi[j]
-            bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
-            idx, mm = ziggurat_split(bits)
-            if abs(mm) < zk[idx]:
-                xi = mm * zw[idx]
-            else:
-                xi, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
-            err = dot - noise * xi
-            if batch_size == 1:
-                for j in range(k):
-                    phi[j] -= glam[j] * (buf[j] * err)
-            elif b == 0:
-                for j in range(k):
-                    grad[j] = buf[j] * err
-            else:
-                for j in range(k):
-                    grad[j] += buf[j] * err
-        if batch_size > 1:
-            for j in range(k):
-                phi[j] -= glam[j] * grad[j]
-        step += 1
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-    return status
-
-
-@njit(parallel=True, nogil=True)
-def _sgd_eigen_kernel_scheduled(lam, noise, limit_loss, n_modes, spec_index, gamma, batch, step0,
-                                step_end, r_record, phi, state, zk, zw, zf, zr, out):
-    r"""Run :func:`_eigen_run_scheduled` for every run in parallel (``prange`` over runs).
-
-    Parameters (all C-contiguous)
-    ----------
-    lam : float64 (n_spec, kmax)
-        Eigenvalues of each spectrum, zero-padded beyond ``n_modes``.
-    gamma : float64 (n_steps,), batch : int64 (n_steps,)
-        Per-step learning rates and batch sizes (as in :func:`_eigen_run_scheduled`).
-    others
-        As in :func:`_sgd_eigen_kernel`.
-
-    Returns
-    -------
-    int
-        Largest status of the runs (0 success, 1 non-finite loss, 2 invalid input).
-    """
-    n_runs = phi.shape[0]
-    kmax = phi.shape[1]
-    n_spec = lam.shape[0]
-    if (state.shape[0] != n_runs or spec_index.shape[0] != n_runs or out.shape[1] != n_runs
-            or lam.shape[1] != kmax or noise.shape[0] != n_spec
-            or limit_loss.shape[0] != n_spec or n_modes.shape[0] != n_spec):
-        return 2
-    for i in range(n_runs):
-        s = spec_index[i]
-        if s < 0 or s >= n_spec or n_modes[s] > kmax or n_modes[s] < 0:
-            return 2
-    status = np.zeros(n_runs, dtype=np.int64)
-    for i in numba.prange(n_runs):
-        s = spec_index[i]
-        k = n_modes[s]
-        status[i] = _eigen_run_scheduled(lam[s, :k], phi[i, :k], noise[s], limit_loss[s], gamma,
-                                         batch, step0, step_end, r_record, state[i], zk, zw, zf,
-                                         zr, out, i)
-    return status.max() if n_runs > 0 else 0
-
-
-@njit(nogil=True)
-def _literal_run_scheduled(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end,
-                           r_record, theta, state, zk, zw, zf, zr, out, col):
-    r"""Advance one run of literal SGD with per-step :math:`\gamma(s)`, :math:`B(s)`.
-
-    Parameters
-    ----------
-    gamma : float64 (n_steps,), batch : int64 (n_steps,)
-        As in :func:`_eigen_run_scheduled`.
-    others
-        As in :func:`_literal_run`.
-
-    Returns
-    -------
-    int
-        0 on success, 1 if a recorded loss is not finite, 2 on invalid input.
-    """
-    v = W.shape[0]
-    d = W.shape[1]
-    n_rec = r_record.shape[0]
-    if (step0 < 0 or step_end < step0 or theta.shape[0] != d or state.shape[0] != 4
-            or gamma.shape[0] < step_end or batch.shape[0] < step_end
-            or sqrt_dvals.shape[0] != v or dvals.shape[0] != v or target.shape[0] != v
-            or out.shape[0] != n_rec or col < 0 or col >= out.shape[1]):
-        return 2
-    for s in range(step0, step_end):
-        if batch[s] < 1 or not (gamma[s] > 0.0 and math.isfinite(gamma[s])):
-            return 2
-    for m in range(n_rec):
-        if (r_record[m] < step0 or r_record[m] > step_end
-                or (m > 0 and r_record[m] < r_record[m - 1])):
-            return 2
-    x = np.empty(v)
-    g = np.empty(d)
-    grad = np.empty(d)
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-    step = step0
-    m = 0
-    status = 0
-    while True:
-        while m < n_rec and r_record[m] == step:
-            loss = 0.0
-            for j in range(v):
-                t = -target[j]
-                for c in range(d):
-                    t += W[j, c] * theta[c]
-                loss += dvals[j] * t * t
-            if not math.isfinite(loss):
-                status = 1
-            out[m, col] = loss
-            m += 1
-        if step == step_end:
-            break
-        for c in range(d):
-            grad[c] = 0.0
-        for _b in range(batch[step]):
-            y = 0.0
-            for j in range(v):
-                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
-                idx, mm = ziggurat_split(bits)
-                if abs(mm) < zk[idx]:
-                    z = mm * zw[idx]
-                else:
-                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
-                xj = sqrt_dvals[j] * z
-                x[j] = xj
-                y += xj * target[j]
-            for c in range(d):
-                g[c] = 0.0
-            for j in range(v):
-                xj = x[j]
-                for c in range(d):
-                    g[c] += xj * W[j, c]
-            pred = 0.0
-            for c in range(d):
-                pred += g[c] * theta[c]
-            err = pred - y
-            for c in range(d):
-                grad[c] += g[c] * err
-        learning_rate = gamma[step]
-        for c in range(d):
-            theta[c] -= learning_rate * grad[c]
-        step += 1
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-    return status
-
-
-@njit(parallel=True, nogil=True)
-def _sgd_literal_kernel_scheduled(W, w_index, sqrt_dvals, dvals, target, gamma, batch, step0,
-                                  step_end, r_record, theta, state, zk, zw, zf, zr, out):
-    r"""Run :func:`_literal_run_scheduled` for every run in parallel (``prange`` over runs).
-
-    Parameters as in :func:`_sgd_literal_kernel`, with the per-step arrays ``gamma``
-    (float64) and ``batch`` (int64) in place of ``learning_rate`` and ``batch_size``.
-
-    Returns
-    -------
-    int
-        Largest status of the runs.
-    """
-    n_runs = theta.shape[0]
-    if state.shape[0] != n_runs or w_index.shape[0] != n_runs or out.shape[1] != n_runs:
-        return 2
-    for i in range(n_runs):
-        if w_index[i] < 0 or w_index[i] >= W.shape[0]:
-            return 2
-    status = np.zeros(n_runs, dtype=np.int64)
-    for i in numba.prange(n_runs):
-        status[i] = _literal_run_scheduled(W[w_index[i]], sqrt_dvals, dvals, target, gamma, batch,
-                                           step0, step_end, r_record, theta[i], state[i], zk, zw,
-                                           zf, zr, out, i)
+        status[i] = _literal_run(W[w_index[i]], sqrt_dvals, dvals, target, gamma, batch, step0,
+                                 step_end, r_record, theta[i], state[i], zk, zw, zf, zr, out, i)
     return status.max() if n_runs > 0 else 0
 
 
@@ -761,9 +563,19 @@ def _validate_engine(engine) -> str:
     return engine
 
 
+def _spectrum_method(method, model: PLRF, fixed: bool) -> str:
+    """Resolve ``spectrum_method``: None is "eigh" for drawn embeddings with v > d, else "svd"."""
+    if method is None:
+        return "eigh" if not fixed and int(model.v) > model.d else "svd"
+    if not isinstance(method, str) or method not in ("eigh", "svd"):
+        raise ValueError(f"spectrum_method must be 'eigh', 'svd' or None; got {method!r}")
+    return method
+
+
 def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
-                 progress: bool = False, throw: bool = True) -> SGDRun:
+                 progress: bool = False, throw: bool = True,
+                 spectrum_method: str | None = None) -> SGDRun:
     r"""Simulate one-pass SGD on the PLRF model and record the exact loss (THEORY.md §2, §B.7).
 
     Parameters
@@ -794,7 +606,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         :func:`~volterra_sgd.embedding_spectrum`), which saves the SVD on repeated calls.
     engine : {"eigen", "literal"}, default "eigen"
         ``"eigen"``: exact-in-law reduction to the eigenbasis of :math:`W^TDW`,
-        :math:`O(dB)` per step plus one SVD of :math:`D^{1/2}W` (:math:`O(vd^2)`) per
+        :math:`O(dB)` per step plus one spectrum of :math:`D^{1/2}W` (:math:`O(vd^2)`) per
         embedding.  ``"literal"``: samples :math:`x\in R^v`, :math:`O(vdB)` per step.
     progress : bool, default False
         Show a ``tqdm.auto`` progress bar (requires the ``progress`` extra).
@@ -802,6 +614,17 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         If a run produces a non-finite loss (divergence; not expected once the stability
         check has passed), raise :class:`FloatingPointError`.  With ``throw=False`` the
         result is returned with ``success=False`` and a :class:`RuntimeWarning` is issued.
+    spectrum_method : {"eigh", "svd"} or None, default None
+        How the spectrum of each embedding is computed (the ``method`` of
+        :func:`~volterra_sgd.embedding_spectrum`; unused when ``W`` is an
+        ``EmbeddingSpectrum``).  ``"svd"``: SVD of :math:`D^{1/2}W`, the accurate route.
+        ``"eigh"``: eigenvalues of the Gram matrix :math:`W^TDW`, several times faster for
+        :math:`v \gg d` and ample for Monte Carlo (small eigenvalues only to
+        :math:`\epsilon\lambda_{max}/\lambda`; for :math:`v < d` it keeps spurious near-zero
+        modes).  None: ``"eigh"`` when ``W`` is None and :math:`v > d` (a spectrum per run,
+        where its cost matters), else ``"svd"``.  To reproduce run ``i`` of a ``W=None``
+        simulation with ``W=sim.embedding(i)``, pass the method the simulation used
+        (``sim.metadata["options"]["spectrum_method"]``).
 
     Returns
     -------
@@ -829,10 +652,11 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
     -----
     The two engines produce different random sequences but the same law; the mean agrees
     with :func:`volterra_sgd.expected_loss_given_w` (for a fixed ``W``) within Monte-Carlo
-    error.  With ``W=None`` every run computes an SVD of its :math:`v\times d` embedding
-    (both engines: the stability check needs the spectrum), which dominates for short runs.
-    Schedules run in separate kernels that read :math:`\gamma(s)` and :math:`B(s)` per step;
-    constant hyper-parameters use the constant kernels.  See docs/sgd.md.
+    error.  With ``W=None`` every run computes the spectrum of its :math:`v\times d`
+    embedding (both engines: the stability check needs it; by default from the Gram matrix,
+    see ``spectrum_method``), which dominates for short runs.  One kernel per engine reads
+    :math:`\gamma(s)` and :math:`B(s)` per step; constant hyper-parameters are passed as
+    arrays of one entry.  See docs/sgd.md.
 
     Examples
     --------
@@ -883,6 +707,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
                              "loss does not match this model)")
     elif fixed:
         W = model.check_embedding(W)
+    spectrum_method = _spectrum_method(spectrum_method, model, fixed)
     seed, entropy = _root_entropy(rng)
 
     tables = _rng.ziggurat_tables()
@@ -892,27 +717,30 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
     segs = _segments(r, progress)
     bar = _progress_bar(progress, n_runs, int(r[-1]), engine, fixed)
 
+    # per-step arrays for the kernels; one entry each for constant hyper-parameters
+    gamma = gam if scheduled else np.array([g])
+    batch = bat if scheduled else np.array([B], dtype=np.int64)
     if engine == "eigen":
-        specs = ([given_spec if given_spec is not None else embedding_spectrum(model, W)]
-                 if fixed else [])
+        specs = ([given_spec if given_spec is not None
+                  else embedding_spectrum(model, W, method=spectrum_method)] if fixed else [])
         if fixed:
             _check_stability(specs[0].eigenvalues, g, B, gam, bat)
         else:
             for i in range(n_runs):
-                spec = embedding_spectrum(model, _draw_embedding(model, entropy, i))
+                spec = embedding_spectrum(model, _draw_embedding(model, entropy, i),
+                                          method=spectrum_method)
                 _check_drawn(spec.eigenvalues, g, B, i, gam, bat)
                 specs.append(spec)
                 _bar_note(bar, f"embedding {i + 1}/{n_runs}")
         kmax = max(s.rank for s in specs)
         n_spec = len(specs)
-        glam = np.zeros((n_spec, kmax))
+        lam = np.zeros((n_spec, kmax))
         phi0 = np.zeros((n_spec, kmax))
         n_modes = np.empty(n_spec, dtype=np.int64)
         f0 = np.empty(n_spec)
         for s, spec in enumerate(specs):
             k = spec.rank
-            # constant: gamma * lambda_k; schedule: lambda_k (the kernel multiplies by gamma(s))
-            glam[s, :k] = spec.eigenvalues if scheduled else g * spec.eigenvalues
+            lam[s, :k] = spec.eigenvalues  # the kernel forms gamma(s) * lambda_k
             phi0[s, :k] = -spec.coefficients
             n_modes[s] = k
             f0[s] = spec.limit_loss
@@ -922,13 +750,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         noise = np.sqrt(f0)
         status = 0
         for step0, step_end, lo, hi in segs:
-            if scheduled:
-                st = _sgd_eigen_kernel_scheduled(glam, noise, f0, n_modes, spec_index, gam, bat,
-                                                 step0, step_end, r[lo:hi], phi, states,
-                                                 *tables, out[lo:hi])
-            else:
-                st = _sgd_eigen_kernel(glam, noise, f0, n_modes, spec_index, B, step0, step_end,
-                                       r[lo:hi], phi, states, *tables, out[lo:hi])
+            st = _sgd_eigen_kernel(lam, noise, f0, n_modes, spec_index, gamma, batch, step0,
+                                   step_end, r[lo:hi], phi, states, *tables, out[lo:hi])
             _check_status(st)
             status = max(status, st)
             _bar_update(bar, (step_end - step0) * n_runs)
@@ -938,7 +761,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         dvals = np.ascontiguousarray(model.data_eigenvalues)
         target = np.ascontiguousarray(model.target)
         if fixed:
-            spec = embedding_spectrum(model, W)
+            spec = embedding_spectrum(model, W, method=spectrum_method)
             _check_stability(spec.eigenvalues, g, B, gam, bat)
             chunks = [np.arange(n_runs)]
             limit_losses = np.full(n_runs, spec.limit_loss)
@@ -956,7 +779,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
                 Ws = np.empty((runs.size, int(model.v), model.d))
                 for c, i in enumerate(runs):
                     Ws[c] = _draw_embedding(model, entropy, int(i))
-                    spec = embedding_spectrum(model, Ws[c])
+                    spec = embedding_spectrum(model, Ws[c], method=spectrum_method)
                     _check_drawn(spec.eigenvalues, g, B, int(i), gam, bat)
                     limit_losses[i] = spec.limit_loss
                 w_index = np.arange(runs.size, dtype=np.int64)
@@ -964,15 +787,9 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
             st_chunk = np.ascontiguousarray(states[runs])
             out_chunk = np.empty((n_rec, runs.size))
             for step0, step_end, lo, hi in segs:
-                if scheduled:
-                    st = _sgd_literal_kernel_scheduled(Ws, w_index, sqrt_dvals, dvals, target,
-                                                       gam, bat, step0, step_end, r[lo:hi],
-                                                       theta, st_chunk, *tables,
-                                                       out_chunk[lo:hi])
-                else:
-                    st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, g, B,
-                                             step0, step_end, r[lo:hi], theta, st_chunk,
-                                             *tables, out_chunk[lo:hi])
+                st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, gamma, batch,
+                                         step0, step_end, r[lo:hi], theta, st_chunk, *tables,
+                                         out_chunk[lo:hi])
                 _check_status(st)
                 status = max(status, st)
                 _bar_update(bar, (step_end - step0) * runs.size)
@@ -1004,7 +821,8 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         "function": "simulate_sgd",
         "model": {"alpha": model.alpha, "beta": model.beta, "v": int(model.v), "d": model.d},
         "options": {"learning_rate": g, "batch_size": B, "n_runs": n_runs, "engine": engine,
-                    "fixed_embedding": fixed, "schedule": scheduled},
+                    "fixed_embedding": fixed, "schedule": scheduled,
+                    "spectrum_method": None if given_spec is not None else spectrum_method},
         "seed": seed,
         "entropy": str(entropy),
         "rng": "xoshiro256++ / ziggurat-1024, SeedSequence(entropy, spawn_key=(run, 1))",
@@ -1060,7 +878,7 @@ def _hyper_parameters(learning_rate, batch_size, r_max: int):
     Returns ``(g0, B0, gam, bat, meta)``: the values at step 0 and, under a schedule, the
     per-step arrays ``gam`` (float64) and ``bat`` (int64) for the steps ``0 .. r_max - 1``
     (one entry when ``r_max == 0``) and a JSON description; ``gam = bat = meta = None`` for
-    constants, which take the constant kernels unchanged.
+    constants (the kernels then get arrays of one entry).
     """
     from .schedule import as_schedule
 
@@ -1138,12 +956,12 @@ def _bar_note(bar, text: str) -> None:
 
 
 def _warmup() -> None:
-    """Compile (or load from cache) the SGD kernels (constant and scheduled) with tiny inputs."""
+    """Compile (or load from cache) the SGD kernels with tiny inputs.
+
+    Constants and schedules use the same compiled kernels (per-step arrays of any length).
+    """
     model = PLRF(1.0, 0.5, 4, 2)
     W = model.sample_embedding(0)
     for engine in ENGINES:
-        for B in (1, 2):
-            simulate_sgd(model, [0, 2], learning_rate=0.05, batch_size=B, n_runs=2, rng=0, W=W,
-                         engine=engine)
         simulate_sgd(model, [0, 2], learning_rate=[0.05, 0.04], batch_size=[1, 2], n_runs=2,
                      rng=0, W=W, engine=engine)
