@@ -39,7 +39,7 @@ from .exceptions import (
 )
 from .forcing import ForcingKernel, forcing_and_kernel
 from .io import load_curve, save_curve
-from .model import PLRF
+from .model import PLRF, SpectralModel
 from .phases import (
     AsymptoticParts,
     PhaseExponents,
@@ -57,6 +57,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PLRF",
+    "SpectralModel",
     # exact loss for a given embedding
     "EmbeddingSpectrum",
     "ExpectedLoss",

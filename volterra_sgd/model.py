@@ -16,7 +16,7 @@ from scipy.special import zeta
 
 from ._validation import as_int, as_real
 
-__all__ = ["PLRF"]
+__all__ = ["PLRF", "SpectralModel"]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -202,3 +202,483 @@ class PLRF:
         if not np.all(np.isfinite(arr)):
             raise ValueError("W must be finite; it contains NaN or inf")
         return arr
+
+
+# ============================================================================ general model
+#: Default length of the explicitly evaluated head of an infinite (callable) spectrum.
+_HEAD_MIN = 2**16
+#: Columns of the tail tables (series terms; |ratio| <= 1/2 gives 0.5**72 ~ 2e-22).
+_N_TABLE = 72
+#: Smallest cut-off level and the ratio of consecutive levels (as in resolvent.py).
+_LEVEL_MIN = 32
+_LEVEL_RATIO = 2.0**0.25
+
+
+def _evaluate(fun, n: int, name: str) -> np.ndarray:
+    """Evaluate ``fun`` at ``j = 1..n`` (vectorised if possible, else term by term)."""
+    j = np.arange(1, n + 1, dtype=np.float64)
+    try:
+        out = np.asarray(fun(j), dtype=np.float64)
+    except Exception:  # not vectorised: fall back to scalar calls
+        out = None
+    if out is None or out.shape != (n,):
+        try:
+            out = np.array([float(fun(int(k))) for k in range(1, n + 1)], dtype=np.float64)
+        except Exception as exc:
+            raise TypeError(f"{name}: calling it with an integer j failed ({exc})") from exc
+    return out
+
+
+def _check_values(arr, name: str, *, positive: bool) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.dtype == object or a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real array (or a callable); got dtype {a.dtype}")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    a = np.array(a, dtype=np.float64)  # private copy
+    bad = ~np.isfinite(a)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite; got {name}[{i}] = {a[i]!r} (j = {i + 1})")
+    if positive and np.any(a <= 0.0):
+        i = int(np.flatnonzero(a <= 0.0)[0])
+        raise ValueError(f"{name} must be > 0; got {name}[{i}] = {a[i]!r} (j = {i + 1})")
+    return a
+
+
+class SpectralModel:
+    r"""Random features on a general diagonal data model (THEORY.md §A, §1 with general D, b).
+
+    Data ``x ~ N(0, D)`` with ``D = diag(lambda_j)``, target coefficients ``b_j``, embedding
+    ``W`` (``v x d``, entries ``N(0, 1/d)``) and loss
+    :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|^2` (no factor 1/2), exactly as for
+    :class:`PLRF`, which is the special case :math:`\lambda_j = j^{-2\alpha}`,
+    :math:`b_j = j^{-\beta}` (see :meth:`from_plrf`).  Every routine that takes a ``PLRF``
+    accepts a ``SpectralModel`` (docs/spectral_models.md).
+
+    Parameters
+    ----------
+    eigenvalues : array_like or callable
+        Data eigenvalues :math:`\lambda_j > 0`.  An array of length ``v`` (any order), or a
+        callable ``j -> lambda_j`` (``j = 1, 2, ...``; called with a float64 array of ``j``
+        if it accepts one, else with Python ints).  A callable describes an infinite
+        spectrum (then ``tail_power`` and ``target_tail_power`` are required) unless ``v``
+        is given.
+    target : array_like or callable
+        Target coefficients :math:`b_j` (finite reals, any sign; not all zero).  Same
+        length as ``eigenvalues``, or a callable.
+    d : int
+        Number of random features, ``1 <= d <= v``.  The deterministic equivalent
+        (``tau``, ``spectral_measure``, ``loss_curve``, ...) needs ``d < v``: then
+        :math:`W^TDW` has a spectral gap above 0.
+    v : int, optional
+        Number of eigenvalues to take from callables (finite model).  Not allowed with
+        arrays (the length is ``v``).
+    tail_power : float, optional
+        Infinite spectra only: :math:`p > 1` with :math:`\lambda_j \approx C j^{-p}`
+        beyond the explicitly evaluated head ``j <= n_explicit``.  The model uses
+        :math:`\lambda_j = \lambda_n (n/j)^p` for ``j > n = n_explicit``.
+    target_tail_power : float, optional
+        Infinite spectra only: :math:`q > 1` with
+        :math:`b_j^2\lambda_j \approx C' j^{-q}`; used as
+        :math:`b_j^2\lambda_j = b_n^2\lambda_n (n/j)^q` for ``j > n``.
+    n_explicit : int, optional
+        Infinite spectra only: length of the head evaluated from the callables
+        (default ``max(2**16, 64 d)``).  The power-law continuation is exact for pure
+        power laws; otherwise the head must reach the asymptotic regime.
+
+    Raises
+    ------
+    TypeError
+        If an input has the wrong type (``d`` not an integer, eigenvalues not an array or
+        callable, ...).
+    ValueError
+        If eigenvalues are non-positive or non-finite, targets non-finite or all zero,
+        lengths differ, ``d > v``, a callable comes without ``v`` and without
+        ``tail_power``/``target_tail_power``, or a tail power is ``<= 1``.
+
+    Notes
+    -----
+    The order of the ``j`` is kept for the exact, sampling and SGD routines (row ``j`` of
+    ``W`` belongs to :math:`\lambda_j`); the deterministic equivalent only depends on the
+    multiset of pairs :math:`(\lambda_j, b_j^2)` and sorts them internally.  Models compare
+    equal (and hash) by a SHA-256 of their arrays and parameters (:attr:`key`).
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> j = np.arange(1, 1001.0)
+    >>> lam = np.where(j <= 50, j**-1.6, 50**-1.6 * (j / 50) ** -2.4)
+    >>> sm = vs.SpectralModel(lam, j**-0.5, d=100)
+    >>> sm.v, sm.d, sm.finite
+    (1000, 100, True)
+    >>> pl = vs.PLRF(1.0, 0.7, 2000, 200)
+    >>> bool(vs.SpectralModel.from_plrf(pl).initial_loss == pl.initial_loss)
+    True
+    >>> inf = vs.SpectralModel(lambda j: j**-2.0, lambda j: j**-0.7, d=200,
+    ...                        tail_power=2.0, target_tail_power=3.4)
+    >>> inf.finite, abs(inf.trace_data_covariance - np.pi**2 / 6) < 1e-14
+    (False, True)
+    """
+
+    __slots__ = ("_lam", "_b", "_d", "_v", "_p", "_q", "_n", "_fun", "_cache")
+
+    def __init__(self, eigenvalues, target, d, *, v=None, tail_power=None,
+                 target_tail_power=None, n_explicit=None):
+        set_ = object.__setattr__
+        d = as_int(d, "d", minimum=1)
+        lam_call = callable(eigenvalues)
+        b_call = callable(target)
+        fun = None
+        if lam_call and v is None:  # infinite spectrum
+            if tail_power is None:
+                raise ValueError("tail_power is required when eigenvalues is a callable and v "
+                                 "is not given (infinite spectrum: lambda_j ~ C j^-tail_power)")
+            if not b_call:
+                raise TypeError("target must be a callable when eigenvalues is a callable of an "
+                                "infinite spectrum; got an array")
+            if target_tail_power is None:
+                raise ValueError("target_tail_power is required for an infinite spectrum "
+                                 "(b_j^2 lambda_j ~ C' j^-target_tail_power)")
+            p = as_real(tail_power, "tail_power", lower=1.0)
+            q = as_real(target_tail_power, "target_tail_power", lower=1.0)
+            n = _HEAD_MIN if n_explicit is None else as_int(n_explicit, "n_explicit", minimum=2)
+            if n_explicit is None:
+                n = max(n, 64 * d)
+            if n <= d:
+                raise ValueError(f"n_explicit must be > d = {d}; got {n}")
+            lam = _check_values(_evaluate(eigenvalues, n, "eigenvalues"), "eigenvalues",
+                                positive=True)
+            b = _check_values(_evaluate(target, n, "target"), "target", positive=False)
+            vv = math.inf
+            fun = (eigenvalues, target)
+        else:
+            for name, val in (("tail_power", tail_power), ("target_tail_power",
+                                                           target_tail_power),
+                              ("n_explicit", n_explicit)):
+                if val is not None:
+                    raise ValueError(f"{name} applies only to an infinite spectrum (eigenvalues "
+                                     "a callable and v not given)")
+            if v is not None:
+                if not (lam_call or b_call):
+                    raise ValueError("v must not be given with arrays: it is their length")
+                vv = as_int(v, "v", minimum=1)
+            else:
+                vv = None
+            if lam_call:
+                lam = _evaluate(eigenvalues, vv, "eigenvalues")
+            elif not isinstance(eigenvalues, (np.ndarray, list, tuple)):
+                raise TypeError("eigenvalues must be an array or a callable; got "
+                                f"{type(eigenvalues).__name__}")
+            else:
+                lam = eigenvalues
+            lam = _check_values(lam, "eigenvalues", positive=True)
+            if vv is None:
+                vv = lam.size
+            if b_call:
+                b = _evaluate(target, vv, "target")
+            elif not isinstance(target, (np.ndarray, list, tuple)):
+                raise TypeError(f"target must be an array or a callable; got {type(target).__name__}")
+            else:
+                b = target
+            b = _check_values(b, "target", positive=False)
+            if b.size != lam.size:
+                raise ValueError(f"target must have the length of eigenvalues ({lam.size}); "
+                                 f"got {b.size}")
+            if d > vv:
+                raise ValueError(f"d must be <= v, the number of eigenvalues; got d = {d}, "
+                                 f"v = {vv}")
+            p = q = None
+            n = lam.size
+        if not np.any(b != 0.0):
+            raise ValueError("target must not be identically zero (the initial loss would be 0)")
+        lam.flags.writeable = False
+        b.flags.writeable = False
+        set_(self, "_lam", lam)
+        set_(self, "_b", b)
+        set_(self, "_d", d)
+        set_(self, "_v", vv)
+        set_(self, "_p", p)
+        set_(self, "_q", q)
+        set_(self, "_n", n)
+        set_(self, "_fun", fun)
+        set_(self, "_cache", {})
+
+    def __setattr__(self, name, value):
+        raise AttributeError("SpectralModel is immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError("SpectralModel is immutable")
+
+    # ------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_plrf(cls, model: PLRF, *, n_explicit: int | None = None) -> SpectralModel:
+        r"""The same model as a ``SpectralModel`` (finite ``v``: arrays; ``v = inf``: power tails).
+
+        Parameters
+        ----------
+        model : PLRF
+            The model; ``v >= d`` is required (see the class).
+        n_explicit : int, optional
+            Head length for ``v = inf`` (the continuation :math:`j^{-2\alpha}`,
+            :math:`j^{-2(\alpha+\beta)}` is exact there).
+
+        Returns
+        -------
+        SpectralModel
+
+        Examples
+        --------
+        >>> import volterra_sgd as vs
+        >>> vs.SpectralModel.from_plrf(vs.PLRF(1.0, 0.7, 300, 30)).v
+        300
+        """
+        if not isinstance(model, PLRF):
+            raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+        if model.finite:
+            return cls(model.data_eigenvalues, model.target, model.d)
+        a, b = model.alpha, model.beta
+        return cls(lambda j: j ** (-2.0 * a), lambda j: j ** (-b), model.d,
+                   tail_power=2.0 * a, target_tail_power=2.0 * (a + b), n_explicit=n_explicit)
+
+    # ----------------------------------------------------------------------- basics
+    @property
+    def d(self) -> int:
+        """Number of random features (model dimension)."""
+        return self._d
+
+    @property
+    def v(self) -> int | float:
+        """Number of eigenvalues (``math.inf`` for an infinite spectrum)."""
+        return self._v
+
+    @property
+    def finite(self) -> bool:
+        """Whether the spectrum is a finite list."""
+        return not math.isinf(self._v)
+
+    @property
+    def tail_power(self) -> float | None:
+        """Declared tail power :math:`p` of an infinite spectrum (``None`` if finite)."""
+        return self._p
+
+    @property
+    def target_tail_power(self) -> float | None:
+        """Declared tail power :math:`q` of :math:`b_j^2\\lambda_j` (``None`` if finite)."""
+        return self._q
+
+    @property
+    def n_explicit(self) -> int:
+        """Number of explicitly stored eigenvalues (``v`` if finite)."""
+        return self._n
+
+    @property
+    def head_eigenvalues(self) -> np.ndarray:
+        """The explicitly stored :math:`\\lambda_j`, ``j <= n_explicit`` (read-only)."""
+        return self._lam
+
+    @property
+    def head_target(self) -> np.ndarray:
+        """The explicitly stored :math:`b_j`, ``j <= n_explicit`` (read-only)."""
+        return self._b
+
+    def _require_finite(self, what: str) -> int:
+        if not self.finite:
+            raise ValueError(f"{what} needs a finite spectrum; this model has v = inf")
+        return int(self._v)
+
+    @property
+    def data_eigenvalues(self) -> np.ndarray:
+        r"""Diagonal of :math:`D`, :math:`\lambda_j`, ``j = 1..v`` (finite models; read-only)."""
+        self._require_finite("the explicit spectrum")
+        return self._lam
+
+    @property
+    def target(self) -> np.ndarray:
+        r"""Target coefficients :math:`b_j`, ``j = 1..v`` (finite models; read-only)."""
+        self._require_finite("the explicit spectrum")
+        return self._b
+
+    @property
+    def scaled_target(self) -> np.ndarray:
+        r""":math:`D^{1/2} b`, entries :math:`\lambda_j^{1/2} b_j` (finite models; read-only)."""
+        self._require_finite("the explicit spectrum")
+        c = self._cache.get("scaled_target")
+        if c is None:
+            c = _readonly(np.sqrt(self._lam) * self._b)
+            self._cache["scaled_target"] = c
+        return c
+
+    @property
+    def forcing_coefficients(self) -> np.ndarray:
+        r""":math:`c_j = \lambda_j b_j^2` of the head ``j <= n_explicit`` (read-only)."""
+        c = self._cache.get("c")
+        if c is None:
+            c = _readonly(self._lam * self._b**2)
+            self._cache["c"] = c
+        return c
+
+    def _tail_sum(self, s: float, first: float) -> float:
+        r""":math:`\sum_{j>n} first\,(n/j)^s` (the power-law continuation; 0 if finite)."""
+        if self.finite:
+            return 0.0
+        from .resolvent import _scaled_power_sum  # lazy: resolvent imports this module
+
+        return first * float(_scaled_power_sum(float(s), float(self._n), math.inf))
+
+    def _sum_small_first(self, a: np.ndarray) -> float:
+        return float(np.sum(np.sort(a)))
+
+    @property
+    def initial_loss(self) -> float:
+        r"""Loss at initialization, :math:`P(0) = \sum_j \lambda_j b_j^2` (no 1/2)."""
+        c = self._cache.get("initial_loss")
+        if c is None:
+            cf = self.forcing_coefficients
+            c = self._sum_small_first(cf)
+            if not self.finite:
+                c += self._tail_sum(self._q, cf[-1])
+            self._cache["initial_loss"] = c
+        return c
+
+    @property
+    def trace_data_covariance(self) -> float:
+        r""":math:`\mathrm{tr}\,D = \sum_j \lambda_j`."""
+        c = self._cache.get("trace")
+        if c is None:
+            c = self._sum_small_first(self._lam)
+            if not self.finite:
+                c += self._tail_sum(self._p, self._lam[-1])
+            self._cache["trace"] = c
+        return c
+
+    @property
+    def trace_data_covariance_squared(self) -> float:
+        r""":math:`\mathrm{tr}\,D^2 = \sum_j \lambda_j^2`."""
+        c = self._cache.get("trace2")
+        if c is None:
+            c = self._sum_small_first(self._lam**2)
+            if not self.finite:
+                c += self._tail_sum(2.0 * self._p, self._lam[-1] ** 2)
+            self._cache["trace2"] = c
+        return c
+
+    def reference_learning_rate(self, g: float = 0.25) -> float:
+        r"""The learning rate :math:`\gamma = g / \mathrm{tr}\,D` (as :meth:`PLRF.reference_learning_rate`).
+
+        Parameters
+        ----------
+        g : float
+            Scale in (0, 1); the kernel norm is about ``g/2``.
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np, volterra_sgd as vs
+        >>> sm = vs.SpectralModel(np.ones(10), np.ones(10), d=5)
+        >>> sm.reference_learning_rate(0.5)
+        0.05
+        """
+        g = as_real(g, "g", lower=0.0, upper=1.0)
+        return g / self.trace_data_covariance
+
+    # ---------------------------------------------------------------------- identity
+    @property
+    def key(self) -> str:
+        """SHA-256 (hex) of the spectrum, targets, ``d`` and the tail parameters."""
+        c = self._cache.get("key")
+        if c is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            h.update(b"SpectralModel/1")
+            h.update(np.ascontiguousarray(self._lam, dtype="<f8").tobytes())
+            h.update(np.ascontiguousarray(self._b, dtype="<f8").tobytes())
+            h.update(repr((self._d, str(self._v), self._p, self._q, self._n)).encode())
+            c = h.hexdigest()
+            self._cache["key"] = c
+        return c
+
+    def __eq__(self, other):
+        if not isinstance(other, SpectralModel):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        kind = f"v={self._v}" if self.finite else (
+            f"v=inf, tail_power={self._p}, target_tail_power={self._q}, n_explicit={self._n}")
+        return f"SpectralModel({kind}, d={self._d}, key={self.key[:12]})"
+
+    def __reduce__(self):
+        if self.finite:
+            return (SpectralModel, (self._lam, self._b, self._d))
+        raise TypeError("an infinite SpectralModel (callables) cannot be pickled")
+
+    def metadata(self) -> dict:
+        """JSON-serialisable description (used in saved curves and SGD metadata)."""
+        out = {"kind": "SpectralModel", "v": "inf" if not self.finite else int(self._v),
+               "d": self._d, "sha256": self.key}
+        if not self.finite:
+            out.update(tail_power=self._p, target_tail_power=self._q, n_explicit=self._n)
+        return out
+
+    # ---------------------------------------------------------------------- sampling
+    def sample_embedding(self, rng=None) -> np.ndarray:
+        """Draw an embedding ``W`` of shape ``(v, d)`` with iid ``N(0, 1/d)`` entries.
+
+        Parameters
+        ----------
+        rng : int, numpy.random.Generator or None
+            Seed or generator.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``W``, float64, shape ``(v, d)``; the same draw as :meth:`PLRF.sample_embedding`
+            for the same seed and shape.
+
+        Examples
+        --------
+        >>> import numpy as np, volterra_sgd as vs
+        >>> vs.SpectralModel(np.ones(10), np.ones(10), d=5).sample_embedding(0).shape
+        (10, 5)
+        """
+        v = self._require_finite("sample_embedding")
+        gen = np.random.default_rng(rng)
+        return gen.standard_normal((v, self._d)) / math.sqrt(self._d)
+
+    def check_embedding(self, W) -> np.ndarray:
+        """Return ``W`` as a finite float64 array of shape ``(v, d)`` or raise."""
+        v = self._require_finite("an embedding W")
+        arr = np.asarray(W)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"W must be a real array; got dtype {arr.dtype}")
+        if arr.shape != (v, self._d):
+            raise ValueError(f"W must have shape (v, d) = ({v}, {self._d}); got {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("W must be finite; it contains NaN or inf")
+        return arr
+
+
+def check_model(model, name: str = "model"):
+    """Return ``model`` if it is a :class:`PLRF` or :class:`SpectralModel`, else raise TypeError."""
+    if not isinstance(model, (PLRF, SpectralModel)):
+        raise TypeError(f"{name} must be a PLRF or a SpectralModel; got {type(model).__name__}")
+    return model
+
+
+def model_metadata(model) -> dict:
+    """JSON-serialisable description of a PLRF or SpectralModel."""
+    if isinstance(model, SpectralModel):
+        return model.metadata()
+    return {"alpha": model.alpha, "beta": model.beta,
+            "v": "inf" if not model.finite else int(model.v), "d": model.d}
