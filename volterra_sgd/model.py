@@ -526,7 +526,7 @@ class SpectralModel:
             return 0.0
         from .resolvent import _scaled_power_sum  # lazy: resolvent imports this module
 
-        return first * float(_scaled_power_sum(float(s), float(self._n), math.inf))
+        return float(first) * float(_scaled_power_sum(float(s), float(self._n), math.inf))
 
     def _sum_small_first(self, a: np.ndarray) -> float:
         return float(np.sum(np.sort(a)))
