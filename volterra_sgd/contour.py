@@ -53,8 +53,8 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss
 
 from ._numba import njit
-from .model import PLRF
-from .resolvent import _cutoff_for, _power_sum_table, limit_loss
+from .model import PLRF, SpectralModel, check_model
+from .resolvent import _cutoff_for, _general_tables, _power_sum_table, limit_loss
 
 __all__ = ["SpectralSupport", "SpectralMeasure", "SpectralDensities", "spectral_support",
            "spectral_measure", "spectral_densities"]
@@ -130,12 +130,29 @@ def _sums_real(u, lam, J, lamJ, T1, v):
 
 
 @njit
-def _prepare(scale, alpha, beta, v, lam, T1, T2):
+def _prepare(scale, alpha, beta, v, lam, T1, T2, gen):
     """Cut-off J (with ``lam_J * scale <= 1/2``) and its tail tables; returns (J, lamJ, cJ2).
 
     J is rounded up to the grid ``ceil(32 * 1.25^k)`` and the tables are recomputed only when J
     changes (``T1[-1]`` stores the J they belong to), so nearby calls share them.
+
+    General spectra (``gen`` has rows ``[J, P_J, tail_m (72), tail_f (72)]``, see
+    ``resolvent._GeneralTables``): the smallest level with ``P_J * scale <= 1/2`` (or ``J = v``);
+    its rows are copied into ``T1``/``T2`` (``lamJ = P_J``, ``cJ2 = 1``).  PLRF: ``gen`` has no
+    rows.
     """
+    if gen.shape[0] > 0:
+        for i in range(gen.shape[0]):
+            if gen[i, 1] * scale <= _RHO or gen[i, 0] >= v:
+                J = int(gen[i, 0])
+                if T1[T1.size - 1] != J:
+                    nt = T2.size
+                    for k in range(nt):
+                        T1[k] = gen[i, 2 + k]
+                        T2[k] = gen[i, 2 + nt + k]
+                    T1[T1.size - 1] = J
+                return J, gen[i, 1], 1.0
+        return -1, 0.0, 0.0
     Jf = _cutoff_for(scale, 2.0 * alpha, v)
     if Jf < v:
         k = math.ceil(math.log(Jf / 32.0) / math.log(1.25)) if Jf > 32.0 else 0
@@ -153,9 +170,9 @@ def _prepare(scale, alpha, beta, v, lam, T1, T2):
 
 # ------------------------------------------------------------------------- support
 @njit
-def _critical(u, alpha, v, d, lam, T1, T2):
+def _critical(u, alpha, v, d, lam, T1, T2, gen):
     """``g(u) = (1/d) sum t^2/(t-1)^2 - 1``, ``g'(u)`` and ``z(u)`` for real u."""
-    J, lamJ, cJ2 = _prepare(abs(u), alpha, 0.0, v, lam, T1, T2)
+    J, lamJ, cJ2 = _prepare(abs(u), alpha, 0.0, v, lam, T1, T2, gen)
     if J < 0:
         return math.nan, math.nan, math.nan
     A3, A4, A5 = _sums_real(u, lam, J, lamJ, T1, v)
@@ -166,9 +183,9 @@ def _critical(u, alpha, v, d, lam, T1, T2):
 
 
 @njit
-def _bisect_g(lo, hi, which, alpha, v, d, lam, T1, T2):
+def _bisect_g(lo, hi, which, alpha, v, d, lam, T1, T2, gen):
     """Root of g (which=0) or g' (which=1) on (lo, hi) by bisection in log|u| (sign change)."""
-    glo = _critical(lo, alpha, v, d, lam, T1, T2)[which]
+    glo = _critical(lo, alpha, v, d, lam, T1, T2, gen)[which]
     for _ in range(200):
         if lo > 0:
             mid = math.sqrt(lo * hi)
@@ -176,7 +193,7 @@ def _bisect_g(lo, hi, which, alpha, v, d, lam, T1, T2):
             mid = -math.sqrt(lo * hi)
         if mid == lo or mid == hi:
             break
-        gm = _critical(mid, alpha, v, d, lam, T1, T2)[which]
+        gm = _critical(mid, alpha, v, d, lam, T1, T2, gen)[which]
         if (gm > 0) == (glo > 0):
             lo = mid
             glo = gm
@@ -188,7 +205,7 @@ def _bisect_g(lo, hi, which, alpha, v, d, lam, T1, T2):
 
 
 @njit
-def _support_kernel(alpha, v, d, lam, max_outliers, edges):
+def _support_kernel(alpha, v, d, lam, max_outliers, edges, gen):
     """Fill ``edges`` (rows: lower, upper x of each component, top first); return count.
 
     Row 0.. n-2 are outlier components (descending), the last row is the bulk.
@@ -198,30 +215,40 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges):
     # lower edge: root of g on u < 0 (g(0-) = -1, g(-inf) = v/d - 1 > 0)
     lo = -1.0
     while True:
-        g0 = _critical(lo, alpha, v, d, lam, T1, T2)[0]
+        g0 = _critical(lo, alpha, v, d, lam, T1, T2, gen)[0]
         if math.isnan(g0):
             return -1  # lambda table too short: the caller retries with a longer one
         if g0 >= 0.0:
             break
         lo *= 4.0
-    us = _bisect_g(lo, lo / 4.0 if lo < -1.0 else -1e-300, 0, alpha, v, d, lam, T1, T2)
-    lower = _critical(us, alpha, v, d, lam, T1, T2)[2]
+    us = _bisect_g(lo, lo / 4.0 if lo < -1.0 else -1e-300, 0, alpha, v, d, lam, T1, T2, gen)
+    lower = _critical(us, alpha, v, d, lam, T1, T2, gen)[2]
     # top edge: root of g on (0, 1)
-    ua = _bisect_g(1e-300, 1.0 - 1e-15, 0, alpha, v, d, lam, T1, T2)
-    upper = _critical(ua, alpha, v, d, lam, T1, T2)[2]
+    u_pole = 1.0 / lam[0] if gen.shape[0] > 0 else 1.0  # first pole (PLRF: lambda_1 = 1)
+    ua = _bisect_g(1e-300 * u_pole, u_pole * (1.0 - 1e-15), 0, alpha, v, d, lam, T1, T2, gen)
+    upper = _critical(ua, alpha, v, d, lam, T1, T2, gen)[2]
     n = 0
     top = upper
     j = 1
     while j <= max_outliers and j < v:
-        a = math.exp(2.0 * alpha * math.log(j)) * (1.0 + 1e-13)
-        b = math.exp(2.0 * alpha * math.log(j + 1.0)) * (1.0 - 1e-13)
-        um = _bisect_g(a, b, 1, alpha, v, d, lam, T1, T2)  # minimum of the convex g
-        if _critical(um, alpha, v, d, lam, T1, T2)[0] >= 0.0:
+        if gen.shape[0] > 0:  # general spectrum: poles at 1/lambda_j (descending lambda)
+            if j >= lam.size:
+                break
+            if not lam[j] < lam[j - 1]:  # tied eigenvalues share one component
+                j += 1
+                continue
+            a = (1.0 / lam[j - 1]) * (1.0 + 1e-13)
+            b = (1.0 / lam[j]) * (1.0 - 1e-13)
+        else:
+            a = math.exp(2.0 * alpha * math.log(j)) * (1.0 + 1e-13)
+            b = math.exp(2.0 * alpha * math.log(j + 1.0)) * (1.0 - 1e-13)
+        um = _bisect_g(a, b, 1, alpha, v, d, lam, T1, T2, gen)  # minimum of the convex g
+        if _critical(um, alpha, v, d, lam, T1, T2, gen)[0] >= 0.0:
             break
-        uL = _bisect_g(a, um, 0, alpha, v, d, lam, T1, T2)
-        uR = _bisect_g(um, b, 0, alpha, v, d, lam, T1, T2)
-        gap_hi = _critical(uL, alpha, v, d, lam, T1, T2)[2]
-        gap_lo = _critical(uR, alpha, v, d, lam, T1, T2)[2]
+        uL = _bisect_g(a, um, 0, alpha, v, d, lam, T1, T2, gen)
+        uR = _bisect_g(um, b, 0, alpha, v, d, lam, T1, T2, gen)
+        gap_hi = _critical(uL, alpha, v, d, lam, T1, T2, gen)[2]
+        gap_lo = _critical(uR, alpha, v, d, lam, T1, T2, gen)[2]
         edges[n, 0] = gap_hi
         edges[n, 1] = top
         n += 1
@@ -234,17 +261,17 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges):
 
 # --------------------------------------------------------------- m(x + i0) and densities
 @njit
-def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, iters):
+def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters):
     """Newton for m(z) from start ``m``; returns (m, A2, status) with A2 = sum c^2/(t-1)."""
     scale = 4.0 * abs(m) / abs(z) + 1.0
-    J, lamJ, cJ2 = _prepare(scale, alpha, beta, v, lam, T1, T2)
+    J, lamJ, cJ2 = _prepare(scale, alpha, beta, v, lam, T1, T2, gen)
     A2 = 0j
     if J < 0:
         return m, A2, 4
     for _ in range(iters):
         w = m / z
         if lamJ * abs(w) > _RHO and J < v:
-            J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2)
+            J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2, gen)
             if J < 0:
                 return m, A2, 4
         A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v)
@@ -261,20 +288,20 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, iters):
 
 
 @njit
-def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2):
+def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen):
     """m(x + i0) from m = 1 at Im z = 1e6, walking Im z down geometrically."""
     m = 1.0 + 0j
     eta = 1e6
     while eta > 1e-300:
-        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, 6)
+        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 6)
         if eta < 1e-18 * x:
             break
         eta *= 0.7
-    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, 60)
+    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 60)
 
 
 @njit
-def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2):
+def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen):
     """m(x+i0) at real x in the component [a, b]: Newton from ``m_start``, else continuation.
 
     At real x, m and conj(m) solve the same equation; the physical root has Im m <= 0.
@@ -284,11 +311,11 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2):
     for attempt in range(2):
         if attempt == 0 and use_start:
             m, A2, st = _newton_m(complex(x, 0.0), m_start, alpha, beta, v, d, lam, c2,
-                                  T1, T2, 60)
+                                  T1, T2, gen, 60)
         elif attempt == 0:
             continue
         else:
-            m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2)
+            m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen)
         if st != 0:
             continue
         if m.imag > 0.0:
@@ -302,7 +329,7 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2):
 
 
 @njit(nogil=True)
-def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, m_out, mu_f, rho, status):
+def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, m_out, mu_f, rho, status):
     """m(x+i0) and densities at sorted ``x`` inside one spectral component [a, b].
 
     Marches outwards from the middle node (warm-started Newton), so that the edges, where m
@@ -332,7 +359,7 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, m_out, mu_f, rho, sta
             use = status[mid] == 0
         else:
             use = status[order[k - 1]] == 0
-        m, A2, st = _solve_at(x[i], m, use, a, b, alpha, beta, v, d, lam, c2, T1, T2)
+        m, A2, st = _solve_at(x[i], m, use, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen)
         m_out[i] = m
         status[i] = st
         mu_f[i] = max((A2 / x[i]).imag / math.pi, 0.0)
@@ -355,6 +382,13 @@ class SpectralSupport:
         The bulk interval :math:`[\lambda_{min}, x_b]` (absolutely continuous part).
     outliers : ndarray, shape (n, 2)
         Intervals of the isolated components above the bulk, top first (pure-point part).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> s = vs.spectral_support(vs.PLRF(1.0, 0.7, 2000, 200))
+    >>> s.bulk[0] == s.lower_edge, s.outliers.shape, bool(s.upper_edge == s.outliers[0, 1])
+    (True, (8, 2), True)
     """
 
     lower_edge: float
@@ -369,31 +403,52 @@ class SpectralSupport:
 
 
 def _require_deterministic(model) -> PLRF:
-    if not isinstance(model, PLRF):
-        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    check_model(model)
     if model.v <= model.d:
         raise ValueError(
-            f"the deterministic equivalent needs v > d (a spectral gap at 0); got v={model.v}, "
-            f"d={model.d}")
+            f"the deterministic equivalent needs v > d, more eigenvalues than features (a "
+            f"spectral gap at 0); got v={model.v}, d={model.d}")
     return model
 
 
-def _lam_c2(model: PLRF, J: int) -> tuple[np.ndarray, np.ndarray]:
+_NO_GEN = np.empty((0, 2 + 2 * _N_SERIES))
+
+
+def _gen(model) -> np.ndarray:
+    """Packed general tables of a SpectralModel (no rows for a PLRF)."""
+    if isinstance(model, SpectralModel):
+        return _general_tables(model).gen
+    return _NO_GEN
+
+
+def _alpha_beta(model) -> tuple[float, float]:
+    """``(alpha, beta)`` of a PLRF; placeholders (unused by the kernels) for a SpectralModel."""
+    if isinstance(model, SpectralModel):
+        return 1.0, 0.0
+    return float(model.alpha), float(model.beta)
+
+
+def _lam_c2(model: PLRF | SpectralModel, J: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(model, SpectralModel):  # the whole (sorted) head; J is ignored
+        t = _general_tables(model)
+        return t.lam, t.cf
     n = int(min(J, model.v))
     j = np.arange(1, n + 1, dtype=np.float64)
     return j ** (-2.0 * model.alpha), j ** (-2.0 * (model.alpha + model.beta))
 
 
-def _j_needed(model: PLRF, scale: float) -> int:
+def _j_needed(model: PLRF | SpectralModel, scale: float) -> int:
+    if isinstance(model, SpectralModel):
+        return int(model.n_explicit)
     return int(_cutoff_for(float(scale), 2.0 * model.alpha, float(model.v)))
 
 
-def spectral_support(model: PLRF) -> SpectralSupport:
+def spectral_support(model: PLRF | SpectralModel) -> SpectralSupport:
     r"""Edges of the deterministic spectrum: lower edge, outlier components, bulk, top.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
 
     Returns
@@ -409,7 +464,9 @@ def spectral_support(model: PLRF) -> SpectralSupport:
     ('1.2897e-05', 8)
     """
     model = _require_deterministic(model)
-    v, d, a = float(model.v), float(model.d), float(model.alpha)
+    v, d = float(model.v), float(model.d)
+    a = _alpha_beta(model)[0]
+    gen = _gen(model)
     # |u| at the lower edge is about tau, i.e. up to ~ v^(2 alpha); J from that scale
     from .resolvent import tau as _tau
 
@@ -418,9 +475,13 @@ def spectral_support(model: PLRF) -> SpectralSupport:
     edges = np.empty((max_out + 1, 2))
     while True:  # |u| at the lower edge exceeds tau by a model-dependent factor
         lam, _ = _lam_c2(model, _j_needed(model, scale))
-        n = _support_kernel(a, v, d, lam, max_out, edges)
+        n = _support_kernel(a, v, d, lam, max_out, edges, gen)
         if n > 0:
             break
+        if gen.shape[0] > 0:
+            from .resolvent import _head_too_short
+
+            raise _head_too_short(model)
         scale *= 16.0
     edges = edges[:n].copy()
     return SpectralSupport(lower_edge=float(edges[-1, 0]), upper_edge=float(edges[0, 1]),
@@ -441,7 +502,7 @@ class SpectralMeasure:
 
     Attributes
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
     support : SpectralSupport
     nodes, forcing_weights, eigen_weights, component, panel : ndarray
     coarse_nodes, coarse_forcing_weights, coarse_eigen_weights, coarse_panel : ndarray
@@ -456,9 +517,21 @@ class SpectralMeasure:
     mass_defect : float
         :math:`P(0) - F_0 - \sum_i` forcing_weights: total quadrature + truncation error of
         the F-measure (should be ~1e-12 relative).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(1.0, 0.7, 2000, 200)
+    >>> meas = vs.spectral_measure(model)
+    >>> meas.nodes.shape == meas.forcing_weights.shape == meas.eigen_weights.shape
+    True
+    >>> bool(abs(meas.mass_defect) < 1e-10 * model.initial_loss)
+    True
+    >>> round(float(meas.eigen_weights.sum()), 6)       # the eigenvalue measure integrates to d
+    200.0
     """
 
-    model: PLRF
+    model: PLRF | SpectralModel
     support: SpectralSupport
     nodes: np.ndarray
     forcing_weights: np.ndarray
@@ -513,8 +586,8 @@ def _run_densities(model, a, b, xs):
         mu = np.empty(xs.size)
         rho = np.empty(xs.size)
         st = np.empty(xs.size, dtype=np.int64)
-        args = (float(a), float(b), float(model.alpha), float(model.beta), float(model.v),
-                float(model.d), lam, c2)
+        args = (float(a), float(b), *_alpha_beta(model), float(model.v),
+                float(model.d), lam, c2, _gen(model))
         if xs.size < 2000 or nthreads == 1:
             _densities_kernel(xs, *args, m, mu, rho, st)
         else:
@@ -525,13 +598,17 @@ def _run_densities(model, a, b, xs):
                 list(pool.map(lambda k: _densities_kernel(
                     xs[e[k]:e[k + 1]], *args, m[e[k]:e[k + 1]], mu[e[k]:e[k + 1]],
                     rho[e[k]:e[k + 1]], st[e[k]:e[k + 1]]), range(nthreads)))
-        if not np.any(st == 4) or lam.size >= model.v:
+        if not np.any(st == 4) or lam.size >= model.v or isinstance(model, SpectralModel):
             break
         scale *= 16.0
     if np.any(st != 0):
         from .exceptions import ConvergenceError
 
         i = int(np.flatnonzero(st != 0)[0])
+        if st[i] == 4 and isinstance(model, SpectralModel):
+            from .resolvent import _head_too_short
+
+            raise _head_too_short(model)
         raise ConvergenceError(f"m(x + i0) failed at x = {xs[i]!r} (status {st[i]}) for {model}")
     return m, mu, rho
 
@@ -587,12 +664,12 @@ def _adaptive_component(model, a, b, theta_edges, rtol, totals, max_panels=20000
 
 
 
-def spectral_measure(model: PLRF, *, rtol: float = 1e-11) -> SpectralMeasure:
+def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> SpectralMeasure:
     r"""Discretize the deterministic F- and K-measures on the real axis (THEORY.md §B.6).
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (``v > d``).
     rtol : float, default 1e-11
         Panels are bisected until the 15- and 7-point Gauss rules agree to ``rtol`` relative
@@ -652,8 +729,10 @@ def spectral_measure(model: PLRF, *, rtol: float = 1e-11) -> SpectralMeasure:
     )
 
 
-def _trace_d2(model: PLRF) -> float:
+def _trace_d2(model: PLRF | SpectralModel) -> float:
     """A scale for the K-mass: sum_j j^(-4 alpha) (finite for the deterministic models)."""
+    if isinstance(model, SpectralModel):
+        return model.trace_data_covariance_squared
     if model.finite:
         return float(np.sum(model.data_eigenvalues[::-1] ** 2))
     from scipy.special import zeta
@@ -681,6 +760,16 @@ class SpectralDensities:
         :math:`m(x + i0)` (``nan`` outside the support, where the densities are 0).
     component : ndarray of int
         0 bulk, ``k >= 1`` k-th outlier, -1 outside the support.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(1.0, 0.7, 2000, 200)
+    >>> dens = vs.spectral_densities(model, np.array([1e-4, 1e-3, 0.5, 10.0]))
+    >>> dens.component.tolist()                # bulk, bulk, in a gap, above the spectrum
+    [0, 0, -1, -1]
+    >>> bool(np.all(dens.eigenvalue[:2] > 0) and np.all(dens.eigenvalue[2:] == 0))
+    True
     """
 
     x: np.ndarray
@@ -691,12 +780,12 @@ class SpectralDensities:
     component: np.ndarray
 
 
-def spectral_densities(model: PLRF, x) -> SpectralDensities:
+def spectral_densities(model: PLRF | SpectralModel, x) -> SpectralDensities:
     r"""Deterministic eigenvalue, forcing and kernel densities at real points ``x``.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (``v > d``).
     x : array_like of float
         Points on the real axis (any order; outside the support the densities are 0).

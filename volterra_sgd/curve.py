@@ -23,7 +23,7 @@ import numpy as np
 from ._secular import solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real
 from .forcing import _one_minus_q, deterministic_measure, forcing_and_kernel
-from .model import PLRF
+from .model import PLRF, SpectralModel
 from .schedule import envelope
 
 __all__ = ["SolverInfo", "LossCurve", "loss_curve"]
@@ -31,7 +31,30 @@ __all__ = ["SolverInfo", "LossCurve", "loss_curve"]
 
 @dataclass(frozen=True)
 class SolverInfo:
-    """Outcome of a solver: ``success``, integer ``status``, ``message`` and error estimate."""
+    """Outcome of a solver: ``success``, integer ``status``, ``message`` and error estimate.
+
+    Attributes
+    ----------
+    success : bool
+        Whether the solver reached its tolerance.
+    status : int
+        0 on success; otherwise a solver-specific code explained by ``message``.
+    message : str
+        Human-readable outcome.
+    error_estimate : float
+        Estimated absolute error of the result (for :class:`LossCurve`: the largest
+        ``loss_error``).
+    n_modes : int
+        Number of exponential modes (quadrature nodes) in the solution.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> info = vs.loss_curve(model, [0, 100], learning_rate=model.reference_learning_rate(0.5)).info
+    >>> info.success, info.status, info.n_modes > 0
+    (True, 0, True)
+    """
 
     success: bool
     status: int
@@ -60,12 +83,24 @@ class LossCurve:
         :math:`\|K\|`.
     limit_loss : float
         :math:`\mathcal P(\infty) = F_0/(1-\|K\|)`.
-    model : PLRF
+    model : PLRF or SpectralModel
     learning_rate : float
     batch_size : int
     info : SolverInfo
     options : dict
         Solver options (``rtol``).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> curve = vs.loss_curve(model, [0, 100, 10**4], learning_rate=model.reference_learning_rate(0.5))
+    >>> curve.flops.tolist()                               # d * B * r
+    [0.0, 20000.0, 2000000.0]
+    >>> bool(curve.loss[0] > curve.loss[1] > curve.loss[2] > curve.limit_loss)
+    True
+    >>> bool(abs(curve.loss[0] - model.initial_loss) < 1e-10 * model.initial_loss)
+    True
     """
 
     r: np.ndarray
@@ -76,7 +111,7 @@ class LossCurve:
     loss_error: np.ndarray
     kernel_norm: float
     limit_loss: float
-    model: PLRF
+    model: PLRF | SpectralModel
     learning_rate: float
     batch_size: int
     info: SolverInfo
@@ -88,13 +123,13 @@ class LossCurve:
         return self.model.d * self.batch_size * self.r.astype(np.float64)
 
 
-def loss_curve(model: PLRF, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
+def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
                h: float = 0.02, cache_dir=None) -> LossCurve:
     r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
     r : array_like of int
         Non-decreasing, non-negative iterations (``10**12`` is as cheap as 10 for constant
@@ -216,13 +251,13 @@ def _solve(x, fw, ew, f0, g, B, r):
     return P
 
 
-def sum_of_exponentials(model: PLRF, *, learning_rate: float, batch_size: int = 1,
+def sum_of_exponentials(model: PLRF | SpectralModel, *, learning_rate: float, batch_size: int = 1,
                         rtol: float = 1e-11) -> dict:
     r"""The discrete representation :math:`F = F_0 + \sum f_i q_i^r`, :math:`K = \sum \kappa_i q_i^r`.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model.
     learning_rate : float
         :math:`\gamma`.

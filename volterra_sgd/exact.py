@@ -36,7 +36,7 @@ from ._numba import njit
 from ._secular import solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real
 from .exceptions import ConvergenceError, UnstableLearningRateError
-from .model import PLRF
+from .model import PLRF, SpectralModel, check_model
 
 __all__ = [
     "EmbeddingSpectrum",
@@ -73,6 +73,18 @@ class EmbeddingSpectrum:
         :math:`D^{1/2} W W^T D^{1/2}` (no 1/2 factor).
     initial_loss : float
         :math:`P(0) = \|D^{1/2} b\|^2`.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=300, d=30)
+    >>> spec = vs.embedding_spectrum(model, model.sample_embedding(rng=0))
+    >>> spec.eigenvalues.shape, bool(np.all(np.diff(spec.eigenvalues) <= 0))
+    ((30,), True)
+    >>> bool(np.allclose(spec.weights, spec.coefficients**2, rtol=1e-15, atol=0))
+    True
+    >>> bool(abs(spec.limit_loss + spec.weights.sum() - spec.initial_loss) < 1e-14)
+    True
     """
 
     eigenvalues: np.ndarray
@@ -87,12 +99,12 @@ class EmbeddingSpectrum:
         return int(self.eigenvalues.size)
 
 
-def embedding_spectrum(model: PLRF, W, *, method: str = "svd") -> EmbeddingSpectrum:
+def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -> EmbeddingSpectrum:
     r"""Eigenvalues, forcing weights and irreducible loss of one embedding (THEORY.md §B.1).
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (finite ``v``).
     W : array_like, shape (v, d)
         The embedding.
@@ -120,8 +132,7 @@ def embedding_spectrum(model: PLRF, W, *, method: str = "svd") -> EmbeddingSpect
     >>> bool(abs(spec.limit_loss + spec.weights.sum() - model.initial_loss) < 1e-14)
     True
     """
-    if not isinstance(model, PLRF):
-        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    check_model(model)
     W = model.check_embedding(W)
     sqrt_d = np.sqrt(model.data_eigenvalues)
     X = W * sqrt_d[:, None]
@@ -260,8 +271,8 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
 
     Parameters
     ----------
-    eigenvalues : array_like, EmbeddingSpectrum or PLRF
-        Eigenvalues; for a :class:`PLRF` model its deterministic spectrum (the nodes of the
+    eigenvalues : array_like, EmbeddingSpectrum, PLRF or SpectralModel
+        Eigenvalues; for a model (:class:`PLRF`, :class:`SpectralModel`) its deterministic spectrum (the nodes of the
         spectral measure weighted by the eigenvalue density).
     batch_size : int
         :math:`B`.
@@ -279,7 +290,7 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     >>> round(vs.max_stable_learning_rate([0.5], 1), 12)   # (g/2) 0.5 / (1 - g/2) = 1
     1.333333333333
     """
-    if isinstance(eigenvalues, PLRF):  # the deterministic spectrum of the model
+    if isinstance(eigenvalues, (PLRF, SpectralModel)):  # the model's deterministic spectrum
         from .forcing import deterministic_measure
 
         meas = deterministic_measure(eigenvalues)
@@ -318,6 +329,17 @@ def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1, 
     -------
     float
         The kernel norm :math:`\\|K\\| < 1`.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> round(vs.check_learning_rate([1.0, 0.5], learning_rate=0.2), 12)  # eq. (3.7)
+    0.180555555556
+    >>> try:
+    ...     vs.check_learning_rate([1.0], learning_rate=1.5)
+    ... except vs.UnstableLearningRateError as err:
+    ...     print(round(err.max_learning_rate, 6))
+    0.666667
     """
     lam, wts = _eigs(eigenvalues, weights)
     g = as_positive_real(learning_rate, "learning_rate")
@@ -362,6 +384,20 @@ def _mode_recursion_kernel(q, c, f0, rho, r_start, r_out, out):
     -------
     int
         0 on success, 1 if a non-finite value appeared, 2 on invalid input.
+
+    Examples
+    --------
+    One mode with :math:`q = 0.5`, :math:`c = 0.1`, :math:`F_0 = 0` and :math:`w = 1`:
+    :math:`P = 1, 0.6, 0.36` (each step multiplies by :math:`q + c = 0.6`).
+
+    >>> import numpy as np
+    >>> from volterra_sgd.numba_api import mode_recursion
+    >>> rho, out = np.array([1.0]), np.empty(3)
+    >>> mode_recursion(np.array([0.5]), np.array([0.1]), 0.0, rho, 0,
+    ...                np.array([0, 1, 2], dtype=np.int64), out)
+    0
+    >>> [round(float(x), 12) for x in out]
+    [1.0, 0.6, 0.36]
     """
     n = rho.shape[0]
     m = r_out.shape[0]
@@ -460,6 +496,18 @@ class ExpectedLoss:
         :math:`B`.
     spectrum : EmbeddingSpectrum
         The embedding's spectral data.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=300, d=30)
+    >>> g = model.reference_learning_rate(0.5)
+    >>> res = vs.expected_loss_given_w(model, model.sample_embedding(rng=0), [0, 10, 100],
+    ...                                learning_rate=g)
+    >>> res.r.tolist(), bool(res.loss[0] > res.loss[1] > res.loss[2] > res.limit_loss)
+    ([0, 10, 100], True)
+    >>> bool(abs(res.limit_loss * (1 - res.kernel_norm) - res.spectrum.limit_loss) < 1e-15)
+    True
     """
 
     r: np.ndarray
@@ -473,7 +521,7 @@ class ExpectedLoss:
     spectrum: EmbeddingSpectrum
 
 
-def expected_loss_given_w(model: PLRF, W, r, *, learning_rate, batch_size=1,
+def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, batch_size=1,
                           method: str = "auto", progress: bool = False) -> ExpectedLoss:
     r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1, §B.2).
 
@@ -488,7 +536,7 @@ def expected_loss_given_w(model: PLRF, W, r, *, learning_rate, batch_size=1,
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (finite ``v``).
     W : array_like of shape (v, d), or EmbeddingSpectrum
         The embedding, or its precomputed :func:`embedding_spectrum` (for sweeps over

@@ -26,7 +26,7 @@ import numpy as np
 from ._validation import as_int, as_iterations, as_positive_real, as_real
 from .contour import SpectralMeasure, spectral_measure
 from .exact import check_learning_rate
-from .model import PLRF
+from .model import PLRF, SpectralModel, check_model
 
 __all__ = ["ForcingKernel", "forcing_and_kernel", "deterministic_measure"]
 
@@ -44,17 +44,17 @@ def _readonly(meas: SpectralMeasure) -> SpectralMeasure:
 
 
 @lru_cache(maxsize=32)
-def _cached_measure(model: PLRF, rtol: float) -> SpectralMeasure:
+def _cached_measure(model: PLRF | SpectralModel, rtol: float) -> SpectralMeasure:
     return _readonly(spectral_measure(model, rtol=rtol))
 
 
-def deterministic_measure(model: PLRF, *, rtol: float = 1e-11,
+def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
                           cache_dir=None) -> SpectralMeasure:
     """The (cached, read-only) :class:`~volterra_sgd.contour.SpectralMeasure` of ``model``.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model.
     rtol : float
         Quadrature tolerance (see :func:`~volterra_sgd.contour.spectral_measure`).
@@ -68,15 +68,14 @@ def deterministic_measure(model: PLRF, *, rtol: float = 1e-11,
     SpectralMeasure
         Shared (in memory) between calls with the same model and tolerance.
     """
-    if not isinstance(model, PLRF):
-        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    check_model(model)
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
     if cache_dir is None:
         return _cached_measure(model, rtol)
     return _disk_measure(model, rtol, cache_dir)
 
 
-def _disk_measure(model: PLRF, rtol: float, cache_dir) -> SpectralMeasure:
+def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> SpectralMeasure:
     import hashlib
     import json
     import os
@@ -85,7 +84,11 @@ def _disk_measure(model: PLRF, rtol: float, cache_dir) -> SpectralMeasure:
     from . import __version__
     from .contour import SpectralSupport
 
-    key = json.dumps({"function": "spectral_measure", "alpha": model.alpha, "beta": model.beta,
+    if isinstance(model, SpectralModel):  # the SHA-256 of its arrays and parameters
+        desc = {"spectral_model": model.key}
+    else:
+        desc = {"alpha": model.alpha, "beta": model.beta}
+    key = json.dumps({"function": "spectral_measure", **desc,
                       "v": "inf" if not model.finite else int(model.v), "d": model.d,
                       "rtol": rtol, "version": __version__}, sort_keys=True)
     os.makedirs(cache_dir, exist_ok=True)
@@ -132,6 +135,20 @@ class ForcingKernel:
     learning_rate : float
     batch_size : int
     measure : SpectralMeasure
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> fk = vs.forcing_and_kernel(model, [0, 10, 100],
+    ...                            learning_rate=model.reference_learning_rate(0.5))
+    >>> sorted(fk.parts)
+    ['Fac', 'Fo', 'Fpp', 'Kac', 'Kpp']
+    >>> parts = fk.parts
+    >>> bool(np.allclose(parts["Fo"] + parts["Fpp"] + parts["Fac"], fk.forcing, rtol=1e-14))
+    True
+    >>> bool(np.allclose(parts["Kpp"] + parts["Kac"], fk.kernel, rtol=1e-14))
+    True
     """
 
     r: np.ndarray
@@ -160,13 +177,13 @@ def _panel_sums(E, weights, starts):
     return np.add.reduceat(E * weights[None, :], starts, axis=1)
 
 
-def forcing_and_kernel(model: PLRF, r, *, learning_rate: float, batch_size: int = 1,
+def forcing_and_kernel(model: PLRF | SpectralModel, r, *, learning_rate: float, batch_size: int = 1,
                        rtol: float = 1e-11, cache_dir=None) -> ForcingKernel:
     r"""Deterministic forcing :math:`F(r)` and kernel :math:`K(r)` with their parts.
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (``v > d``; ``v = inf`` allowed when :math:`2\alpha > 1`).
     r : array_like of int
         Non-decreasing, non-negative iterations (any size, e.g. up to :math:`10^{12}`).

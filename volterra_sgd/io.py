@@ -19,14 +19,47 @@ _ARRAYS = ("r", "loss", "forcing", "kernel", "loss_error")
 _PARTS = ("Fo", "Fpp", "Fac", "Kpp", "Kac")
 
 
+def _model_meta(m, model_metadata) -> dict:
+    """Model description; a SpectralModel also stores its (head) eigenvalues and targets."""
+    out = model_metadata(m)
+    if out.get("kind") == "SpectralModel":
+        out["eigenvalues"] = [float(x) for x in m.head_eigenvalues]
+        out["target"] = [float(x) for x in m.head_target]
+    return out
+
+
+def _model_from_meta(mm: dict):
+    """Rebuild the model of :func:`_model_meta` (a SpectralModel is checked by its SHA-256)."""
+    import math
+
+    from .model import PLRF, SpectralModel
+
+    v = math.inf if mm["v"] == "inf" else int(mm["v"])
+    if mm.get("kind") != "SpectralModel":
+        return PLRF(alpha=mm["alpha"], beta=mm["beta"], v=v, d=int(mm["d"]))
+    lam = np.array(mm["eigenvalues"], dtype=np.float64)
+    b = np.array(mm["target"], dtype=np.float64)
+    if math.isinf(v):  # the head is all the model uses of its callables
+        model = SpectralModel(lambda j: lam[np.asarray(j, dtype=np.int64) - 1],
+                              lambda j: b[np.asarray(j, dtype=np.int64) - 1], int(mm["d"]),
+                              tail_power=mm["tail_power"],
+                              target_tail_power=mm["target_tail_power"],
+                              n_explicit=int(mm["n_explicit"]))
+    else:
+        model = SpectralModel(lam, b, int(mm["d"]))
+    if model.key != mm["sha256"]:
+        raise ValueError("the stored SpectralModel does not reproduce its SHA-256")
+    return model
+
+
 def _meta(curve) -> dict:
     from . import __version__
 
-    m = curve.model
+    from .model import model_metadata
+
     return {
         "kind": "LossCurve", "version": __version__,
-        "model": {"alpha": m.alpha, "beta": m.beta, "v": "inf" if not m.finite else int(m.v),
-                  "d": m.d},
+        "model": _model_meta(curve.model, model_metadata),
         "learning_rate": curve.learning_rate, "batch_size": curve.batch_size,
         "kernel_norm": curve.kernel_norm, "limit_loss": curve.limit_loss,
         "info": asdict(curve.info), "options": dict(curve.options),
@@ -86,11 +119,18 @@ def load_curve(path: str | os.PathLike):
     -------
     LossCurve
         The curve, with the model rebuilt from the metadata.
-    """
-    import math
 
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(1.0, 0.7, 2000, 200)
+    >>> c = vs.loss_curve(model, [0, 10, 100], learning_rate=model.reference_learning_rate(0.5))
+    >>> path = vs.save_curve(c, os.path.join(tempfile.mkdtemp(), "c.csv"))
+    >>> back = vs.load_curve(path)
+    >>> back.model == model, bool(np.allclose(back.loss, c.loss, rtol=1e-15))
+    (True, True)
+    """
     from .curve import LossCurve, SolverInfo
-    from .model import PLRF
 
     path = os.fspath(path)
     if path.endswith(".npz"):
@@ -106,9 +146,7 @@ def load_curve(path: str | os.PathLike):
         raise ValueError(f"path must end in .npz or .csv; got {path!r}")
     if meta.get("kind") != "LossCurve":
         raise ValueError(f"{path!r} does not hold a LossCurve")
-    mm = meta["model"]
-    v = math.inf if mm["v"] == "inf" else int(mm["v"])
-    model = PLRF(alpha=mm["alpha"], beta=mm["beta"], v=v, d=int(mm["d"]))
+    model = _model_from_meta(meta["model"])
     return LossCurve(
         r=np.asarray(cols["r"]).astype(np.int64), loss=cols["loss"], forcing=cols["forcing"],
         kernel=cols["kernel"], parts={k: cols[k] for k in _PARTS}, loss_error=cols["loss_error"],

@@ -41,7 +41,7 @@ from scipy.optimize import brentq
 
 from ._numba import njit
 from .exceptions import ConvergenceError, ConvergenceWarning
-from .model import PLRF
+from .model import PLRF, SpectralModel, check_model
 
 __all__ = [
     "STATUS",
@@ -271,12 +271,230 @@ def _limit_loss_kernel(alpha, beta, v, tau):
 
 
 def _check_model(model) -> PLRF:
-    if not isinstance(model, PLRF):
-        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
-    return model
+    return check_model(model)
 
 
-def tau(model: PLRF) -> float:
+# ----------------------------------------------------------------------------------------
+# General diagonal spectra (SpectralModel): tables from the explicit head + power tail
+# ----------------------------------------------------------------------------------------
+
+#: Columns of the general tail tables (contour.py uses 72 terms, the kernels here 60).
+_N_GENERAL = 72
+
+
+@njit
+def _general_tables_kernel(lam, c, levels, infinite, t1, c1, p, q, pow_m, tail_m, tail_f):
+    r"""Tail tables of a general spectrum, from the last level down (O(72 n) in total).
+
+    ``lam`` (descending) and ``c`` (:math:`\lambda_j b_j^2`, same order) hold the head
+    ``j = 1..n``; ``levels`` are cut-offs ``J`` (ascending, last = n).  For level ``J``:
+    ``pow_m = P_J`` = the largest eigenvalue with ``j > J`` and
+    ``tail_m[k] = sum_{j>J} (lambda_j/P_J)^(k+1)``, ``tail_f[k] = sum_{j>J} c_j
+    (lambda_j/P_J)^k``.  If ``infinite``, ``j > n`` continues as
+    ``lambda_j = t1 ((n+1)/j)^p``, ``c_j = c1 ((n+1)/j)^q`` (Euler--Maclaurin power sums).
+    """
+    nl = levels.size
+    ncol = tail_m.shape[1]
+    n = lam.size
+    top = nl - 1
+    if infinite:
+        pow_m[top] = t1
+        for k in range(ncol):
+            tail_m[top, k] = 1.0 + _scaled_power_sum(p * (k + 1.0), n + 1.0, math.inf)
+            tail_f[top, k] = c1 * (1.0 + _scaled_power_sum(q + p * k, n + 1.0, math.inf))
+    else:
+        pow_m[top] = lam[n - 1]
+        tail_m[top, :] = 0.0
+        tail_f[top, :] = 0.0
+    for i in range(top - 1, -1, -1):
+        J = int(levels[i])
+        Jn = int(levels[i + 1])
+        P = lam[J]
+        if infinite and t1 > P:
+            P = t1
+        pow_m[i] = P
+        ratio = pow_m[i + 1] / P  # <= 1
+        rk = ratio
+        for k in range(ncol):
+            tail_m[i, k] = rk * tail_m[i + 1, k]
+            tail_f[i, k] = (rk / ratio) * tail_f[i + 1, k]
+            rk *= ratio
+        for idx in range(Jn - 1, J - 1, -1):  # smallest terms first
+            r = lam[idx] / P
+            pw = r
+            pf = c[idx]
+            for k in range(ncol):
+                tail_m[i, k] += pw
+                tail_f[i, k] += pf
+                pf *= r
+                pw *= r
+                if pw < 1e-300 and pf < 1e-300:
+                    break
+
+
+class _GeneralTables:
+    """Tables of a :class:`~volterra_sgd.SpectralModel` in the layout of :class:`_Tables`.
+
+    ``lam``/``cf`` are the head sorted by decreasing eigenvalue; levels are the progression
+    of :class:`_Tables` up to the head length ``n`` (for a finite list the last level is
+    ``v``: no tail); ``pow_f`` is 1.  ``requested`` is infinite (the tables never grow: a
+    point needing more than the head reports status 3).  ``gen`` packs, per level,
+    ``[J, P_J, tail_m (72), tail_f (72)]`` for contour.py.
+    """
+
+    __slots__ = ("lam", "cf", "levels", "pow_m", "pow_f", "tail_m", "tail_f", "jmax",
+                 "requested", "gen", "trd")
+
+    def __init__(self, model: SpectralModel):
+        lam0 = np.asarray(model.head_eigenvalues)
+        c0 = np.asarray(model.forcing_coefficients)
+        order = np.argsort(-lam0, kind="stable")
+        lam = np.ascontiguousarray(lam0[order])
+        cf = np.ascontiguousarray(c0[order])
+        n = lam.size
+        levels = []
+        J = float(min(_J_MIN, n))
+        while J < n:
+            levels.append(J)
+            J = float(math.ceil(J * _LEVEL_RATIO))
+        levels.append(float(n))
+        self.levels = np.array(levels)
+        nl = self.levels.size
+        infinite = not model.finite
+        if infinite:
+            p, q = float(model.tail_power), float(model.target_tail_power)
+            t1 = float(lam0[-1]) * (n / (n + 1.0)) ** p
+            c1 = float(c0[-1]) * (n / (n + 1.0)) ** q
+        else:
+            p = q = t1 = c1 = 0.0
+        pow_m = np.empty(nl)
+        tm = np.empty((nl, _N_GENERAL))
+        tf = np.empty((nl, _N_GENERAL))
+        _general_tables_kernel(lam, cf, self.levels, infinite, t1, c1, p, q, pow_m, tm, tf)
+        self.lam = lam
+        self.cf = cf
+        self.pow_m = pow_m
+        self.pow_f = np.ones(nl)
+        self.tail_m = np.ascontiguousarray(tm[:, :_N_TAIL])
+        self.tail_f = np.ascontiguousarray(tf[:, :_N_TAIL])
+        self.gen = np.ascontiguousarray(np.column_stack([self.levels, pow_m, tm, tf]))
+        self.jmax = n
+        self.requested = math.inf
+        self.trd = float(model.trace_data_covariance)
+        for a in (self.levels, self.lam, self.cf, self.pow_m, self.pow_f, self.tail_m,
+                  self.tail_f, self.gen):
+            a.flags.writeable = False
+
+
+_GENERAL_CACHE: dict = {}
+
+
+def _general_tables(model: SpectralModel) -> _GeneralTables:
+    """Cached :class:`_GeneralTables` of ``model`` (keyed by its SHA-256)."""
+    key = model.key
+    t = _GENERAL_CACHE.get(key)
+    if t is None:
+        if len(_GENERAL_CACHE) >= 8:
+            _GENERAL_CACHE.pop(next(iter(_GENERAL_CACHE)))
+        t = _GeneralTables(model)
+        _GENERAL_CACHE[key] = t
+    return t
+
+
+@njit
+def _tau_equation_tab(t, d, v, lam, levels, pow_m, tail_m):
+    """``(g, dg/dt, status)`` of the tau equation at ``tau = exp(t)`` from general tables."""
+    tau = math.exp(t)
+    level = _pick_level(tau, v, levels, pow_m)
+    if level < 0:
+        return math.nan, math.nan, _NEED_LARGER_TABLE
+    J = int(levels[level])
+    g = 0.0
+    gp = 0.0
+    for j in range(J - 1, -1, -1):
+        y = tau * lam[j]
+        w = 1.0 / (1.0 + y)
+        g += y * w
+        gp += y * w * w
+    if levels[level] < v:
+        x = tau * pow_m[level]
+        row = tail_m[level]
+        tail = 0.0
+        tailp = 0.0
+        for k in range(row.size - 1, -1, -1):
+            tail = row[k] - x * tail
+            tailp = (k + 1.0) * row[k] - x * tailp
+        g += x * tail
+        gp += x * tailp
+    return g - d, gp, 0
+
+
+@njit
+def _tau_kernel_tab(d, v, trd, lam, levels, pow_m, tail_m):
+    """Tau equation for general tables; ``(tau, status)`` with the codes of ``_tau_kernel``
+    plus 3 (the head is too short for the tail series)."""
+    if v <= d:
+        return math.inf, 1
+    lo = math.log(0.5 * d / trd)  # g <= tau tr D - d < 0 there
+    glo, _, st = _tau_equation_tab(lo, d, v, lam, levels, pow_m, tail_m)
+    if st != 0:
+        return math.nan, 3
+    hi = lo + 2.0
+    ghi, _, st = _tau_equation_tab(hi, d, v, lam, levels, pow_m, tail_m)
+    while st == 0 and ghi <= 0.0:
+        lo = hi
+        hi += 2.0
+        ghi, _, st = _tau_equation_tab(hi, d, v, lam, levels, pow_m, tail_m)
+    if st != 0:
+        return math.nan, 3
+    t = 0.5 * (lo + hi)
+    for _ in range(200):
+        g, gp, st = _tau_equation_tab(t, d, v, lam, levels, pow_m, tail_m)
+        if st != 0:
+            return math.nan, 3
+        if g == 0.0:
+            return math.exp(t), 0
+        if g < 0.0:
+            lo = t
+        else:
+            hi = t
+        step = g / gp if gp > 0.0 else math.inf
+        tn = t - step
+        if not (lo < tn < hi):
+            tn = 0.5 * (lo + hi)
+        if abs(tn - t) <= 4e-16 * max(1.0, abs(t)) or hi - lo <= 4e-16 * max(1.0, abs(t)):
+            return math.exp(tn), 0
+        t = tn
+    return math.exp(t), 2
+
+
+@njit
+def _limit_loss_tab(tau, v, lam, cf, levels, pow_m, tail_f):
+    r""":math:`F_0 = \sum_j c_j/(1 + \tau\lambda_j)` from general tables (NaN: head too short)."""
+    level = _pick_level(tau, v, levels, pow_m)
+    if level < 0:
+        return math.nan
+    J = int(levels[level])
+    total = 0.0
+    if levels[level] < v:
+        x = tau * pow_m[level]
+        row = tail_f[level]
+        tail = 0.0
+        for k in range(row.size - 1, -1, -1):
+            tail = row[k] - x * tail
+        total = tail
+    for j in range(J - 1, -1, -1):
+        total += cf[j] / (1.0 + tau * lam[j])
+    return total
+
+
+def _head_too_short(model) -> ConvergenceError:
+    return ConvergenceError(
+        f"the explicit head of {model} is too short for the tail series at this scale; "
+        "build the model with a larger n_explicit")
+
+
+def tau(model: PLRF | SpectralModel) -> float:
     r"""Scale :math:`\tau` of the deterministic equivalent at :math:`z \to 0` (THEORY.md §3.3).
 
     Near the origin :math:`m(z) \approx -\tau z`, where :math:`\tau` solves the
@@ -286,7 +504,7 @@ def tau(model: PLRF) -> float:
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model; ``v = inf`` is allowed (it requires :math:`2\alpha > 1`).
 
     Returns
@@ -322,13 +540,20 @@ def tau(model: PLRF) -> float:
     0.44414
     """
     model = _check_model(model)
-    t, status = _tau_kernel(float(model.alpha), float(model.v), float(model.d))
+    if isinstance(model, SpectralModel):
+        g = _general_tables(model)
+        t, status = _tau_kernel_tab(float(model.d), float(model.v), g.trd, g.lam, g.levels,
+                                    g.pow_m, g.tail_m)
+        if status == 3:
+            raise _head_too_short(model)
+    else:
+        t, status = _tau_kernel(float(model.alpha), float(model.v), float(model.d))
     if status == 2:  # pragma: no cover - never observed
         raise ConvergenceError(f"tau: root finding did not converge for {model}")
     return float(t)
 
 
-def limit_loss(model: PLRF) -> float:
+def limit_loss(model: PLRF | SpectralModel) -> float:
     r"""Limit level :math:`F_0`, the deterministic irreducible loss (THEORY.md §3.3).
 
     .. math:: F_0 = \sum_{j=1}^{v} \frac{j^{-2(\alpha+\beta)}}{1 + \tau j^{-2\alpha}},
@@ -338,7 +563,7 @@ def limit_loss(model: PLRF) -> float:
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model; ``v = inf`` is allowed (it requires :math:`2\alpha > 1`).
 
     Returns
@@ -369,6 +594,12 @@ def limit_loss(model: PLRF) -> float:
     t = tau(model)
     if math.isinf(t):
         return 0.0
+    if isinstance(model, SpectralModel):
+        g = _general_tables(model)
+        f0 = _limit_loss_tab(t, float(model.v), g.lam, g.cf, g.levels, g.pow_m, g.tail_f)
+        if math.isnan(f0):
+            raise _head_too_short(model)
+        return float(f0)
     return float(_limit_loss_kernel(float(model.alpha), float(model.beta), float(model.v), t))
 
 
@@ -466,8 +697,10 @@ class _Tables:
 _TABLE_CACHE: dict = {}
 
 
-def _tables(model: PLRF, jmax: int) -> _Tables:
+def _tables(model: PLRF | SpectralModel, jmax: int) -> _Tables:
     """Tables for ``model`` with an explicit part of at least ``jmax`` terms (cached)."""
+    if isinstance(model, SpectralModel):
+        return _general_tables(model)
     v = float(model.v)
     jmax = int(min(v, jmax))
     key = (float(model.alpha), float(model.beta), v)
@@ -980,8 +1213,18 @@ class ResolventResult:
         Summary of the status codes.
     n_sweeps : ndarray of int64
         Work per point: number of passes over the explicit part ``j <= J`` of the sums.
-    model : PLRF
+    model : PLRF or SpectralModel
         The model.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.resolvent import resolvent
+    >>> res = resolvent(vs.PLRF(1.0, 0.7, 2000, 200), [-1e-3, 1e-3 + 1e-2j])
+    >>> res.success, res.status.tolist(), bool(np.all(res.residual < 1e-12))
+    (True, [0, 0], True)
+    >>> bool(0 < res.m[0].real < 1 and res.m[1].imag < 0)
+    True
     """
 
     z: np.ndarray
@@ -992,7 +1235,7 @@ class ResolventResult:
     success: bool
     message: str
     n_sweeps: np.ndarray
-    model: PLRF
+    model: PLRF | SpectralModel
 
     @property
     def k_transform(self) -> np.ndarray:
@@ -1039,7 +1282,7 @@ def _status_message(status: np.ndarray) -> str:
     return "; ".join(parts)
 
 
-def _solve(model: PLRF, zf: np.ndarray):
+def _solve(model: PLRF | SpectralModel, zf: np.ndarray):
     """Run the path kernel on the flat array ``zf``; grow the tables if a point needs it."""
     n = zf.size
     m = np.empty(n, dtype=np.complex128)
@@ -1051,7 +1294,10 @@ def _solve(model: PLRF, zf: np.ndarray):
     idx = np.arange(n)
     d = float(model.d)
     v = float(model.v)
-    trd = _zeta_partial(2.0 * model.alpha, v)  # tr D without forming j = 1..v
+    if isinstance(model, SpectralModel):
+        trd = float(model.trace_data_covariance)
+    else:
+        trd = _zeta_partial(2.0 * model.alpha, v)  # tr D without forming j = 1..v
     while True:
         t = _tables(model, jmax)
         zz = np.ascontiguousarray(zf[idx])
@@ -1074,7 +1320,7 @@ def _solve(model: PLRF, zf: np.ndarray):
     return m, res, err, status, sweeps
 
 
-def resolvent(model: PLRF, z, *, throw: bool = True) -> ResolventResult:
+def resolvent(model: PLRF | SpectralModel, z, *, throw: bool = True) -> ResolventResult:
     r"""Deterministic-equivalent fixed point :math:`m(z)` with residuals and status.
 
     Solves (THEORY.md §3.3)
@@ -1089,7 +1335,7 @@ def resolvent(model: PLRF, z, *, throw: bool = True) -> ResolventResult:
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model; ``v = inf`` is allowed (it requires :math:`2\alpha > 1`).
     z : array_like of complex
         Evaluation points, any shape, not on :math:`[0, \infty)`.  They are processed in
@@ -1156,14 +1402,14 @@ def resolvent(model: PLRF, z, *, throw: bool = True) -> ResolventResult:
     )
 
 
-def resolvent_m(model: PLRF, z, *, throw: bool = True) -> np.ndarray:
+def resolvent_m(model: PLRF | SpectralModel, z, *, throw: bool = True) -> np.ndarray:
     r"""Return the fixed point :math:`m(z)` of the deterministic equivalent (THEORY.md §3.3).
 
     Thin wrapper of :func:`resolvent` returning only ``m`` (same shape as ``z``).
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model.
     z : array_like of complex
         Points off :math:`[0, \infty)`, processed in order with warm starts.
@@ -1189,7 +1435,7 @@ def resolvent_m(model: PLRF, z, *, throw: bool = True) -> np.ndarray:
 class _EdgeMap:
     """The real inverse map ``z(u)`` and ``phi(u) = u^2 z'(u) = B(u)/d - 1`` of one model."""
 
-    def __init__(self, model: PLRF):
+    def __init__(self, model: PLRF | SpectralModel):
         self.model = model
         self.d = float(model.d)
         self.v = float(model.v)
@@ -1218,7 +1464,7 @@ class _EdgeMap:
         return -2.0 * C / self.d
 
 
-def _require_gap(model: PLRF, what: str) -> None:
+def _require_gap(model: PLRF | SpectralModel, what: str) -> None:
     if model.v <= model.d:
         raise ValueError(
             f"{what} needs v > d (then W^T D W is invertible and the spectrum has a gap "
@@ -1226,7 +1472,7 @@ def _require_gap(model: PLRF, what: str) -> None:
         )
 
 
-def lower_spectral_edge(model: PLRF) -> float:
+def lower_spectral_edge(model: PLRF | SpectralModel) -> float:
     r"""Lower edge :math:`\lambda_{min}` of the deterministic-equivalent spectrum (THEORY.md §3.3).
 
     With :math:`u = m/z`, the real inverse map is
@@ -1237,7 +1483,7 @@ def lower_spectral_edge(model: PLRF) -> float:
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model, with ``v > d`` (``v = inf`` allowed).
 
     Returns
@@ -1275,7 +1521,7 @@ def lower_spectral_edge(model: PLRF) -> float:
     return float(emap.z(-math.exp(t)))
 
 
-def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray:
+def support_bands(model: PLRF | SpectralModel, *, max_outliers: int | None = None) -> np.ndarray:
     r"""Intervals whose union is the support of the deterministic-equivalent spectrum.
 
     Outside the support the real inverse map :math:`z(u)` (see
@@ -1288,7 +1534,7 @@ def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model, with ``v > d``.
     max_outliers : int, optional
         Scan at most this many ``j`` (default: no limit).
@@ -1317,10 +1563,21 @@ def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray
     model = _check_model(model)
     _require_gap(model, "support_bands")
     emap = _EdgeMap(model)
-    a2 = 2.0 * model.alpha
-    # upper edge: phi increases from -1 (u -> 0+) to +inf (u -> 1-)
-    u_top = brentq(emap.phi, 1e-300, 1.0 - 1e-15, xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                   maxiter=400)
+    if isinstance(model, SpectralModel):  # poles at 1/lambda_j, lambda sorted descending
+        lam_sorted = _general_tables(model).lam
+        u_pole = 1.0 / lam_sorted[0]
+
+        def poles(j):
+            return 1.0 / lam_sorted[j - 1], 1.0 / lam_sorted[j]
+    else:
+        a2 = 2.0 * model.alpha
+        u_pole = 1.0
+
+        def poles(j):
+            return j**a2, (j + 1) ** a2
+    # upper edge: phi increases from -1 (u -> 0+) to +inf (u -> first pole)
+    u_top = brentq(emap.phi, 1e-300 * u_pole, u_pole * (1.0 - 1e-15), xtol=1e-300,
+                   rtol=4 * np.finfo(float).eps, maxiter=400)
     edges_hi = [emap.z(u_top)]  # descending list of band edges: top, ..., then bottom
     gaps = []
     misses = 0
@@ -1329,7 +1586,10 @@ def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray
     while misses < 5 and (jlimit is None or j <= jlimit):
         if max_outliers is not None and j > max_outliers:
             break
-        lo, hi = j**a2, (j + 1) ** a2
+        lo, hi = poles(j)
+        if not hi > lo:  # tied eigenvalues: one band holds both
+            j += 1
+            continue
         eps = 1e-12 * (hi - lo)
         try:
             u_min = brentq(emap.dphi, lo + eps, hi - eps, xtol=1e-14 * lo, maxiter=200)
@@ -1351,7 +1611,7 @@ def support_bands(model: PLRF, *, max_outliers: int | None = None) -> np.ndarray
     return np.array(bounds).reshape(-1, 2)
 
 
-def forcing_transform(model: PLRF, z, m=None, *, throw: bool = True) -> np.ndarray:
+def forcing_transform(model: PLRF | SpectralModel, z, m=None, *, throw: bool = True) -> np.ndarray:
     r"""Stieltjes transform :math:`G_F(z)` of the F-measure (THEORY.md §3.3).
 
     .. math:: G_F(z) = \sum_{j=1}^{v} \frac{j^{-2(\alpha+\beta)}}{j^{-2\alpha} m(z) - z}
@@ -1365,7 +1625,7 @@ def forcing_transform(model: PLRF, z, m=None, *, throw: bool = True) -> np.ndarr
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model.
     z : array_like of complex
         Points off :math:`[0, \infty)`.

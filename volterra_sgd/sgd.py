@@ -62,7 +62,7 @@ from ._numba import njit
 from ._rng import next_uint64, normal_slow, ziggurat_split
 from ._validation import as_int, as_iterations, as_positive_real
 from .exact import EmbeddingSpectrum, check_learning_rate, embedding_spectrum
-from .model import PLRF
+from .model import PLRF, SpectralModel, check_model, model_metadata
 
 __all__ = ["SGDRun", "simulate_sgd", "ENGINES", "STATUS"]
 
@@ -458,6 +458,17 @@ class SGDRun:
         constant hyper-parameters.
     batch_sizes : ndarray of int64 or None
         Under a schedule, :math:`B(s)` likewise; None for constant hyper-parameters.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=20)
+    >>> run = vs.simulate_sgd(model, [0, 10, 100], learning_rate=model.reference_learning_rate(0.5),
+    ...                       n_runs=10, rng=0)
+    >>> run.losses.shape, run.loss.shape, run.stderr.shape, run.success
+    ((10, 3), (3,), (3,), True)
+    >>> bool(np.allclose(run.loss, run.losses.mean(axis=0)))
+    True
     """
 
     r: np.ndarray
@@ -572,7 +583,7 @@ def _spectrum_method(method, model: PLRF, fixed: bool) -> str:
     return method
 
 
-def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
+def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
                  progress: bool = False, throw: bool = True,
                  spectrum_method: str | None = None) -> SGDRun:
@@ -580,7 +591,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
 
     Parameters
     ----------
-    model : PLRF
+    model : PLRF or SpectralModel
         The model (finite ``v``).
     r : int or array_like of int
         Sorted non-negative iterations at which to record :math:`P(\theta_r)`; ``0`` is the
@@ -681,8 +692,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
     >>> sim.metadata["options"]["schedule"], sim.learning_rates.shape
     (True, (100,))
     """
-    if not isinstance(model, PLRF):
-        raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
+    check_model(model)
     if not model.finite:
         raise ValueError("simulate_sgd needs a finite hidden dimension v; this model has v = inf")
     r = as_iterations(r, "r")
@@ -819,7 +829,7 @@ def simulate_sgd(model: PLRF, r, *, learning_rate, batch_size=1,
         "package": "volterra_sgd",
         "version": __version__,
         "function": "simulate_sgd",
-        "model": {"alpha": model.alpha, "beta": model.beta, "v": int(model.v), "d": model.d},
+        "model": model_metadata(model),
         "options": {"learning_rate": g, "batch_size": B, "n_runs": n_runs, "engine": engine,
                     "fixed_embedding": fixed, "schedule": scheduled,
                     "spectrum_method": None if given_spec is not None else spectrum_method},
