@@ -322,7 +322,10 @@ def _tau_by_bisection(alpha, v, d):
 
 @pytest.mark.parametrize("model", [vs.PLRF(1.0, 0.7, 2000, 200), vs.PLRF(1.0, 0.7, math.inf, 300),
                                    vs.PLRF(0.4, 0.9, 4000, 1000), vs.PLRF(0.7, 0.3, 10**7, 3000),
-                                   vs.PLRF(0.75, -0.1, math.inf, 500)])
+                                   vs.PLRF(0.75, -0.1, math.inf, 500),
+                                   # tau ~ 1e12: the tail series once overflowed in tau^n
+                                   vs.PLRF(2.0, 1.0, math.inf, 1000),
+                                   vs.PLRF(1.25, 0.75, math.inf, 100000)])
 def test_Fo_from_tau_matches_deterministic_limit_loss(model):
     resolvent = pytest.importorskip("volterra_sgd.resolvent")
     lr = model.reference_learning_rate(0.25)

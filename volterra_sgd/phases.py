@@ -133,6 +133,13 @@ class PhaseInfo:
     boundaries : tuple of str
         The boundary lines through the point that separate different phases, e.g.
         ``("2*beta = 1",)``; empty in the interior.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> info = vs.phase_info(1.0, 0.7)
+    >>> info.phase, info.on_boundary, info.neighbours, info.boundaries
+    ('II', False, ('II',), ())
     """
 
     alpha: float
@@ -459,6 +466,13 @@ class PhaseExponents:
         boundary (unless :math:`\beta = 1/2`), see ``docs/phases.md``.
     universal : bool
         Whether :math:`\xi = 1/2` in the phase (Ib, III, IVb).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> ex = vs.phase_exponents(0.7, 0.7)
+    >>> ex.phase, round(ex.xi, 4), round(ex.eta, 4), ex.universal
+    ('III', 0.5, 0.6429, True)
     """
 
     alpha: float
@@ -566,38 +580,41 @@ def _exponent_arrays(alpha, beta, tol: float = 1e-12):
 _EM_COEF = (1 / 6 / 2, -1 / 30 / 24, 1 / 42 / 720, -1 / 30 / 40320, 5 / 66 / 3628800)
 
 
-def _power_sum(s: float, a: int, b: float) -> float:
-    r""":math:`\sum_{j=a}^{b} j^{-s}` for ``a >= 1`` and ``b`` an integer or ``inf``.
+def _power_sum(s: float, a: int, b: float, scale: float = 1.0) -> float:
+    r""":math:`\sum_{j=a}^{b} (j/\text{scale})^{-s}` for ``a >= 1``, ``b`` an integer or ``inf``.
 
     The first 2000 terms are summed directly, the rest by Euler--Maclaurin (relative error
-    below 1e-15 for moderate ``s``).  ``b = inf`` requires ``s > 1``.
+    below 1e-15 for moderate ``s``).  ``b = inf`` requires ``s > 1``.  ``scale = a`` keeps
+    every term in [0, 1] for huge ``s`` (no underflow of the whole sum).
     """
     if b < a:
         return 0.0
     head_end = min(b, a + 1999)
     j = np.arange(a, int(head_end) + 1, dtype=np.float64)[::-1]
-    total = float(np.sum(j ** (-s)))
+    total = float(np.sum((j / scale) ** (-s)))
     if head_end == b:
         return total
     A = float(a + 2000)
+    fA = (A / scale) ** (-s)                      # (A/scale)^(-s)
     if math.isinf(b):
         if not s > 1.0:
             raise ValueError(f"sum_j j^(-s) diverges for s = {s} <= 1 and v = inf")
-        integral = A ** (1.0 - s) / (s - 1.0)
+        integral = A * fA / (s - 1.0)
         fb = 0.0
     else:
         b = float(b)
-        integral = math.log(b / A) if s == 1.0 else (A ** (1.0 - s) - b ** (1.0 - s)) / (s - 1.0)
-        fb = b ** (-s)
-    total += integral + 0.5 * (A ** (-s) + fb)
-    # sum_k B_2k/(2k)! (f^(2k-1)(b) - f^(2k-1)(A)), f^(m)(x) = (-1)^m (s)_m x^(-s-m)
+        fb = (b / scale) ** (-s)
+        integral = (scale * math.log(b / A) if s == 1.0
+                    else (A * fA - b * fb) / (s - 1.0))
+    total += integral + 0.5 * (fA + fb)
+    # sum_k B_2k/(2k)! (f^(2k-1)(b) - f^(2k-1)(A)), f^(m)(x) = (-1)^m (s)_m x^(-m) (x/scale)^(-s)
     rising = s  # (s)_1
     for k, c in enumerate(_EM_COEF, start=1):
         m = 2 * k - 1
         if k > 1:
             rising *= (s + m - 2) * (s + m - 1)
-        dA = -rising * A ** (-s - m)
-        db = 0.0 if math.isinf(b) else -rising * b ** (-s - m)
+        dA = -rising * A ** (-m) * fA
+        db = 0.0 if math.isinf(b) else -rising * b ** (-m) * fb
         total += c * (db - dA)
     return total
 
@@ -728,8 +745,9 @@ def _limit_loss_from_tau(alpha: float, beta: float, v: float, tau: float) -> flo
     if not math.isinf(v) and J >= v:
         return total
     tail = []
-    for n in range(400):   # geometric in tau J^(-2 alpha) <= 1/2
-        term = (-tau) ** n * _power_sum(s + 2.0 * alpha * n, J + 1, v)
+    x, base = tau * (J + 1.0) ** (-2.0 * alpha), (J + 1.0) ** (-s)
+    for n in range(400):   # geometric in x = tau (J+1)^(-2 alpha) <= 1/2; scaled: no overflow
+        term = (-x) ** n * base * _power_sum(s + 2.0 * alpha * n, J + 1, v, scale=J + 1.0)
         tail.append(term)
         if abs(term) < 1e-18 * abs(total):
             break
@@ -860,6 +878,14 @@ class AsymptoticParts(Mapping):
         How ``Fo`` was computed ("tau" or "asymptotic").
     cutoff : bool
         Whether the pure-point and bulk sums were truncated at :math:`j \le d`.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> asym = vs.asymptotic_parts(model, [100, 1000], learning_rate=model.reference_learning_rate(0.5))
+    >>> asym["Fo"].shape, asym.limit, bool(asym["loss_max"][0] <= asym["loss_sum"][0])
+    ((2,), 'tau', True)
     """
 
     r: np.ndarray
