@@ -11,7 +11,8 @@ Three studies, each a function usable on its own; ``main()`` runs them and write
 2. ``asymptotic_to_numerical_ratios`` (takes the numerical parts as input) and
    ``ratio_convergence_study``: ratio of each closed-form asymptotic part to the part
    computed from the deterministic equivalent (contour integrals of
-   ``volterra_sgd.forcing.forcing_and_kernel``) as d grows, at T = 2 gamma r = d^theta.
+   ``volterra_sgd.forcing.forcing_and_kernel``) as d grows, at the midpoint of each
+   part's window of validity (``part_windows``).
 3. ``approximate_to_exact_ratio`` (takes the exact curve as input) and
    ``factor_two_study``: the approximate loss curve (THEORY.md §4.3 sum and max forms)
    against the exact deterministic Volterra curve up to r = 20 d^(2 alpha)/gamma for the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -112,33 +114,84 @@ def asymptotic_to_numerical_ratios(asym, numerical_parts):
         }
 
 
-def ratio_convergence_study(cases=((1.0, 0.7), (1.25, 0.75), (0.75, 0.25), (1.0, 2.0),
-                                   (0.7, 0.7)),
-                            ds=(100, 400, 1600, 6400), thetas=(0.5, 1.0, 1.5), g=0.5,
-                            v_over_d=4):
-    try:
-        from volterra_sgd.forcing import forcing_and_kernel
-    except ImportError:  # pragma: no cover
-        return {"skipped": "volterra_sgd.forcing is not available"}
+def part_windows(alpha, beta, d, ranges):
+    """Windows (T_lo, T_hi) in T = 2 gamma B r where each closed-form part should match
+    the contour part of the same name (THEORY.md §4.2, §7 outlier heuristic).
+
+    * Fpp, Kpp: the closed forms' own ranges (``asymptotic_parts(...).ranges``) cut at
+      the outlier window: the sum is dominated by j* = T^(1/(2 alpha)), which must be a
+      true outlier (j* << sqrt(d), T << d^alpha); for Fpp also T << d^(alpha/beta), where
+      Fpp still dominates the bulk smear c_beta/d that the contour puts in the same
+      outlier components' neighbourhood.
+    * Fac (2 beta > 1 only; for 2 beta <= 1 the closed form is 0 by convention): the
+      contour bulk holds the c_beta/d smear (the closed form) plus the target mass of the
+      non-outlier indices j > sqrt(d), which at time T is ~ Fpp(T) once j* > sqrt(d).  The
+      smear dominates iff T >> d^(alpha/beta) and T >> d^alpha, and the bulk is exhausted
+      at T ~ d^(2 alpha): window (max(d^alpha, d^(alpha/beta)), d^(2 alpha)).
+    """
+    da = float(d) ** alpha
+    pp_hi = min(da, float(d) ** (alpha / beta)) if beta > 0 else da
+    out = {"Fpp": (ranges["Fpp"][0], min(ranges["Fpp"][1], pp_hi)),
+           "Kpp": (ranges["Kpp"][0], min(ranges["Kpp"][1], da))}
+    if 2 * beta > 1:
+        out["Fac"] = (max(da, float(d) ** (alpha / beta)), float(d) ** (2 * alpha))
+    return out
+
+
+def ratio_convergence_study(cases=((0.75, 0.25), (1.0, 0.7), (1.25, 0.75), (0.7, 0.7),
+                                   (1.0, 2.0)),
+                            ds=(100, 1000, 10000), g=0.5, v_over_d=4):
+    """Closed-form / contour ratio of each part at the geometric midpoint of its window.
+
+    For each case and d the ratio of Fpp, Kpp, Fac is taken at T = sqrt(T_lo T_hi) of
+    ``part_windows`` (the window widens as d grows, so the midpoint moves away from both
+    edges and the ratio must tend to 1); Fo is compared at every r (1e-8 expected).  A
+    window narrower than a factor 4 (T_hi < 4 T_lo) is reported as empty, not evaluated.
+    """
+    from volterra_sgd.forcing import forcing_and_kernel
+
     out = []
     for a, b in cases:
         for d in ds:
             model = vs.PLRF(a, b, v_over_d * d, d)
             lr = model.reference_learning_rate(g)
-            T = np.array([float(d) ** (th * a) for th in thetas])
-            r = np.unique(np.maximum(1, np.round(T / (2 * lr))).astype(np.int64))
             t0 = time.perf_counter()
-            fk = forcing_and_kernel(model, r, learning_rate=lr)
-            asym = asymptotic_parts(model, r, learning_rate=lr)
+            windows = part_windows(a, b, d, asymptotic_parts(model, [1],
+                                                             learning_rate=lr).ranges)
+            T = {k: math.sqrt(lo * hi) for k, (lo, hi) in windows.items() if hi >= 4 * lo}
+            r = {k: max(1, int(round(t / (2 * lr)))) for k, t in T.items()}
+            grid = np.unique(np.array(list(r.values()) or [1], dtype=np.int64))
+            fk = forcing_and_kernel(model, grid, learning_rate=lr)
+            asym = asymptotic_parts(model, grid, learning_rate=lr)
             ratios = asymptotic_to_numerical_ratios(asym, fk.parts)
-            out.append({"alpha": a, "beta": b, "d": d, "v": v_over_d * d,
-                        "T_over_d_alpha_exponent": list(thetas), "r": r.tolist(),
-                        "ratios": {k: [float(x) for x in v] for k, v in ratios.items()},
-                        "seconds": time.perf_counter() - t0})
+            row = {"alpha": a, "beta": b, "d": d, "v": v_over_d * d, "g": g,
+                   "windows": {k: list(w) for k, w in windows.items()},
+                   "Fo": float(np.max(np.abs(ratios["Fo"] - 1.0)))}
+            for k in ("Fpp", "Kpp", "Fac"):
+                if k in r:
+                    i = int(np.searchsorted(grid, r[k]))
+                    row[k] = {"T": 2 * lr * r[k], "r": r[k], "ratio": float(ratios[k][i])}
+                else:
+                    row[k] = None
+            row["seconds"] = time.perf_counter() - t0
+            out.append(row)
     return out
 
 
-# --------------------------------------------- 3. approximate vs exact deterministic loss
+def ratio_table(rows):
+    """Markdown table of ``ratio_convergence_study`` rows (ratio at the window midpoint)."""
+    lines = ["| (α, β) | d | Fpp ratio (T) | Kpp ratio (T) | Fac ratio (T) | max abs(Fo ratio − 1) |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = []
+        for k in ("Fpp", "Kpp", "Fac"):
+            c = row[k]
+            cells.append("—" if c is None else f"{c['ratio']:.3f} ({c['T']:.3g})")
+        lines.append(f"| ({row['alpha']}, {row['beta']}) | {row['d']} | " + " | ".join(cells)
+                     + f" | {row['Fo']:.1e} |")
+    return "\n".join(lines)
+
+
 def approximate_to_exact_ratio(asym, exact_loss, t_min=10.0):
     """Range of exact / approximate loss over the points with T >= t_min.
 
@@ -215,7 +268,7 @@ def main(argv=None):
     os.makedirs(OUT, exist_ok=True)
     t0 = time.perf_counter()
     table = exponent_table()
-    ratios = ratio_convergence_study(ds=(100, 400) if args.quick else (100, 400, 1600, 6400))
+    ratios = ratio_convergence_study(ds=(100, 1000) if args.quick else (100, 1000, 10000))
     factor = factor_two_study(ds=(40, 100) if args.quick else (40, 100, 500),
                               max_steps=2e6 if args.quick else 3e7)
     meta = {"package_version": vs.__version__, "script": "validation/phase_exponents.py",
@@ -238,12 +291,8 @@ def main(argv=None):
               f"vs {row['xi_closed_form']:.5f}   eta {f['eta']:.5f} vs "
               f"{row['eta_closed_form']:.5f}   [realistic 1e6-1e12: xi "
               f"{row['fits']['realistic']['xi']:.3f}, eta {row['fits']['realistic']['eta']:.3f}]")
-    if isinstance(ratios, list):
-        print("asymptotic / contour parts at T = d^(alpha/2):  d, F, K, Fpp, Kpp")
-        for row in ratios:
-            rr = row["ratios"]
-            print(f"  ({row['alpha']}, {row['beta']}) d={row['d']:5d}  "
-                  + "  ".join(f"{k} {rr[k][0]:.4f}" for k in ("F", "K", "Fpp", "Kpp")))
+    print("closed form / contour parts at the midpoint of each part's window:")
+    print(ratio_table(ratios))
     print("exact deterministic / approximate loss (sum form), T >= 10:")
     for row in factor:
         c, p = row["cutoff"], row["closed_form"]
