@@ -135,10 +135,17 @@ def _v_value(text: str):
 def _add_curve(sub) -> None:
     p = sub.add_parser("curve", help="deterministic loss curve P(r) with its parts",
                        description="Deterministic loss curve of one-pass SGD on PLRF "
-                       "(docs/theory.md §6-7): prints a table, writes NPZ or CSV (+JSON), "
+                       "(docs/theory.md §6-7), or on a general spectrum read with --spectrum "
+                       "(docs/spectral_models.md): prints a table, writes NPZ or CSV (+JSON), "
                        "optionally a log-log figure.")
-    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
-    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="data exponent alpha (PLRF; required unless --spectrum)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="target exponent beta (PLRF; required unless --spectrum)")
+    p.add_argument("--spectrum", metavar="FILE", default=None,
+                   help="general diagonal model: eigenvalues lambda_j and targets b_j from a "
+                        "CSV (two columns, header optional) or an NPZ (arrays 'eigenvalues', "
+                        "'target'); excludes --alpha/--beta/--v")
     p.add_argument("--d", type=_positive_int, required=True, help="number of parameters d")
     p.add_argument("--v", type=_v_value, default=None,
                    help="hidden dimension v (integer or 'inf'); default 10 d")
@@ -146,7 +153,7 @@ def _add_curve(sub) -> None:
     lr = p.add_mutually_exclusive_group()
     lr.add_argument("--learning-rate", type=float, default=None, help="gamma")
     lr.add_argument("--lr-scale", type=float, default=None,
-                    help="g in gamma = g / sum_j j^(-2 alpha) / B (default 0.5)")
+                    help="g in gamma = g / tr D / B, tr D = sum_j lambda_j (default 0.5)")
     it = p.add_mutually_exclusive_group()
     it.add_argument("--iterations", type=int, nargs="+", default=None,
                     help="explicit iterations r")
@@ -166,10 +173,19 @@ def _run_curve(args) -> int:
     import numpy as np
 
     from .curve import loss_curve
-    from .model import PLRF
+    from .model import PLRF, SpectralModel
 
-    v = args.v if args.v is not None else 10 * args.d
-    model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=args.d)
+    if args.spectrum is not None:
+        if args.alpha is not None or args.beta is not None or args.v is not None:
+            raise ValueError("--spectrum excludes --alpha, --beta and --v")
+        model = SpectralModel.from_file(args.spectrum, d=args.d)
+        label = f"SpectralModel({args.spectrum}), v={model.v}, d={model.d}"
+    else:
+        if args.alpha is None or args.beta is None:
+            raise ValueError("give --alpha and --beta (PLRF), or --spectrum FILE")
+        v = args.v if args.v is not None else 10 * args.d
+        model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=args.d)
+        label = f"PLRF alpha={model.alpha}, beta={model.beta}, v={model.v}, d={model.d}"
     if args.learning_rate is not None:
         gamma = args.learning_rate
     else:
@@ -187,7 +203,7 @@ def _run_curve(args) -> int:
     cache = args.cache_dir or os.environ.get("VOLTERRA_SGD_CACHE") or None
     curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size,
                        cache_dir=cache)
-    print(f"PLRF alpha={model.alpha}, beta={model.beta}, v={model.v}, d={model.d}, "
+    print(f"{label}, "
           f"B={args.batch_size}, gamma={gamma:.6g}: ||K|| = {curve.kernel_norm:.6f}, "
           f"P(inf) = {curve.limit_loss:.6e}")
     print(f"{'r':>14} {'P(r)':>12} {'F(r)':>12} {'K(r)':>12} {'Fpp':>11} {'Fac':>11} "
@@ -206,7 +222,7 @@ def _run_curve(args) -> int:
         from .plotting import plot_loss_curve
 
         ax = plot_loss_curve(curve)
-        ax.set_title(f"PLRF α={model.alpha}, β={model.beta}, d={model.d}, v={model.v}")
+        ax.set_title(label)
         ax.figure.savefig(args.plot, dpi=120)
         print(f"figure written to {args.plot}")
     return 0

@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-__all__ = ["save_curve", "load_curve"]
+__all__ = ["save_curve", "load_curve", "load_spectrum"]
 
 _ARRAYS = ("r", "loss", "forcing", "kernel", "loss_error")
 _PARTS = ("Fo", "Fpp", "Fac", "Kpp", "Kac")
@@ -154,3 +154,66 @@ def load_curve(path: str | os.PathLike):
         learning_rate=meta["learning_rate"], batch_size=meta["batch_size"],
         info=SolverInfo(**meta["info"]), options=meta["options"],
     )
+
+
+def load_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read data eigenvalues and target coefficients from a CSV or NPZ file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npz`` with arrays ``eigenvalues`` and ``target``; or a text file (``.csv``, or any
+        other suffix) with two columns :math:`\\lambda_j, b_j`, separated by commas or
+        whitespace, one row per ``j``, with an optional header line (``#`` comments allowed).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The eigenvalues and the targets (not yet validated: pass them to
+        :class:`~volterra_sgd.SpectralModel`, which checks them).
+
+    Raises
+    ------
+    ValueError
+        If the file lacks the arrays, the columns are not two, or a value is not a number.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from volterra_sgd.io import load_spectrum
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.csv")
+    >>> with open(path, "w") as fh:
+    ...     _ = fh.write("eigenvalue,target\\n1.0,1.0\\n0.25,0.5\\n")
+    >>> load_spectrum(path)
+    (array([1.  , 0.25]), array([1. , 0.5]))
+    """
+    path = os.fspath(path)
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("eigenvalues", "target") if k not in z.files]
+            if missing:
+                raise ValueError(f"{path!r} must hold arrays 'eigenvalues' and 'target'; "
+                                 f"missing {missing}")
+            return (np.asarray(z["eigenvalues"], dtype=np.float64).ravel(),
+                    np.asarray(z["target"], dtype=np.float64).ravel())
+    rows = []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            fields = [f for f in text.replace(",", " ").split() if f]
+            try:
+                vals = [float(f) for f in fields]
+            except ValueError:
+                if not rows:  # a header line
+                    continue
+                raise ValueError(f"{path!r} line {lineno}: not a number: {text!r}") from None
+            if len(vals) != 2:
+                raise ValueError(f"{path!r} line {lineno}: expected two columns "
+                                 f"(eigenvalue, target); got {len(vals)}")
+            rows.append(vals)
+    if not rows:
+        raise ValueError(f"{path!r} holds no data rows")
+    arr = np.array(rows, dtype=np.float64)
+    return arr[:, 0].copy(), arr[:, 1].copy()

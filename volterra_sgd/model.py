@@ -443,6 +443,34 @@ class SpectralModel:
         return cls(lambda j: j ** (-2.0 * a), lambda j: j ** (-b), model.d,
                    tail_power=2.0 * a, target_tail_power=2.0 * (a + b), n_explicit=n_explicit)
 
+    @classmethod
+    def from_file(cls, path, d: int) -> SpectralModel:
+        """Read eigenvalues and targets from a CSV or NPZ file (:func:`volterra_sgd.io.load_spectrum`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Two-column CSV (header optional) or NPZ with arrays ``eigenvalues``, ``target``.
+        d : int
+            Number of random features.
+
+        Returns
+        -------
+        SpectralModel
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, volterra_sgd as vs
+        >>> path = os.path.join(tempfile.mkdtemp(), "s.npz")
+        >>> np.savez(path, eigenvalues=np.arange(1, 51.0) ** -1.5, target=np.ones(50))
+        >>> vs.SpectralModel.from_file(path, d=10).v
+        50
+        """
+        from .io import load_spectrum
+
+        lam, b = load_spectrum(path)
+        return cls(lam, b, d)
+
     # ----------------------------------------------------------------------- basics
     @property
     def d(self) -> int:
