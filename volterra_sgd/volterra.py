@@ -116,6 +116,19 @@ def _volterra_leaf_kernel(K, P, lo, hi):
     int
         0 on success, 1 if a non-finite value appeared (``P`` is then left partly
         updated), 2 on invalid arguments.
+
+    Examples
+    --------
+    Solve on ``[0, 2)``, add that history to ``[2, 4)`` with :func:`volterra_block`, then
+    finish ``[2, 4)``: the same as the direct solution.
+
+    >>> import numpy as np
+    >>> from volterra_sgd.numba_api import volterra_block, volterra_leaf
+    >>> K, P = np.full(4, 0.5), np.ones(4)              # P holds F on entry
+    >>> volterra_leaf(K, P, 0, 2), volterra_block(K, P, 0, 2, 2, 4), volterra_leaf(K, P, 2, 4)
+    (0, 0, 0)
+    >>> P.tolist()
+    [1.0, 1.5, 2.25, 3.375]
     """
     if lo < 0 or hi < lo or hi > P.shape[0] or K.shape[0] < hi - lo - 1:
         return 2
@@ -142,6 +155,16 @@ def _volterra_direct_kernel(F, K, P):
     -------
     int
         0 on success, 1 if a non-finite value appeared, 2 if the lengths differ.
+
+    Examples
+    --------
+    With :math:`F = 1` and :math:`K = 1/2`: :math:`P = 1, 3/2, 9/4, 27/8`.
+
+    >>> import numpy as np
+    >>> from volterra_sgd.numba_api import volterra_direct
+    >>> P = np.empty(4)
+    >>> volterra_direct(np.ones(4), np.full(4, 0.5), P), P.tolist()
+    (0, [1.0, 1.5, 2.25, 3.375])
     """
     n = F.shape[0]
     if K.shape[0] != n or P.shape[0] != n:
@@ -162,6 +185,25 @@ def _volterra_block_kernel(K, P, s0, s1, r0, r1):
     -------
     int
         0 on success, 1 if a non-finite value appeared, 2 on invalid arguments.
+
+    Parameters
+    ----------
+    K : float64[:]
+        Kernel; ``K[m]`` is read for lags ``r0 - s1 <= m <= r1 - s0 - 2``.
+    P : float64[:]
+        Solution array: ``P[s0:s1]`` is read, ``P[r0:r1]`` is updated in place.
+    s0, s1 : int
+        Half-open source range.
+    r0, r1 : int
+        Half-open target range, ``s1 <= r0 <= r1 <= len(P)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from volterra_sgd.numba_api import volterra_block
+    >>> P = np.array([1.0, 2.0, 0.0, 0.0])
+    >>> volterra_block(np.array([1.0, 10.0, 100.0]), P, 0, 2, 2, 4), P.tolist()
+    (0, [1.0, 2.0, 12.0, 120.0])
     """
     if (s0 < 0 or s1 < s0 or r0 < s1 or r1 < r0 or r1 > P.shape[0]
             or (r1 > r0 and s1 > s0 and K.shape[0] < r1 - s0 - 1)):
