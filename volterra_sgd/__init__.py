@@ -50,6 +50,19 @@ from .phases import (
     phase_info,
 )
 from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent_m, tau
+from .ridge import (
+    BestFeatures,
+    RidgeEquivalent,
+    RidgeExponents,
+    RidgeRun,
+    RidgeSurface,
+    best_n_features,
+    ridge_equivalent,
+    ridge_loss_surface,
+    ridge_scaling_exponents,
+    ridge_test_loss,
+    simulate_ridge,
+)
 from .sgd import SGDRun, simulate_sgd
 from .volterra import solve_volterra
 
@@ -91,6 +104,18 @@ __all__ = [
     "loss_curve",
     "load_curve",
     "save_curve",
+    # data-limited model: ridge / least squares on random features
+    "BestFeatures",
+    "RidgeEquivalent",
+    "RidgeExponents",
+    "RidgeRun",
+    "RidgeSurface",
+    "best_n_features",
+    "ridge_equivalent",
+    "ridge_loss_surface",
+    "ridge_scaling_exponents",
+    "ridge_test_loss",
+    "simulate_ridge",
     # phases and asymptotics
     "AsymptoticParts",
     "PhaseExponents",

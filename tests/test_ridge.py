@@ -1,0 +1,279 @@
+"""Tests of volterra_sgd.ridge: the ridge / least-squares deterministic equivalent and simulation.
+
+References: closed forms (isotropic data, T = inf, N < T at ridge = 0, N = T = inf), an
+independent naive implementation of the two-level equivalent in the original variable m(z)
+with finite-difference derivatives (scipy brentq), empirical traces for sampled W, Monte
+Carlo (simulate_ridge, stated tolerance in standard errors) and the closed-form exponents.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+import volterra_sgd as vs
+from volterra_sgd.ridge import _fit_ridge, _ridge_losses
+from volterra_sgd.sgd import _root_entropy
+
+
+# ------------------------------------------------------------------ naive reference
+def _m_naive(lam, n, z):
+    """m(z) at real z < 0 from THEORY.md §3.3: m + (1/n) sum lam m/(lam m - z) = 1."""
+    return brentq(lambda m: m + np.sum(lam * m / (lam * m - z)) / n - 1.0, 1e-300, 1.0,
+                  xtol=1e-300, rtol=1e-15, maxiter=500)
+
+
+def _naive_de(lam, b, n, t, ridge):
+    """Two-level equivalent in the variable m(z), derivatives by central differences."""
+    u2 = lam * b * b
+
+    def tr_r(z):
+        return np.sum(1.0 / (lam * _m_naive(lam, n, z) - z))
+
+    def g_f(z):
+        return np.sum(u2 / (lam * _m_naive(lam, n, z) - z))
+
+    def df1(k):
+        m = _m_naive(lam, n, -k)
+        return np.sum(lam * m / (lam * m + k))
+
+    if ridge == 0.0 and t > n:
+        k = 0.0
+    else:
+        def h(k):
+            return k * (1.0 - df1(k) / t) - ridge
+        lo = 1e-14
+        while df1(lo) < t and ridge == 0.0:  # pragma: no cover - not reached here
+            lo /= 10.0
+        if ridge == 0.0:
+            k = brentq(lambda k: df1(k) - t, 1e-12, 10.0, xtol=1e-300, rtol=1e-14)
+        else:
+            # the root is on the branch df1(k) < t
+            k0 = brentq(lambda k: df1(k) - t, 1e-12, 10.0, xtol=1e-300, rtol=1e-14) \
+                if n > t else 0.0
+            k = brentq(h, max(k0, ridge), 10.0, xtol=1e-300, rtol=1e-14)
+    eps = 1e-4 * k
+    z = -k
+    trr = tr_r(z)
+    dtrr = (tr_r(z + eps) - tr_r(z - eps)) / (2 * eps)
+    df2 = lam.size - 2 * k * trr + k * k * dtrr
+    p = k * k * (g_f(z + eps) - g_f(z - eps)) / (2 * eps)
+    return p / (1.0 - df2 / t), k
+
+
+@pytest.mark.parametrize("n,t,ridge", [(200, 100, 0.0), (200, 100, 1e-3), (100, 400, 1e-3),
+                                       (300, 250, 1e-4)])
+def test_matches_naive_two_level_reference(n, t, ridge):
+    model = vs.PLRF(1.0, 0.7, 1500, n)
+    eq = vs.ridge_equivalent(model, t, ridge)
+    ref, k = _naive_de(model.data_eigenvalues, model.target, n, t, ridge)
+    assert eq.kappa == pytest.approx(k, rel=1e-9)
+    assert eq.loss == pytest.approx(ref, rel=1e-6)  # finite differences: ~1e-8
+
+
+# ----------------------------------------------------------------- exact cases
+def test_t_infinite_ridge_zero_is_limit_loss():
+    model = vs.PLRF(1.0, 0.7, 2000, 200)
+    assert vs.ridge_test_loss(model, math.inf) == pytest.approx(vs.limit_loss(model),
+                                                                 rel=1e-12)
+
+
+@pytest.mark.parametrize("n,t", [(50, 60), (100, 1000), (199, 200)])
+def test_underparameterised_min_norm_closed_form(n, t):
+    model = vs.PLRF(0.8, 0.5, 3000, n)
+    expect = vs.limit_loss(model) / (1.0 - n / t)
+    assert vs.ridge_test_loss(model, t) == pytest.approx(expect, rel=1e-12)
+
+
+def test_isotropic_closed_forms():
+    v = 500
+    b = np.linspace(0.5, 1.5, v)
+    bb = float(b @ b)
+    sm = vs.SpectralModel(np.ones(v), b, d=100)
+    # random features at T = inf: F0 = |b|^2 (1 - N/v)
+    assert vs.ridge_test_loss(sm, math.inf) == pytest.approx(bb * (1 - 100 / v), rel=1e-12)
+    # N = inf (ridge on x), min-norm with T < v: E|theta - b|^2 = |b|^2 (1 - T/v)
+    for t in (50, 250, 499):
+        eq = vs.ridge_equivalent(sm, t, 0.0, n_features=math.inf)
+        # 1/(1 - df2/T) amplifies rounding by v/(v - T)
+        assert eq.loss == pytest.approx(bb * (1 - t / v), rel=1e-13 * v / (v - t))
+    assert vs.ridge_equivalent(sm, 600, 0.0, n_features=math.inf).loss == 0.0
+
+
+def test_population_ridge_on_x_closed_form():
+    model = vs.PLRF(1.0, 0.7, 3000, 1)
+    lam, b = model.data_eigenvalues, model.target
+    for r in (1e-6, 1e-3):
+        expect = np.sum(lam * b * b * r * r / (lam + r) ** 2)
+        eq = vs.ridge_equivalent(model, math.inf, r, n_features=math.inf)
+        assert eq.loss == pytest.approx(expect, rel=1e-12)
+        assert eq.kappa == r
+
+
+def test_spectral_model_gives_identical_results():
+    pl = vs.PLRF(1.0, 0.7, 2000, 300)
+    sm = vs.SpectralModel.from_plrf(pl)
+    for t, r in ((100, 0.0), (1000, 0.0), (200, 1e-3)):
+        assert vs.ridge_test_loss(sm, t, r) == pytest.approx(vs.ridge_test_loss(pl, t, r),
+                                                             rel=1e-13)
+    a = vs.simulate_ridge(pl.__class__(1.0, 0.7, 400, 30), 60, 1e-3, n_runs=2, rng=3)
+    b = vs.simulate_ridge(vs.SpectralModel.from_plrf(vs.PLRF(1.0, 0.7, 400, 30)), 60, 1e-3,
+                          n_runs=2, rng=3)
+    np.testing.assert_array_equal(a.losses, b.losses)
+
+
+# ------------------------------------------------------- empirical traces given W
+def test_feature_level_equivalent_against_sampled_embeddings():
+    """df1, df2 and P(theta_kappa) of the DE against exact traces for sampled W."""
+    model = vs.PLRF(1.0, 0.7, 2000, 300)
+    eq = vs.ridge_equivalent(model, 150, 1e-4)
+    lam, b = model.data_eigenvalues, model.target
+    u = np.sqrt(lam) * b
+    k = eq.kappa
+    d1, d2, p = [], [], []
+    for seed in range(6):
+        A = np.sqrt(lam)[:, None] * model.sample_embedding(seed)
+        ev = np.linalg.eigvalsh(A.T @ A)
+        d1.append(np.sum(ev / (ev + k)))
+        d2.append(np.sum(ev**2 / (ev + k) ** 2))
+        r = A @ np.linalg.solve(A.T @ A + k * np.eye(300), A.T @ u) - u
+        p.append(r @ r)
+    assert np.mean(d1) == pytest.approx(eq.df1, rel=0.01)
+    assert np.mean(d2) == pytest.approx(eq.df2, rel=0.01)
+    assert np.mean(p) == pytest.approx(eq.population_loss, rel=0.06)
+
+
+# -------------------------------------------------------------- Monte Carlo
+@pytest.mark.parametrize("n,t", [(100, 400), (400, 100)])
+def test_equivalent_matches_simulation(n, t):
+    """20 draws each; |sim/DE - 1| <= 5 % and within 3 standard errors (seeded)."""
+    model = vs.PLRF(1.0, 0.7, 2000, n)
+    ridges = (0.0, 1e-3)
+    losses = _ridge_losses(model.data_eigenvalues, model.target, n, t, ridges, 20,
+                           _root_entropy(11)[1])
+    for k, r in enumerate(ridges):
+        de = vs.ridge_test_loss(model, t, r)
+        mean = losses[:, k].mean()
+        se = losses[:, k].std(ddof=1) / math.sqrt(20)
+        assert abs(mean / de - 1) <= 0.05
+        assert abs(mean - de) <= 3 * se
+
+
+def test_simulate_ridge_reproducible_and_prefix_stable():
+    model = vs.PLRF(1.0, 0.7, 300, 40)
+    a = vs.simulate_ridge(model, 80, 1e-3, n_runs=3, rng=7)
+    b = vs.simulate_ridge(model, 80, 1e-3, n_runs=5, rng=7)
+    np.testing.assert_array_equal(a.losses, b.losses[:3])
+    assert a.loss == pytest.approx(np.mean(a.losses))
+    assert a.stderr == pytest.approx(np.std(a.losses, ddof=1) / math.sqrt(3))
+    assert math.isnan(vs.simulate_ridge(model, 80, 0.0, n_runs=1, rng=1).stderr)
+
+
+@pytest.mark.parametrize("shape", [(30, 10), (10, 30)])
+def test_fit_ridge_primal_and_kernel_forms_against_direct_solve(shape):
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal(shape)
+    y = rng.standard_normal(shape[0])
+    t, n = shape
+    direct = np.linalg.solve(Z.T @ Z / t + 0.3 * np.eye(n), Z.T @ y / t)
+    np.testing.assert_allclose(_fit_ridge(Z, y, 0.3), direct, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_fit_ridge(Z, y, 0.0), np.linalg.pinv(Z) @ y, rtol=1e-9,
+                               atol=1e-12)
+
+
+# ---------------------------------------------------------------- peak, surface, best N
+def test_interpolation_peak_at_n_equals_t():
+    model = vs.PLRF(1.0, 0.7, 2000, 1)
+    ns = [150, 190, 199, 200, 201, 210, 300]
+    s = vs.ridge_loss_surface(model, ns, [200], 0.0).loss[:, 0]
+    assert math.isinf(s[3]) and np.all(np.isfinite(np.delete(s, 3)))
+    assert s[0] < s[1] < s[2] and s[4] > s[5] > s[6]  # diverges from both sides
+    eq = vs.ridge_equivalent(vs.PLRF(1.0, 0.7, 2000, 200), 200)
+    assert eq.status == 3 and eq.success and math.isinf(eq.loss)
+    # a ridge removes the divergence
+    assert math.isfinite(vs.ridge_test_loss(vs.PLRF(1.0, 0.7, 2000, 200), 200, 1e-4))
+
+
+def test_surface_limits():
+    model = vs.PLRF(1.0, 0.7, 2000, 1)
+    surf = vs.ridge_loss_surface(model, [50, math.inf], [100, math.inf], 1e-3)
+    assert surf.loss[0, 1] == pytest.approx(
+        vs.ridge_equivalent(vs.PLRF(1.0, 0.7, 2000, 50), math.inf, 1e-3).loss, rel=1e-14)
+    assert surf.kappa[1, 1] == 1e-3
+    assert surf.loss.shape == (2, 2)
+
+
+def test_best_n_features_underparameterised_branch():
+    t = 120
+    model = vs.PLRF(1.0, 0.3, 2000, 1)
+    grid = np.arange(5, t, 5)
+    best = vs.best_n_features(model, t, 0.0, n_features=grid)
+    brute = [vs.limit_loss(vs.PLRF(1.0, 0.3, 2000, int(n))) / (1 - n / t) for n in grid]
+    assert best.n_features == grid[int(np.argmin(brute))]
+    assert best.loss == pytest.approx(min(brute), rel=1e-12)
+    default = vs.best_n_features(model, t, 1e-3)
+    assert default.grid[-1] == math.inf and default.loss <= best.loss * 10
+
+
+# ---------------------------------------------------------------- scaling exponents
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.2), (1.0, 1.0), (0.75, 2.0)])
+def test_measured_exponents_match_closed_forms(alpha, beta):
+    """Log-log slopes over N, T in [100, 1000] (v = 2e5) within 0.03 of the closed forms."""
+    model = vs.PLRF(alpha, beta, 200_000, 1)
+    ex = vs.ridge_scaling_exponents(alpha, beta)
+    x = np.array([100, 178, 316, 562, 1000])
+    ln = [vs.ridge_equivalent(model, math.inf, 0.0, n_features=int(n)).loss for n in x]
+    lt = [vs.ridge_equivalent(model, int(t), 0.0, n_features=math.inf).loss for t in x]
+    lams = np.geomspace(1e-6, 1e-4, 5)
+    ll = [vs.ridge_equivalent(model, math.inf, r, n_features=math.inf).loss for r in lams]
+    assert -np.polyfit(np.log(x), np.log(ln), 1)[0] == pytest.approx(ex.features, abs=0.03)
+    assert -np.polyfit(np.log(x), np.log(lt), 1)[0] == pytest.approx(ex.samples, abs=0.03)
+    assert np.polyfit(np.log(lams), np.log(ll), 1)[0] == pytest.approx(ex.ridge, abs=0.03)
+
+
+def test_closed_form_exponent_branches():
+    assert vs.ridge_scaling_exponents(1.0, 0.2) == vs.RidgeExponents(1.4, 1.4, 0.7)
+    assert vs.ridge_scaling_exponents(1.0, 1.0) == vs.RidgeExponents(2.0, 3.0, 1.5)
+    assert vs.ridge_scaling_exponents(0.75, 2.0) == vs.RidgeExponents(1.5, 3.0, 2.0)
+    with pytest.raises(ValueError, match="alpha"):
+        vs.ridge_scaling_exponents(0.4, 1.0)
+
+
+# ------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"n_samples": 0}, ValueError, "n_samples"),
+    ({"n_samples": -3}, ValueError, "n_samples"),
+    ({"n_samples": 10.5}, TypeError, "n_samples"),
+    ({"n_samples": 10, "ridge": -1e-3}, ValueError, "ridge"),
+    ({"n_samples": 10, "ridge": math.nan}, ValueError, "ridge"),
+    ({"n_samples": 10, "ridge": math.inf}, ValueError, "ridge"),
+    ({"n_samples": 10, "ridge": "0"}, TypeError, "ridge"),
+])
+def test_bad_input_raises(kw, exc, match):
+    model = vs.PLRF(1.0, 0.7, 300, 20)
+    with pytest.raises(exc, match=match):
+        vs.ridge_test_loss(model, **kw)
+    with pytest.raises(exc, match=match):
+        vs.simulate_ridge(model, **kw, n_runs=2)
+
+
+def test_bad_input_simulation_and_models():
+    model = vs.PLRF(1.0, 0.7, 300, 20)
+    with pytest.raises(ValueError, match="n_runs"):
+        vs.simulate_ridge(model, 10, n_runs=0)
+    with pytest.raises(TypeError, match="n_runs"):
+        vs.simulate_ridge(model, 10, n_runs=2.0)
+    inf_model = vs.PLRF(1.0, 0.7, math.inf, 20)
+    with pytest.raises(ValueError, match="finite"):
+        vs.simulate_ridge(inf_model, 10)
+    with pytest.raises(ValueError, match="finite"):
+        vs.ridge_test_loss(inf_model, 10)
+    with pytest.raises(TypeError, match="model"):
+        vs.ridge_test_loss(object(), 10)
+    with pytest.raises(ValueError, match="n_features"):
+        vs.ridge_loss_surface(model, [0, 5], [10])
+    with pytest.raises(ValueError, match="n_samples"):
+        vs.ridge_loss_surface(model, [5], [math.nan])

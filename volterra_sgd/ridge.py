@@ -1,0 +1,879 @@
+r"""Data-limited random-features regression: ridge and min-norm least squares on T samples.
+
+The model's data :math:`x \sim N(0, D)`, :math:`D = \mathrm{diag}(\lambda_j)_{j\le v}`, target
+:math:`y = \langle x, b\rangle` (no label noise) and the random embedding
+:math:`W \in R^{v\times N}` with iid :math:`N(0, 1/N)` entries are those of the SGD model
+(THEORY.md §A, §1); :math:`N` is the model's ``d``.  Instead of one-pass SGD the
+coefficients are fitted on :math:`T` samples :math:`z_i = W^T x_i`, :math:`y_i`:
+
+.. math::
+
+    \hat\theta = \arg\min_\theta \frac1T \|Z\theta - y\|^2 + \lambda \|\theta\|^2
+      = Z^T (Z Z^T + T\lambda)^{-1} y,
+
+and at :math:`\lambda = 0` the minimum-norm least-squares solution :math:`Z^+ y`.  The test
+loss is the population loss :math:`P(\hat\theta) = \|D^{1/2}(W\hat\theta - b)\|^2` (no factor
+1/2, THEORY.md §A).
+
+Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
+
+1. *Samples* (Gaussian design given :math:`W`): the effective regularisation
+   :math:`\kappa` solves :math:`\lambda = \kappa\,(1 - \mathrm{df}_1(\kappa)/T)` and
+   :math:`P(\hat\theta) \approx P(\theta_\kappa) / (1 - \mathrm{df}_2(\kappa)/T)`, with
+   :math:`\mathrm{df}_p = \mathrm{tr}\,\hat K^p(\hat K+\kappa)^{-p}`,
+   :math:`\hat K = D^{1/2}WW^TD^{1/2}`, and :math:`P(\theta_\kappa) =
+   \kappa^2\langle u, (\hat K+\kappa)^{-2}u\rangle`, :math:`u = D^{1/2}b`, the population loss
+   of the population ridge solution (it includes the misspecification :math:`F_0`).
+2. *Features*: the traces and the quadratic form are those of the resolvent
+   :math:`R(z) = (\hat K - z)^{-1}` and its derivative at :math:`z = -\kappa`, replaced by the
+   deterministic equivalent :math:`\mathrm{diag}(1/(\lambda_j m(z) - z))` of THEORY.md §3.3.
+   Writing :math:`m(-\kappa) = \kappa s`, :math:`s > 0` solves
+
+   .. math:: \kappa s + \frac1N \sum_j \frac{\lambda_j s}{1 + \lambda_j s} = 1,
+
+   and with :math:`S_A = \sum_j \lambda_j/(1+\lambda_j s)^2`,
+   :math:`\mu = s S_A/(N\kappa + S_A)` (that is :math:`-m'(-\kappa)`):
+
+   .. math::
+
+       \mathrm{df}_1 = \sum_j \frac{\lambda_j s}{1+\lambda_j s},\quad
+       \mathrm{df}_2 = \mathrm{df}_1 - N\kappa\mu,\quad
+       P(\theta_\kappa) = \sum_j \lambda_j b_j^2 \frac{1 + \lambda_j \mu}{(1+\lambda_j s)^2}.
+
+   At :math:`\kappa \to 0` (:math:`N < T`, :math:`\lambda = 0`), :math:`s \to \tau` and
+   :math:`\mu \to \tau` (THEORY.md §3.3), so :math:`P(\theta_\kappa) \to F_0` and the loss is
+   :math:`F_0/(1 - N/T)`; at :math:`N \to \infty`, :math:`s = 1/\kappa`, :math:`\mu = 0`
+   (ridge on :math:`x` directly); at :math:`T = \infty`, :math:`\kappa = \lambda`.
+
+The scalar equations are solved in a Numba kernel by safeguarded Newton in logarithmic
+variables (all functions involved are monotone), so the cost is :math:`O(v)` per iteration.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._numba import njit
+from ._validation import as_int, as_real
+from .exceptions import ConvergenceError
+
+__all__ = [
+    "RidgeEquivalent",
+    "RidgeRun",
+    "RidgeSurface",
+    "BestFeatures",
+    "RidgeExponents",
+    "ridge_equivalent",
+    "ridge_test_loss",
+    "ridge_loss_surface",
+    "best_n_features",
+    "ridge_scaling_exponents",
+    "simulate_ridge",
+    "STATUS",
+]
+
+#: Status codes of the deterministic-equivalent kernel.
+STATUS = {
+    0: "converged",
+    1: "the inner fixed point (s) did not converge",
+    2: "the effective-regularisation equation (kappa) did not converge",
+    3: "interpolation peak: min(N, v) == T at ridge = 0, the loss is infinite",
+    4: "a non-finite value appeared",
+}
+
+_MAXIT = 200
+_RTOL = 1e-14
+
+
+# ======================================================================== Numba kernels
+@njit
+def _sums(lam, s, out):
+    """``out[0] = sum lam s/(1+lam s)`` (df1), ``out[1] = sum lam/(1+lam s)^2`` (S_A)."""
+    a = 0.0
+    c = 0.0
+    for j in range(lam.shape[0]):
+        t = 1.0 / (1.0 + lam[j] * s)
+        a += lam[j] * s * t
+        c += lam[j] * t * t
+    out[0] = a
+    out[1] = c
+
+
+@njit
+def _solve_s(lam, kappa, n, work):
+    r"""Solve ``kappa s + (1/n) sum lam s/(1+lam s) = 1`` for ``s > 0``: ``(s, status)``.
+
+    ``n = inf`` gives ``s = 1/kappa``.  ``kappa = 0`` needs ``v > n`` (else status 1:
+    no finite root).  Safeguarded Newton in ``log s``; the left-hand side is increasing.
+    """
+    if math.isinf(n):
+        return 1.0 / kappa, 0
+    trd = 0.0
+    for j in range(lam.shape[0]):
+        trd += lam[j]
+    lo = 1.0 / (kappa + trd / n)  # G(lo) <= 0
+    _sums(lam, lo, work)
+    g = kappa * lo + work[0] / n - 1.0
+    if g >= 0.0:
+        return lo, 0
+    hi = lo
+    for _ in range(2000):
+        hi *= 2.0
+        _sums(lam, hi, work)
+        g = kappa * hi + work[0] / n - 1.0
+        if g > 0.0:
+            break
+    if not g > 0.0:
+        return math.nan, 1
+    tlo = math.log(lo)
+    thi = math.log(hi)
+    t = 0.5 * (tlo + thi)
+    for _ in range(_MAXIT):
+        s = math.exp(t)
+        _sums(lam, s, work)
+        g = kappa * s + work[0] / n - 1.0
+        if g > 0.0:
+            thi = t
+        else:
+            tlo = t
+        # dG/dt = kappa s + (1/n) sum lam s/(1+lam s)^2
+        dg = kappa * s + s * work[1] / n
+        tn = t - g / dg if dg > 0.0 else 0.5 * (tlo + thi)
+        if not (tlo < tn < thi):
+            tn = 0.5 * (tlo + thi)
+        if abs(tn - t) <= _RTOL or thi - tlo <= _RTOL:
+            return math.exp(tn), 0
+        t = tn
+    return math.exp(t), 1
+
+
+@njit
+def _at_kappa(lam, u2, kappa, n, work, res):
+    r"""Evaluate ``s, df1, df2, P(theta_kappa), mu`` at ``kappa`` into ``res``; return status."""
+    s, st = _solve_s(lam, kappa, n, work)
+    if st != 0:
+        return 1
+    _sums(lam, s, work)
+    df1 = work[0]
+    sa = work[1]
+    if math.isinf(n):
+        mu = 0.0
+        df2 = df1 - s * sa  # the N -> inf limit of N kappa mu
+    else:
+        mu = s * sa / (n * kappa + sa)
+        df2 = df1 - n * kappa * mu
+    p = 0.0
+    for j in range(lam.shape[0]):
+        t = 1.0 / (1.0 + lam[j] * s)
+        p += u2[j] * (1.0 + lam[j] * mu) * t * t
+    res[0] = s
+    res[1] = df1
+    res[2] = df2
+    res[3] = p
+    res[4] = mu
+    return 0
+
+
+@njit
+def _df1_at(lam, kappa, n, work):
+    s, st = _solve_s(lam, kappa, n, work)
+    if st != 0:
+        return math.nan
+    _sums(lam, s, work)
+    return work[0]
+
+
+@njit
+def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
+    r"""Deterministic equivalent of the ridge test loss (module docstring).
+
+    ``lam``: data eigenvalues; ``u2 = lam * b**2``; ``n``: number of features (may be inf);
+    ``t_samples``: number of samples (may be inf); ``ridge >= 0``.  Writes
+    ``out = [loss, kappa, s, df1, df2, P(theta_kappa), mu]``; returns a status code.
+    """
+    work = np.empty(2)
+    res = np.empty(5)
+    for i in range(out.shape[0]):
+        out[i] = math.nan
+    v = float(lam.shape[0])
+    d0 = v if v < n else n  # df1 at kappa -> 0+
+    # ---- kappa_0: smallest admissible kappa (df1(kappa_0) = T when d0 >= T)
+    kappa0 = 0.0
+    if d0 >= t_samples:
+        if d0 == t_samples and ridge == 0.0:
+            out[0] = math.inf
+            out[1] = 0.0
+            return 3
+        trd = 0.0
+        for j in range(lam.shape[0]):
+            trd += lam[j]
+        hi = 2.0 * trd / t_samples  # df1 <= trd/kappa < T
+        lo = hi
+        found = False
+        for _ in range(4000):
+            lo *= 0.25
+            f = _df1_at(lam, lo, n, work)
+            if not math.isfinite(f):
+                return 1
+            if f > t_samples:
+                found = True
+                break
+        if not found:
+            return 2
+        tlo = math.log(lo)
+        thi = math.log(hi)
+        t = 0.5 * (tlo + thi)
+        conv = False
+        for _ in range(_MAXIT):
+            k = math.exp(t)
+            st = _at_kappa(lam, u2, k, n, work, res)
+            if st != 0:
+                return st
+            g = res[1] - t_samples  # decreasing in kappa
+            if g > 0.0:
+                tlo = t
+            else:
+                thi = t
+            dg = res[2] - res[1]  # d df1/d log kappa = df2 - df1 < 0
+            tn = t - g / dg if dg < 0.0 else 0.5 * (tlo + thi)
+            if not (tlo < tn < thi):
+                tn = 0.5 * (tlo + thi)
+            if abs(tn - t) <= _RTOL or thi - tlo <= _RTOL:
+                t = tn
+                conv = True
+                break
+            t = tn
+        if not conv:
+            return 2
+        kappa0 = math.exp(t)
+    # ---- kappa: lambda = kappa (1 - df1(kappa)/T), increasing in kappa >= kappa0
+    if ridge == 0.0:
+        kappa = kappa0
+    elif math.isinf(t_samples):
+        kappa = ridge
+    else:
+        lo = kappa0
+        hi = max(ridge, kappa0)
+        for _ in range(4000):
+            hi *= 2.0
+            st = _at_kappa(lam, u2, hi, n, work, res)
+            if st != 0:
+                return st
+            if hi * (1.0 - res[1] / t_samples) >= ridge:
+                break
+        if lo > 0.0:
+            tlo = math.log(lo)
+        else:
+            # h(kappa) <= kappa, so the root is >= ridge
+            tlo = math.log(ridge)
+        thi = math.log(hi)
+        t = 0.5 * (tlo + thi)
+        conv = False
+        for _ in range(_MAXIT):
+            k = math.exp(t)
+            st = _at_kappa(lam, u2, k, n, work, res)
+            if st != 0:
+                return st
+            h = k * (1.0 - res[1] / t_samples) - ridge
+            if h > 0.0:
+                thi = t
+            else:
+                tlo = t
+            dh = k * (1.0 - res[2] / t_samples)  # dh/dlog kappa = kappa (1 - df2/T) > 0
+            tn = t - h / dh if dh > 0.0 else 0.5 * (tlo + thi)
+            if not (tlo < tn < thi):
+                tn = 0.5 * (tlo + thi)
+            if abs(tn - t) <= _RTOL or thi - tlo <= _RTOL:
+                t = tn
+                conv = True
+                break
+            t = tn
+        if not conv:
+            return 2
+        kappa = math.exp(t)
+    # ---- evaluate at kappa
+    if kappa == 0.0:
+        # N < T (or v < T), ridge = 0: kappa -> 0+ limit
+        if v <= n:
+            # W^T D W has rank v: every target is representable, F0 = 0
+            p = 0.0
+            s = math.inf
+            df1 = v
+            df2 = v
+            mu = math.inf
+        else:
+            s, st = _solve_s(lam, 0.0, n, work)
+            if st != 0:
+                return 1
+            p = 0.0
+            for j in range(lam.shape[0]):
+                p += u2[j] / (1.0 + lam[j] * s)
+            df1 = n
+            df2 = n
+            mu = s
+    else:
+        st = _at_kappa(lam, u2, kappa, n, work, res)
+        if st != 0:
+            return st
+        s = res[0]
+        df1 = res[1]
+        df2 = res[2]
+        p = res[3]
+        mu = res[4]
+    denom = 1.0 - df2 / t_samples
+    out[0] = p / denom
+    out[1] = kappa
+    out[2] = s
+    out[3] = df1
+    out[4] = df2
+    out[5] = p
+    out[6] = mu
+    if not (math.isfinite(out[0]) and denom > 0.0):
+        return 4
+    return 0
+
+
+# ====================================================================== friendly layer
+def _spectrum(model) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(lambda_j, lambda_j b_j^2)`` of a finite model as float64 arrays."""
+    finite = getattr(model, "finite", None)
+    if finite is None or not hasattr(model, "d"):
+        raise TypeError(
+            f"model must be a PLRF or SpectralModel (with data_eigenvalues, target, d); "
+            f"got {type(model).__name__}")
+    if not finite:
+        raise ValueError(
+            "the ridge routines need a finite spectrum (finite v); this model has v = inf. "
+            "Use a finite v much larger than N and T (e.g. v = 20 * max(N, T)).")
+    lam = np.ascontiguousarray(model.data_eigenvalues, dtype=np.float64)
+    b = np.ascontiguousarray(model.target, dtype=np.float64)
+    return lam, np.ascontiguousarray(lam * b * b)
+
+
+def _as_count(x, name: str, *, allow_inf: bool = False) -> float:
+    """An integer >= 1 (or ``math.inf`` when allowed), returned as float."""
+    if allow_inf and isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) \
+            and math.isinf(float(x)) and float(x) > 0:
+        return math.inf
+    return float(as_int(x, name, minimum=1))
+
+
+def _as_ridge(ridge) -> float:
+    return as_real(ridge, "ridge", lower=0.0, lower_open=False)
+
+
+@dataclass(frozen=True)
+class RidgeEquivalent:
+    r"""Deterministic equivalent of the ridge / least-squares test loss (:func:`ridge_equivalent`).
+
+    Attributes
+    ----------
+    loss : float
+        :math:`P(\theta_\kappa)/(1 - \mathrm{df}_2/T)`, the predicted test loss (no 1/2);
+        ``inf`` at the interpolation peak.
+    kappa : float
+        Effective regularisation :math:`\kappa` (0 for :math:`\lambda = 0`, :math:`N < T`).
+    s : float
+        :math:`m(-\kappa)/\kappa` (the resolvent scale; :math:`\tau` at :math:`\kappa = 0`).
+    df1, df2 : float
+        Degrees of freedom :math:`\mathrm{tr}\,\hat K^p(\hat K+\kappa)^{-p}`, ``p = 1, 2``.
+    population_loss : float
+        :math:`P(\theta_\kappa)`, the loss of the population ridge solution at :math:`\kappa`.
+    variance_factor : float
+        :math:`1/(1 - \mathrm{df}_2/T)`.
+    n_features, n_samples : float
+        :math:`N` and :math:`T` (either may be ``inf``).
+    ridge : float
+        :math:`\lambda`.
+    status : int
+        0 on success (see :data:`STATUS`); 3 at the interpolation peak.
+    message : str
+    """
+
+    loss: float
+    kappa: float
+    s: float
+    df1: float
+    df2: float
+    population_loss: float
+    variance_factor: float
+    n_features: float
+    n_samples: float
+    ridge: float
+    status: int
+    message: str
+
+    @property
+    def success(self) -> bool:
+        """Whether the kernel converged (status 0, or 3 = the exact peak, loss = inf)."""
+        return self.status in (0, 3)
+
+
+def _evaluate(lam, u2, n, t, ridge) -> RidgeEquivalent:
+    out = np.empty(7)
+    status = int(_ridge_kernel(lam, u2, float(n), float(t), float(ridge), out))
+    if status not in (0, 3):
+        raise ConvergenceError(
+            f"ridge deterministic equivalent failed (N={n}, T={t}, ridge={ridge}): "
+            f"{STATUS[status]}")
+    loss = float(out[0])
+    vf = math.inf if status == 3 else 1.0 / (1.0 - out[4] / t)
+    return RidgeEquivalent(loss=loss, kappa=float(out[1]), s=float(out[2]), df1=float(out[3]),
+                           df2=float(out[4]), population_loss=float(out[5]),
+                           variance_factor=float(vf), n_features=float(n),
+                           n_samples=float(t), ridge=float(ridge), status=status,
+                           message=STATUS[status])
+
+
+def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
+                     n_features=None) -> RidgeEquivalent:
+    r"""Deterministic equivalent of ridge / min-norm least squares on random features.
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        Supplies the data eigenvalues :math:`\lambda_j`, the target :math:`b_j` (finite
+        ``v``) and the number of random features :math:`N` = ``model.d``.
+    n_samples : int or math.inf
+        Number of training samples :math:`T \ge 1`; ``math.inf`` gives the population
+        ridge solution (:math:`\kappa = \lambda`; at ``ridge = 0`` the limit loss
+        :math:`F_0`).
+    ridge : float
+        :math:`\lambda \ge 0` in :math:`\frac1T\|Z\theta-y\|^2 + \lambda\|\theta\|^2`;
+        0 means the minimum-norm least-squares solution.
+    n_features : int, math.inf or None
+        Overrides ``model.d``; ``math.inf`` is ridge directly on :math:`x` (the
+        :math:`N = \infty` limit, one-level equivalent).
+
+    Returns
+    -------
+    RidgeEquivalent
+        ``loss`` and the intermediate quantities (``kappa``, ``df1``, ``df2``, ...).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no explicit spectrum or a count is not an integer.
+    ValueError
+        If ``n_samples < 1``, ``ridge < 0`` or non-finite, or the model has ``v = inf``.
+    ConvergenceError
+        If a root finder fails (not observed).
+
+    Notes
+    -----
+    Equations in the module docstring and docs/ridge.md; the feature-level equivalent is
+    the fixed point of THEORY.md §3.3 evaluated at :math:`z = -\kappa < 0`, where it is
+    monotone and has a unique root.  At ``ridge = 0`` and :math:`\min(N, v) = T` the loss is
+    infinite (the interpolation peak) and ``status = 3``.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=4000, d=100)
+    >>> eq = vs.ridge_equivalent(model, n_samples=400)
+    >>> abs(eq.loss - vs.limit_loss(model) / (1 - 100 / 400)) < 1e-12
+    True
+    """
+    lam, u2 = _spectrum(model)
+    n = _as_count(model.d if n_features is None else n_features, "n_features", allow_inf=True)
+    t = _as_count(n_samples, "n_samples", allow_inf=True)
+    return _evaluate(lam, u2, n, t, _as_ridge(ridge))
+
+
+def ridge_test_loss(model, n_samples, ridge: float = 0.0) -> float:
+    r"""Deterministic-equivalent test loss of ridge regression on ``model.d`` random features.
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        Finite spectrum; ``model.d`` is the number of random features :math:`N`.
+    n_samples : int or math.inf
+        Number of training samples :math:`T`.
+    ridge : float
+        Ridge :math:`\lambda \ge 0` (objective :math:`\frac1T\|Z\theta - y\|^2 +
+        \lambda\|\theta\|^2`); 0 is min-norm least squares.
+
+    Returns
+    -------
+    float
+        Predicted :math:`E\,P(\hat\theta)` (no factor 1/2); ``inf`` at the interpolation
+        peak (``ridge = 0``, :math:`N = T`).
+
+    Raises
+    ------
+    TypeError, ValueError, ConvergenceError
+        As :func:`ridge_equivalent`.
+
+    See Also
+    --------
+    ridge_equivalent : the same with the intermediate quantities.
+    simulate_ridge : Monte-Carlo check.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> f"{vs.ridge_test_loss(model, n_samples=1000, ridge=1e-3):.4e}"
+    '5.5456e-04'
+    """
+    return ridge_equivalent(model, n_samples, ridge).loss
+
+
+# ---------------------------------------------------------------------------- surfaces
+@dataclass(frozen=True)
+class RidgeSurface:
+    r"""Deterministic loss surface :math:`L(N, T)` (:func:`ridge_loss_surface`).
+
+    Attributes
+    ----------
+    n_features : ndarray
+        :math:`N` values (rows; may contain ``inf``).
+    n_samples : ndarray
+        :math:`T` values (columns; may contain ``inf``).
+    loss : ndarray, shape (len(n_features), len(n_samples))
+        :math:`L(N, T)`; ``inf`` at the interpolation peak.
+    kappa : ndarray
+        Effective regularisation at each point.
+    ridge : float
+    """
+
+    n_features: np.ndarray
+    n_samples: np.ndarray
+    loss: np.ndarray
+    kappa: np.ndarray
+    ridge: float
+
+
+def _as_count_array(x, name: str) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {arr.shape}")
+    fin = np.isfinite(arr)
+    if np.any(np.isnan(arr)) or np.any(arr[~fin] < 0):
+        raise ValueError(f"{name} must hold integers >= 1 or inf; got {arr!r}")
+    if np.any(arr[fin] < 1) or np.any(arr[fin] != np.round(arr[fin])):
+        raise ValueError(f"{name} must hold integers >= 1 or inf; got {arr!r}")
+    return arr
+
+
+def ridge_loss_surface(model, n_features, n_samples, ridge: float = 0.0) -> RidgeSurface:
+    r"""Deterministic test loss :math:`L(N, T)` on a grid (``model.d`` is ignored).
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        Supplies the (finite) spectrum and target.
+    n_features : array_like
+        Numbers of features :math:`N` (integers >= 1 or ``inf``).
+    n_samples : array_like
+        Numbers of samples :math:`T` (integers >= 1 or ``inf``).
+    ridge : float
+        :math:`\lambda \ge 0`.
+
+    Returns
+    -------
+    RidgeSurface
+        ``loss[i, k]`` is :math:`L(N_i, T_k)`.  Row :math:`N = \infty` is ridge on
+        :math:`x`; column :math:`T = \infty` is the population ridge loss (at ``ridge = 0``
+        the limit loss :func:`~volterra_sgd.limit_loss`).
+
+    Examples
+    --------
+    >>> import math, numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=1)
+    >>> surf = vs.ridge_loss_surface(model, [50, 100, math.inf], [100, 400, math.inf])
+    >>> bool(np.isinf(surf.loss[1, 0]))   # N = T = 100: the interpolation peak
+    True
+    """
+    lam, u2 = _spectrum(model)
+    ns = _as_count_array(n_features, "n_features")
+    ts = _as_count_array(n_samples, "n_samples")
+    ridge = _as_ridge(ridge)
+    loss = np.empty((ns.size, ts.size))
+    kap = np.empty_like(loss)
+    for i, n in enumerate(ns):
+        for k, t in enumerate(ts):
+            eq = _evaluate(lam, u2, n, t, ridge)
+            loss[i, k] = eq.loss
+            kap[i, k] = eq.kappa
+    return RidgeSurface(ns, ts, loss, kap, ridge)
+
+
+@dataclass(frozen=True)
+class BestFeatures:
+    r"""Result of :func:`best_n_features`.
+
+    Attributes
+    ----------
+    n_features : float
+        The :math:`N` of the grid with the smallest deterministic loss (may be ``inf`` when
+        the grid contains it and it wins).
+    loss : float
+        The loss there.
+    grid : ndarray
+        The :math:`N` values tried.
+    losses : ndarray
+        :math:`L(N, T)` on the grid.
+    n_samples : float
+    ridge : float
+    """
+
+    n_features: float
+    loss: float
+    grid: np.ndarray
+    losses: np.ndarray
+    n_samples: float
+    ridge: float
+
+
+def best_n_features(model, n_samples, ridge: float = 0.0, n_features=None) -> BestFeatures:
+    r"""The number of features :math:`N` minimising the deterministic loss at fixed :math:`T`.
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        Supplies the (finite) spectrum; ``model.d`` is ignored.
+    n_samples : int
+        :math:`T`.
+    ridge : float
+        :math:`\lambda \ge 0`.
+    n_features : array_like or None
+        Candidate :math:`N`; default: 200 log-spaced integers from 1 to ``v`` plus ``inf``.
+
+    Returns
+    -------
+    BestFeatures
+
+    Notes
+    -----
+    Without label noise and at ``ridge = 0`` the loss keeps decreasing past the peak for
+    power-law spectra, so the best :math:`N` is often the largest one tried (or
+    ``inf``); the under-parameterised optimum is ``argmin`` over :math:`N < T`
+    (use ``n_features=range(1, T)``).  A positive ridge removes the peak.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=1)
+    >>> best = vs.best_n_features(model, n_samples=200, n_features=np.arange(1, 200))
+    >>> 1 <= best.n_features < 200
+    True
+    """
+    lam, _ = _spectrum(model)
+    t = _as_count(n_samples, "n_samples", allow_inf=True)
+    if n_features is None:
+        grid = np.unique(np.round(np.logspace(0, math.log10(lam.size), 200)))
+        grid = np.append(grid, math.inf)
+    else:
+        grid = _as_count_array(n_features, "n_features")
+    surf = ridge_loss_surface(model, grid, [t], ridge)
+    losses = surf.loss[:, 0]
+    i = int(np.argmin(losses))
+    return BestFeatures(float(grid[i]), float(losses[i]), grid, losses, t, surf.ridge)
+
+
+# -------------------------------------------------------------------- scaling exponents
+@dataclass(frozen=True)
+class RidgeExponents:
+    r"""Closed-form scaling exponents of the power-law model (docs/ridge.md).
+
+    :math:`\lambda_j = j^{-2\alpha}`, :math:`b_j = j^{-\beta}`, :math:`v = \infty`.
+
+    Attributes
+    ----------
+    features : float
+        :math:`L(N, T=\infty, \lambda=0) = F_0(N) \asymp N^{-a}`,
+        :math:`a = \min(2\alpha, 2\alpha + 2\beta - 1)`.
+    samples : float
+        :math:`L(N=\infty, T, \lambda=0) \asymp T^{-c}`,
+        :math:`c = \min(4\alpha, 2\alpha + 2\beta - 1)`.
+    ridge : float
+        :math:`L(N=\infty, T=\infty, \lambda) \asymp \lambda^{c/(2\alpha)}`.
+    """
+
+    features: float
+    samples: float
+    ridge: float
+
+
+def ridge_scaling_exponents(alpha: float, beta: float) -> RidgeExponents:
+    r"""Closed-form exponents of :math:`L(N)` at :math:`T=\infty` and :math:`L(T)` at :math:`N=\infty`.
+
+    Parameters
+    ----------
+    alpha, beta : float
+        Power-law exponents, :math:`2\alpha > 1`, :math:`2(\alpha+\beta) > 1`.
+
+    Returns
+    -------
+    RidgeExponents
+
+    Notes
+    -----
+    Derived in docs/ridge.md: at :math:`T = \infty`, min-norm,
+    :math:`L = F_0(N) \asymp N^{-\min(2\alpha,\,2\alpha+2\beta-1)}` (the second branch for
+    :math:`2\beta < 1`); at :math:`N = \infty`, min-norm,
+    :math:`L(T) \asymp T^{-\min(4\alpha,\,2\alpha+2\beta-1)}` (bias saturation at
+    :math:`4\alpha` for :math:`2\beta > 2\alpha + 1`).  A fixed ridge :math:`\lambda > 0` does
+    not change these exponents; it ends them in a plateau at
+    :math:`N, T \approx \lambda^{-1/(2\alpha)}` whose height scales as
+    :math:`\lambda^{\min(2,\,(2\alpha+2\beta-1)/(2\alpha))}`.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> vs.ridge_scaling_exponents(1.0, 0.3)
+    RidgeExponents(features=1.6, samples=1.6, ridge=0.8)
+    """
+    alpha = as_real(alpha, "alpha", lower=0.5)
+    beta = as_real(beta, "beta")
+    if not 2.0 * (alpha + beta) > 1.0:
+        raise ValueError(f"need 2*(alpha + beta) > 1; got alpha={alpha}, beta={beta}")
+    g = 2.0 * alpha + 2.0 * beta - 1.0
+    a = min(2.0 * alpha, g)
+    c = min(4.0 * alpha, g)
+    return RidgeExponents(features=round(a, 12), samples=round(c, 12),
+                          ridge=round(c / (2.0 * alpha), 12))
+
+
+# -------------------------------------------------------------------------- simulation
+@dataclass(frozen=True)
+class RidgeRun:
+    r"""Result of :func:`simulate_ridge`.
+
+    Attributes
+    ----------
+    loss : float
+        Mean over runs of the exact test loss :math:`P(\hat\theta)` (no 1/2).
+    stderr : float
+        Standard error of ``loss`` (``ddof=1``); NaN for one run.
+    losses : ndarray
+        Test loss of each run.
+    n_features : int
+    n_samples : int
+    ridge : float
+    n_runs : int
+    seed : int or None
+        The ``rng`` argument when it was an int.
+    entropy : int
+        Root entropy: run ``i`` used ``SeedSequence(entropy, spawn_key=(i,))``.
+    seconds : float
+        Wall time.
+    """
+
+    loss: float
+    stderr: float
+    losses: np.ndarray
+    n_features: int
+    n_samples: int
+    ridge: float
+    n_runs: int
+    seed: int | None
+    entropy: int
+    seconds: float
+
+
+def _fit_ridge(Z: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge / min-norm solution of ``(1/T)||Z th - y||^2 + ridge ||th||^2``."""
+    import scipy.linalg as sla
+
+    t, n = Z.shape
+    if ridge == 0.0:
+        return np.linalg.lstsq(Z, y, rcond=None)[0]
+    if n <= t:
+        A = Z.T @ Z
+        A[np.diag_indices_from(A)] += t * ridge
+        return sla.cho_solve(sla.cho_factor(A, lower=True), Z.T @ y)
+    G = Z @ Z.T
+    G[np.diag_indices_from(G)] += t * ridge
+    return Z.T @ sla.cho_solve(sla.cho_factor(G, lower=True), y)
+
+
+def _ridge_losses(lam, b, n, t, ridges, runs, entropy) -> np.ndarray:
+    """Exact test losses, shape ``(runs, len(ridges))``; every ridge uses the same draws."""
+    sd = np.sqrt(lam)
+    u = sd * b
+    out = np.empty((runs, len(ridges)))
+    for i in range(runs):
+        gen = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(i,)))
+        W = gen.standard_normal((lam.size, n)) / math.sqrt(n)
+        X = gen.standard_normal((t, lam.size)) * sd
+        Z = X @ W
+        y = X @ b
+        for k, ridge in enumerate(ridges):
+            r = sd * (W @ _fit_ridge(Z, y, ridge)) - u
+            out[i, k] = float(r @ r)
+    return out
+
+
+def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
+                   rng=None) -> RidgeRun:
+    r"""Monte-Carlo test loss of ridge / min-norm least squares on random features.
+
+    Each run draws its own embedding :math:`W` (``v x N``, iid :math:`N(0, 1/N)`, as
+    :meth:`PLRF.sample_embedding`) and :math:`T` samples :math:`x_i = D^{1/2} g_i`, fits
+    :math:`\hat\theta` (module docstring) and records the exact population loss
+    :math:`\|D^{1/2}(W\hat\theta - b)\|^2`.
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        Finite ``v``; ``model.d`` is :math:`N`.
+    n_samples : int
+        :math:`T \ge 1`.
+    ridge : float
+        :math:`\lambda \ge 0`; 0 is min-norm least squares (``numpy.linalg.lstsq``).
+    n_runs : int
+        Number of independent draws of :math:`(W, X)`, ``>= 1``.
+    rng : int, numpy.random.Generator or None
+        Seed (SPEC 7).  Run ``i`` uses ``SeedSequence(entropy, spawn_key=(i,))``, so the
+        first runs do not depend on ``n_runs``.
+
+    Returns
+    -------
+    RidgeRun
+        ``.loss`` (mean), ``.stderr``, ``.losses`` per run.
+
+    Raises
+    ------
+    TypeError
+        If a count is not an integer or the model has no explicit spectrum.
+    ValueError
+        If ``n_samples < 1``, ``n_runs < 1``, ``ridge`` is negative or non-finite, or
+        ``v`` is infinite.
+
+    Notes
+    -----
+    Cost per run :math:`O(T v N)` (the product :math:`XW`) plus the solve on the smaller
+    side: the :math:`N\times N` normal equations when :math:`N \le T`, the :math:`T\times T`
+    kernel system :math:`\hat\theta = Z^T(ZZ^T + T\lambda)^{-1}y` otherwise (Cholesky), or
+    an SVD least-squares solve at ``ridge = 0``.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=500, d=40)
+    >>> run = vs.simulate_ridge(model, n_samples=200, ridge=1e-3, n_runs=4, rng=0)
+    >>> run.losses.shape
+    (4,)
+    """
+    t0 = time.perf_counter()
+    lam, _ = _spectrum(model)
+    b = np.ascontiguousarray(model.target, dtype=np.float64)
+    t = as_int(n_samples, "n_samples", minimum=1)
+    runs = as_int(n_runs, "n_runs", minimum=1)
+    ridge = _as_ridge(ridge)
+    n = as_int(model.d, "model.d", minimum=1)
+    from .sgd import _root_entropy
+
+    seed, entropy = _root_entropy(rng)
+    losses = _ridge_losses(lam, b, n, t, (ridge,), runs, entropy)[:, 0]
+    stderr = float(np.std(losses, ddof=1) / math.sqrt(runs)) if runs > 1 else math.nan
+    return RidgeRun(loss=float(np.mean(losses)), stderr=stderr, losses=losses,
+                    n_features=n, n_samples=t, ridge=ridge, n_runs=runs,
+                    seed=seed, entropy=entropy, seconds=time.perf_counter() - t0)
