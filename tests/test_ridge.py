@@ -277,3 +277,32 @@ def test_bad_input_simulation_and_models():
         vs.ridge_loss_surface(model, [0, 5], [10])
     with pytest.raises(ValueError, match="n_samples"):
         vs.ridge_loss_surface(model, [5], [math.nan])
+
+
+# ------------------------------------------------------------------------- CLI
+def test_cli_ridge_prints_equivalent(capsys):
+    from volterra_sgd.cli import main
+
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "100", "200",
+                 "--n-samples", "200", "--v", "2000"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    expect = vs.ridge_test_loss(vs.PLRF(1.0, 0.7, 2000, 100), 200)
+    assert float(out[2].split()[3]) == pytest.approx(expect, rel=1e-5)
+    assert out[3].split()[3] == "inf"  # N = T: the interpolation peak
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "40",
+                 "--n-samples", "80", "--ridge", "1e-3", "--runs", "3", "--v", "300"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    sim = vs.simulate_ridge(vs.PLRF(1.0, 0.7, 300, 40), 80, 1e-3, n_runs=3, rng=0)
+    assert float(row[5]) == pytest.approx(sim.loss, rel=1e-5)
+
+
+def test_cli_ridge_bad_input(capsys):
+    from volterra_sgd.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10",
+              "--n-samples", "20", "--ridge", "-1"])
+    assert exc.value.code == 2
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10",
+                 "--n-samples", "20", "--runs", "-1"]) == 2
+    assert "--runs" in capsys.readouterr().err

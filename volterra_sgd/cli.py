@@ -228,7 +228,67 @@ def _run_curve(args) -> int:
     return 0
 
 
-_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases]
+# ------------------------------------------------------------------------ ridge
+def _nonneg_float(text: str) -> float:
+    import math
+
+    x = float(text)
+    if not (math.isfinite(x) and x >= 0.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text!r}")
+    return x
+
+
+def _add_ridge(sub) -> None:
+    p = sub.add_parser("ridge", help="test loss of ridge / least squares on N random features "
+                       "trained on T samples",
+                       description="Deterministic equivalent of the test loss of ridge "
+                       "regression (min-norm least squares at --ridge 0) on N random features "
+                       "of the PLRF data, trained on T samples (docs/ridge.md); optionally "
+                       "checked by simulation (--runs).  Several N and T give a table.")
+    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--n-features", type=_positive_int, nargs="+", required=True,
+                   help="number(s) of random features N")
+    p.add_argument("--n-samples", type=_positive_int, nargs="+", required=True,
+                   help="number(s) of training samples T")
+    p.add_argument("--ridge", type=_nonneg_float, default=0.0,
+                   help="ridge lambda >= 0 in (1/T)|Z theta - y|^2 + lambda |theta|^2 "
+                        "(default 0: min-norm least squares)")
+    p.add_argument("--v", type=_positive_int, default=None,
+                   help="hidden dimension v (finite; default 10 max(N, T))")
+    p.add_argument("--runs", type=int, default=0,
+                   help="simulated runs per point (fresh W and samples; default 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.set_defaults(run=_run_ridge)
+
+
+def _run_ridge(args) -> int:
+    from .model import PLRF
+    from .ridge import ridge_equivalent, simulate_ridge
+
+    if args.runs < 0:
+        raise ValueError(f"--runs must be >= 0; got {args.runs}")
+    v = args.v if args.v is not None else 10 * max(max(args.n_features), max(args.n_samples))
+    print(f"PLRF alpha={args.alpha}, beta={args.beta}, v={v}, ridge={args.ridge:g}"
+          + (f", {args.runs} simulated runs per point" if args.runs else ""))
+    head = f"{'N':>8} {'T':>8} {'N/T':>7} {'loss (DE)':>12} {'kappa':>11}"
+    if args.runs:
+        head += f" {'simulation':>12} {'std.err':>10} {'sim/DE-1':>9}"
+    print(head)
+    for n in args.n_features:
+        model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=n)
+        for t in args.n_samples:
+            eq = ridge_equivalent(model, t, args.ridge)
+            line = f"{n:>8d} {t:>8d} {n / t:>7.3g} {eq.loss:>12.5e} {eq.kappa:>11.4e}"
+            if args.runs:
+                sim = simulate_ridge(model, t, args.ridge, n_runs=args.runs, rng=args.seed)
+                line += (f" {sim.loss:>12.5e} {sim.stderr:>10.2e} "
+                         f"{sim.loss / eq.loss - 1:>+9.4f}")
+            print(line)
+    return 0
+
+
+_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge]
 
 
 def build_parser() -> argparse.ArgumentParser:
