@@ -288,7 +288,45 @@ def _run_ridge(args) -> int:
     return 0
 
 
-_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge]
+# --------------------------------------------------------------------- validate
+def _add_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate", help="run the validation scripts and write a report (report.md, "
+        "summary.json, figures)",
+        description="Run every script in volterra_sgd.validation (deterministic curves vs "
+                    "SGD and vs draws of W, spectra, asymptotic parts, finite-size effects, "
+                    "compute-optimal exponents, timings) and write DIR/report.md with the "
+                    "figures beside it and DIR/summary.json with every number.  Exit status "
+                    "0 when every comparison is within its tolerance, 1 otherwise "
+                    "(docs/validation.md).")
+    p.add_argument("--out", metavar="DIR", help="report directory (created; required unless "
+                   "--list)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes and few draws (minutes instead of up to an hour)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                   help="run only these scripts (module names in volterra_sgd.validation)")
+    p.add_argument("--list", action="store_true", help="list the scripts and exit")
+    p.set_defaults(run=_run_validate)
+
+
+def _run_validate(args) -> int:
+    from .validate import available_scripts, run_validation
+
+    if args.list:
+        for name in available_scripts():
+            print(name)
+        return 0
+    if args.out is None:
+        raise ValueError("--out DIR is required")
+    rep = run_validation(args.out, quick=args.quick, only=args.only,
+                         command="volterra-sgd " + " ".join(sys.argv[1:]),
+                         echo=lambda line: print(line, flush=True))
+    print(f"{'all checks passed' if rep.success else 'SOME CHECKS FAILED'}: {rep.message}")
+    print(f"wrote {rep.report_path} and {rep.summary_path}")
+    return rep.status
+
+
+_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge, _add_validate]
 
 
 def build_parser() -> argparse.ArgumentParser:
