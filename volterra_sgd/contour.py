@@ -259,6 +259,47 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges, gen):
     return n + 1
 
 
+@njit
+def _bulk_gaps_kernel(top, d, v, lam, gen, gaps):
+    """Gaps inside the bulk ``[lambda_min, top]`` of a general spectrum; returns their count.
+
+    Unlike a power law, a general spectrum (e.g. with a jump) can split the bulk: a gap lies
+    between the poles ``u = 1/lambda_j`` and ``1/lambda_(j+1)`` iff the convex
+    ``g(u) = (1/d) sum_k (lambda_k u/(lambda_k u - 1))^2 - 1`` dips below 0 there.  The two
+    adjacent terms alone give ``g + 1 >= (2 lambda_(j+1)/(lambda_j - lambda_(j+1)))^2 / d``,
+    which rules out almost every interval at O(1) cost; the others are checked by bisection
+    as in :func:`_support_kernel`.  ``gaps[k] = (lower, upper)`` x of the k-th gap (descending).
+    """
+    T1 = np.zeros(_N_SERIES + 1)
+    T2 = np.zeros(_N_SERIES)
+    alpha = 1.0  # unused with general tables
+    k = 0
+    for j in range(1, lam.size):
+        if j >= v:
+            break
+        lj = lam[j - 1]
+        lj1 = lam[j]
+        if not lj1 < lj:
+            continue
+        bound = 2.0 * lj1 / (lj - lj1)
+        if bound * bound > d * (1.0 + 1e-9):
+            continue
+        a = (1.0 / lj) * (1.0 + 1e-13)
+        b = (1.0 / lj1) * (1.0 - 1e-13)
+        um = _bisect_g(a, b, 1, alpha, v, d, lam, T1, T2, gen)
+        if _critical(um, alpha, v, d, lam, T1, T2, gen)[0] >= 0.0:
+            continue
+        uL = _bisect_g(a, um, 0, alpha, v, d, lam, T1, T2, gen)
+        uR = _bisect_g(um, b, 0, alpha, v, d, lam, T1, T2, gen)
+        gap_hi = _critical(uL, alpha, v, d, lam, T1, T2, gen)[2]
+        gap_lo = _critical(uR, alpha, v, d, lam, T1, T2, gen)[2]
+        if gap_hi < top:  # the gaps above the bulk separate the outliers
+            gaps[k, 0] = gap_lo
+            gaps[k, 1] = gap_hi
+            k += 1
+    return k
+
+
 # --------------------------------------------------------------- m(x + i0) and densities
 @njit
 def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters):
@@ -382,6 +423,9 @@ class SpectralSupport:
         The bulk interval :math:`[\lambda_{min}, x_b]` (absolutely continuous part).
     outliers : ndarray, shape (n, 2)
         Intervals of the isolated components above the bulk, top first (pure-point part).
+    bulk_gaps : ndarray, shape (k, 2), optional
+        Gaps inside the bulk interval, descending (general spectra, e.g. one with a jump;
+        ``None`` for power laws).  :attr:`bulk_components` is the bulk without them.
 
     Examples
     --------
@@ -395,6 +439,16 @@ class SpectralSupport:
     upper_edge: float
     bulk: tuple
     outliers: np.ndarray
+    bulk_gaps: np.ndarray | None = None
+
+    @property
+    def bulk_components(self) -> np.ndarray:
+        """The bulk as disjoint intervals ``[a, b]`` (ascending): ``bulk`` minus ``bulk_gaps``."""
+        a, b = self.bulk
+        if self.bulk_gaps is None or len(self.bulk_gaps) == 0:
+            return np.array([[a, b]])
+        g = np.asarray(self.bulk_gaps)[::-1]  # ascending
+        return np.column_stack([np.r_[a, g[:, 1]], np.r_[g[:, 0], b]])
 
     @property
     def n_outliers(self) -> int:
@@ -484,9 +538,14 @@ def spectral_support(model: PLRF | SpectralModel) -> SpectralSupport:
             raise _head_too_short(model)
         scale *= 16.0
     edges = edges[:n].copy()
+    gaps = None
+    if gen.shape[0] > 0:
+        gaps = np.empty((lam.size, 2))
+        k = _bulk_gaps_kernel(float(edges[-1, 1]), d, v, lam, gen, gaps)
+        gaps = gaps[:k].copy()
     return SpectralSupport(lower_edge=float(edges[-1, 0]), upper_edge=float(edges[0, 1]),
                            bulk=(float(edges[-1, 0]), float(edges[-1, 1])),
-                           outliers=edges[:-1])
+                           outliers=edges[:-1], bulk_gaps=gaps)
 
 
 @dataclass(frozen=True)
@@ -697,7 +756,7 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
     p0 = model.initial_loss
     totals = (max(p0 - f0, 1e-300), float(model.d), _trace_d2(model))
     comps = [(k + 1, a, b) for k, (a, b) in enumerate(support.outliers)]
-    comps.append((0, support.bulk[0], support.bulk[1]))
+    comps += [(0, a, b) for a, b in support.bulk_components[::-1]]  # general spectra: pieces
     # bulk: theta panels graded geometrically towards both edges, down to 1e-7 (x - a ~ 1e-14 L)
     g = np.pi / 2 * 0.5 ** np.arange(0, 24)
     bulk_edges = np.r_[0.0, g[::-1], np.pi - g[1:], np.pi]
@@ -807,7 +866,8 @@ def spectral_densities(model: PLRF | SpectralModel, x) -> SpectralDensities:
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise ValueError("x must be a 1-D array of finite real numbers")
     sup = spectral_support(model)
-    comps = [(k + 1, a, b) for k, (a, b) in enumerate(sup.outliers)] + [(0, *sup.bulk)]
+    comps = [(k + 1, a, b) for k, (a, b) in enumerate(sup.outliers)]
+    comps += [(0, a, b) for a, b in sup.bulk_components[::-1]]
     rho = np.zeros(x.size)
     mu = np.zeros(x.size)
     m = np.full(x.size, np.nan + 0j)

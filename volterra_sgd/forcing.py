@@ -40,6 +40,8 @@ def _readonly(meas: SpectralMeasure) -> SpectralMeasure:
     for name in _ARRAYS:
         getattr(meas, name).flags.writeable = False
     meas.support.outliers.flags.writeable = False
+    if meas.support.bulk_gaps is not None:
+        meas.support.bulk_gaps.flags.writeable = False
     return meas
 
 
@@ -98,7 +100,8 @@ def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> Spectr
             sup = SpectralSupport(lower_edge=float(z["lower_edge"]),
                                   upper_edge=float(z["upper_edge"]),
                                   bulk=tuple(float(b) for b in z["bulk"]),
-                                  outliers=z["outliers"])
+                                  outliers=z["outliers"],
+                                  bulk_gaps=z["bulk_gaps"] if "bulk_gaps" in z.files else None)
             arrays = {name: z[name] for name in _ARRAYS}
             return _readonly(SpectralMeasure(
                 model=model, support=sup, limit_loss=float(z["limit_loss"]),
@@ -109,6 +112,8 @@ def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> Spectr
         np.savez(fh, key=np.array(key), lower_edge=meas.support.lower_edge,
                  upper_edge=meas.support.upper_edge, bulk=np.array(meas.support.bulk),
                  outliers=meas.support.outliers, limit_loss=meas.limit_loss,
+                 **({} if meas.support.bulk_gaps is None
+                    else {"bulk_gaps": meas.support.bulk_gaps}),
                  mass_defect=meas.mass_defect, **{n: getattr(meas, n) for n in _ARRAYS})
     os.replace(tmp, path)
     return meas
