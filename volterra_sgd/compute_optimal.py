@@ -421,3 +421,982 @@ def _frontier_bootstrap(data, logd, logf, logP, inwin, n_boot, gen):
         eta.append(-_linfit(logf[m], lp[m])[0])
         xi.append(_linfit(logf[m], ld[m])[0])
     return np.array(eta), np.array(xi)
+
+
+# ============================================================================ Kaplan fits
+@dataclass(frozen=True)
+class KaplanFits:
+    r"""Empirical scaling laws in the style of Kaplan et al. (2020) on a family of curves.
+
+    Attributes
+    ----------
+    loss_vs_params : PowerLawFit
+        :math:`L(N) \propto N^{-\alpha_N}` with :math:`N = d` at convergence
+        (data-unlimited: the limit :math:`\mathcal P(\infty)` of each curve, or its last
+        value); ``exponent`` is :math:`\alpha_N`; bootstrap over the model sizes.
+    loss_vs_data : PowerLawFit
+        :math:`L(D) \propto D^{-\alpha_D}` with data :math:`D = B r`, on the largest model
+        (parameter-unlimited), over ``loss_vs_data.window``: from :math:`D = 10B` to the
+        point where the loss reaches ``saturation`` times its final value; bootstrap over
+        the points of the window (moving blocks of a decade).
+    loss_vs_compute : PowerLawFit
+        :math:`L(C) \propto C^{-\alpha_C}` along the compute-optimal frontier
+        (:math:`\alpha_C = \eta`).
+    params_vs_compute : PowerLawFit
+        :math:`N^\star(C) \propto C^{\xi}` (Kaplan: :math:`\xi \approx 0.73`).
+    theory : dict
+        The PLRF predictions of the four exponents where they are known (THEORY.md §5.1,
+        §5.3; [derived]): ``alpha_N`` from :math:`F_0 \asymp d^{-2\alpha+\max(0,1-2\beta)}`,
+        ``alpha_D`` from the slower of :math:`F_{pp} \asymp T^{-(2\alpha+2\beta-1)/(2\alpha)}`
+        and the noise :math:`\asymp T^{-(2-1/(2\alpha))}` (the latter only for
+        :math:`2\beta > 1`), ``alpha_C`` = :math:`\eta`, ``xi``; empty for plain arrays.
+    """
+
+    loss_vs_params: PowerLawFit
+    loss_vs_data: PowerLawFit
+    loss_vs_compute: PowerLawFit
+    params_vs_compute: PowerLawFit
+    theory: dict = field(default_factory=dict)
+
+
+def kaplan_theory(alpha: float, beta: float) -> dict:
+    r"""PLRF predictions of the Kaplan-style exponents (THEORY.md §5.1, §5.3; [derived]).
+
+    Parameters
+    ----------
+    alpha, beta : float
+        The PLRF exponents (:math:`2\alpha > 1` for ``alpha_D``; otherwise NaN).
+
+    Returns
+    -------
+    dict
+        ``alpha_N`` (limit loss vs :math:`d`), ``alpha_D`` (loss vs data at
+        :math:`d\to\infty`), ``alpha_C`` (:math:`=\eta`) and ``xi``.
+
+    Examples
+    --------
+    >>> from volterra_sgd.compute_optimal import kaplan_theory
+    >>> {k: round(v, 4) for k, v in kaplan_theory(0.7, 0.7).items()}
+    {'alpha_N': 1.4, 'alpha_D': 1.2857, 'alpha_C': 0.6429, 'xi': 0.5}
+    """
+    from .phases import phase_exponents
+
+    ex = phase_exponents(alpha, beta)
+    a_n = 2 * alpha - max(0.0, 1 - 2 * beta)
+    if 2 * alpha > 1:
+        g = (2 * alpha + 2 * beta - 1) / (2 * alpha)
+        a_d = min(g, 2 - 1 / (2 * alpha)) if 2 * beta > 1 else g
+    else:
+        a_d = math.nan
+    return {"alpha_N": a_n, "alpha_D": a_d, "alpha_C": ex.eta, "xi": ex.xi}
+
+
+def kaplan_fits(curves, frontier: IsoFLOPFrontier | None = None, *, limit_losses=None,
+                saturation: float = 2.0, n_boot: int = 400, rng=0,
+                alpha: float | None = None, beta: float | None = None) -> KaplanFits:
+    r"""Kaplan-style power laws :math:`L(N)`, :math:`L(D)`, :math:`L(C)`, :math:`N^\star(C)`.
+
+    Parameters
+    ----------
+    curves : sequence
+        As for :func:`isoflop_frontier`.
+    frontier : IsoFLOPFrontier, optional
+        The frontier of the same curves (computed with defaults when omitted); it provides
+        :math:`L(C)` and :math:`N^\star(C)`.
+    limit_losses : array_like, optional
+        Loss at convergence of each curve (in the order of increasing :math:`d`).  Default:
+        ``curve.limit_loss`` for :class:`~volterra_sgd.LossCurve` objects, else the last
+        value of each curve.
+    saturation : float, default 2
+        :math:`L(D)` is fitted while the loss of the largest model exceeds ``saturation``
+        times its final value.
+    n_boot : int, default 400
+        Bootstrap draws.
+    rng : int, numpy.random.Generator or None, default 0
+        Seed (SPEC 7).
+    alpha, beta : float, optional
+        PLRF exponents for the theory column (taken from the curves' models if they have one).
+
+    Returns
+    -------
+    KaplanFits
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from volterra_sgd.compute_optimal import kaplan_fits
+    >>> f = np.logspace(0, 20, 400)
+    >>> curves = [(d, f, 1 / d + (f / d) ** -0.5) for d in np.logspace(1, 4, 25)]
+    >>> k = kaplan_fits(curves, n_boot=0)
+    >>> print(f"{k.loss_vs_params.exponent:.3f} {k.loss_vs_compute.exponent:.3f}")
+    1.000 0.333
+    """
+    from ._validation import as_int, as_real
+
+    data = _as_curve_data(curves)
+    saturation = as_real(saturation, "saturation", lower=1.0)
+    n_boot = as_int(n_boot, "n_boot", minimum=0)
+    gen = np.random.default_rng(rng)
+    if frontier is None:
+        frontier = isoflop_frontier(curves, n_boot=n_boot, rng=rng)
+    elif not isinstance(frontier, IsoFLOPFrontier):
+        raise TypeError(f"frontier must be an IsoFLOPFrontier; got {type(frontier).__name__}")
+    ds = np.array([t[0] for t in data])
+    if limit_losses is None:
+        objs = sorted((c for c in curves if not isinstance(c, tuple)), key=lambda c: c.model.d)
+        if len(objs) == len(data) and all(hasattr(c, "limit_loss") for c in objs):
+            limit_losses = np.array([float(c.limit_loss) for c in objs])
+        else:
+            limit_losses = np.array([t[2].mean(axis=0)[-1] for t in data])
+    limit_losses = np.asarray(limit_losses, dtype=np.float64)
+    if limit_losses.shape != ds.shape or not np.all(limit_losses > 0):
+        raise ValueError(f"limit_losses must hold {ds.size} positive values (one per curve); "
+                         f"got shape {limit_losses.shape}")
+    boot_n = []
+    for _ in range(n_boot):
+        idx = gen.integers(0, ds.size, ds.size)
+        if np.unique(idx).size >= 2:
+            boot_n.append(-_linfit(np.log(ds[idx]), np.log(limit_losses[idx]))[0])
+    fit_n = _power_fit(ds, limit_losses, -1.0, boot_n)
+    # L(D) on the largest model
+    d_big, f_big, L_big = data[-1]
+    L_big = L_big.mean(axis=0)
+    data_axis = f_big / d_big  # = B r
+    B = data_axis[0] / max(1.0, round(data_axis[0]))  # batch size of r = 1 if present
+    sat = L_big > saturation * L_big[-1]
+    m = (data_axis >= 10 * B) & sat
+    if m.sum() < 3:
+        m = sat if sat.sum() >= 3 else np.ones(L_big.size, bool)
+    x, y = data_axis[m], L_big[m]
+    boot_d = []
+    lx = np.log(x)
+    for _ in range(n_boot):
+        # moving-block bootstrap: blocks of one decade of data
+        blk = max(1, int(np.sum(lx < lx[0] + math.log(10))))
+        starts = gen.integers(0, max(1, x.size - blk + 1), int(math.ceil(x.size / blk)))
+        idx = np.concatenate([np.arange(s, min(s + blk, x.size)) for s in starts])
+        if np.ptp(lx[idx]) > 0:
+            boot_d.append(-_linfit(lx[idx], np.log(y[idx]))[0])
+    fit_d = _power_fit(x, y, -1.0, boot_d)
+    theory = {}
+    if alpha is None or beta is None:
+        mods = [c.model for c in curves if not isinstance(c, tuple) and hasattr(c, "model")]
+        if mods:
+            alpha, beta = mods[0].alpha, mods[0].beta
+    if alpha is not None and beta is not None:
+        theory = kaplan_theory(alpha, beta)
+    return KaplanFits(loss_vs_params=fit_n, loss_vs_data=fit_d,
+                      loss_vs_compute=frontier.loss_fit, params_vs_compute=frontier.params_fit,
+                      theory=theory)
+
+
+# ======================================================================= Chinchilla fit
+@dataclass(frozen=True)
+class ChinchillaFit:
+    r"""Chinchilla Approach 3: :math:`L(N, D) = E + A N^{-a} + B D^{-b}` (Hoffmann et al. 2022).
+
+    Attributes
+    ----------
+    E, A, a, B, b : float
+        Fitted parameters (:math:`N = d`, :math:`D = B_{batch} r`).
+    params_exponent : float
+        Implied compute-optimal allocation :math:`N^\star \propto C^{b/(a+b)}` (compare
+        :math:`\xi`).
+    data_exponent : float
+        :math:`D^\star \propto C^{a/(a+b)}`.
+    loss_exponent : float
+        :math:`L^\star - E \propto C^{-ab/(a+b)}` (compare :math:`\eta`).
+    ci : dict of str to tuple
+        95% bootstrap intervals of every parameter and exponent above.
+    huber_delta : float
+        :math:`\delta` of the Huber loss on :math:`\log L`.
+    objective : float
+        Mean Huber loss at the optimum.
+    n_points : int
+        Points (N, D, L) in the fit.
+    flops_range : tuple of float
+        Compute range of the points used.
+    n_starts : int
+        Initializations of the grid.
+    """
+
+    E: float
+    A: float
+    a: float
+    B: float
+    b: float
+    params_exponent: float
+    data_exponent: float
+    loss_exponent: float
+    ci: dict
+    huber_delta: float
+    objective: float
+    n_points: int
+    flops_range: tuple
+    n_starts: int
+
+    def predict(self, N, D):
+        """Fitted loss :math:`E + A N^{-a} + B D^{-b}`."""
+        N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
+        return self.E + self.A * N**-self.a + self.B * D**-self.b
+
+
+def _huber_objective(theta, logN, logD, logL, delta):
+    e, la, a, lb, b = theta
+    t1, t2, t3 = np.full_like(logN, e), la - a * logN, lb - b * logD
+    mx = np.maximum(np.maximum(t1, t2), t3)
+    w1, w2, w3 = np.exp(t1 - mx), np.exp(t2 - mx), np.exp(t3 - mx)
+    s = w1 + w2 + w3
+    r = mx + np.log(s) - logL
+    ar = np.abs(r)
+    quad = ar <= delta
+    loss = np.where(quad, 0.5 * r * r, delta * (ar - 0.5 * delta))
+    dl = np.where(quad, r, delta * np.sign(r))
+    p1, p2, p3 = w1 / s, w2 / s, w3 / s
+    n = logN.size
+    grad = np.array([np.dot(dl, p1), np.dot(dl, p2), -np.dot(dl, p2 * logN),
+                     np.dot(dl, p3), -np.dot(dl, p3 * logD)]) / n
+    return loss.sum() / n, grad
+
+
+def _chinchilla_starts(logN, logD, logL, n_best=6):
+    """Initializations: on a grid of exponents (a, b) the model is linear in (E, A, B);
+    solve the relative non-negative least-squares problem for each grid point and keep the
+    ``n_best`` best (a, b, E, A, B) as starting points of the Huber fit."""
+    from scipy.optimize import nnls
+
+    L = np.exp(logL)
+    N, D = np.exp(logN), np.exp(logD)
+    grid = np.linspace(0.05, 3.0, 40)
+    scored = []
+    for a in grid:
+        Na = N**-a
+        for b in grid:
+            M = np.column_stack([np.ones_like(L), Na, D**-b]) / L[:, None]
+            coef, res = nnls(M, np.ones_like(L))
+            scored.append((res, a, b, coef))
+    scored.sort(key=lambda t: t[0])
+    floor = 1e-6 * float(L.min())
+    starts = []
+    for _, a, b, (E, A, B) in scored[:n_best]:
+        starts.append(np.array([math.log(max(E, floor)), math.log(max(A, floor)), a,
+                                math.log(max(B, floor)), b]))
+    return starts
+
+
+def _chinchilla_solve(logN, logD, logL, delta, starts):
+    from scipy.optimize import minimize
+
+    best = None
+    bounds = [(None, None), (None, None), (0.0, 10.0), (None, None), (0.0, 10.0)]
+    for th0 in starts:
+        res = minimize(_huber_objective, th0, args=(logN, logD, logL, delta), jac=True,
+                       method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
+        if best is None or res.fun < best.fun:
+            best = res
+    return best
+
+
+def chinchilla_fit(curves, *, flops_range=None, points_per_decade: int = 8,
+                   huber_delta: float = 1e-3, n_boot: int = 100, rng=0) -> ChinchillaFit:
+    r"""Chinchilla Approach 3: fit :math:`L(N, D) = E + A N^{-a} + B D^{-b}` to loss curves.
+
+    Parameters
+    ----------
+    curves : sequence
+        As for :func:`isoflop_frontier` (:math:`N = d`, :math:`D = f/d = B r`).
+    flops_range : tuple of float, optional
+        Only points with compute in this range are used (e.g. the IsoFLOP window, where the
+        compute-optimal trade-off is made).  Default: all points.
+    points_per_decade : int, default 8
+        Each curve is sampled (log-linearly interpolated) at this density in :math:`f`.
+    huber_delta : float, default 1e-3
+        :math:`\delta` of the Huber loss of the residuals of :math:`\log L` (Chinchilla's
+        choice).
+    n_boot : int, default 100
+        Bootstrap draws: the curves (model sizes) are resampled with replacement and the fit
+        is restarted from the optimum.
+    rng : int, numpy.random.Generator or None, default 0
+        Seed (SPEC 7).
+
+    Returns
+    -------
+    ChinchillaFit
+
+    Notes
+    -----
+    As in Hoffmann et al. (2022), the objective is the Huber loss of
+    :math:`\mathrm{LSE}(e, \log A - a\log N, \log B - b\log D) - \log L` with
+    :math:`E = e^{e}`, minimised by L-BFGS from a grid of initializations.  Instead of
+    Chinchilla's blind grid over all five parameters, the grid is over the exponents
+    :math:`a, b \in [0.05, 3]` (40 x 40); at each grid point the model is linear in
+    :math:`(E, A, B)`, solved by non-negative least squares of the relative residuals;
+    the 6 best grid points start the Huber fit.  Minimising
+    :math:`A N^{-a} + B (C/N)^{-b}` at fixed :math:`C = ND` gives
+    :math:`N^\star \propto C^{b/(a+b)}` and :math:`L^\star - E \propto C^{-ab/(a+b)}`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from volterra_sgd.compute_optimal import chinchilla_fit
+    >>> f = np.logspace(2, 12, 60)
+    >>> curves = [(d, f, 0.01 + 2 * d**-0.5 + 5 * (f / d) ** -0.3) for d in np.logspace(1, 4, 8)]
+    >>> fit = chinchilla_fit(curves, n_boot=0)
+    >>> print(f"{fit.a:.3f} {fit.b:.3f} {fit.params_exponent:.3f}")
+    0.500 0.300 0.375
+    """
+    from ._validation import as_int, as_real
+
+    data = _as_curve_data(curves)
+    ppd = as_int(points_per_decade, "points_per_decade", minimum=1)
+    delta = as_real(huber_delta, "huber_delta", lower=0.0)
+    n_boot = as_int(n_boot, "n_boot", minimum=0)
+    gen = np.random.default_rng(rng)
+    if flops_range is None:
+        flo, fhi = min(t[1][0] for t in data), max(t[1][-1] for t in data)
+    else:
+        try:
+            flo, fhi = (float(x) for x in flops_range)
+        except (TypeError, ValueError):
+            raise TypeError(f"flops_range must be a pair of numbers; got {flops_range!r}") from None
+        if not 0 < flo < fhi:
+            raise ValueError(f"flops_range must satisfy 0 < low < high; got {flops_range!r}")
+    per_curve = []
+    for d, f, L in data:
+        a, b = max(flo, f[0]), min(fhi, f[-1])
+        if not a < b:
+            per_curve.append(None)
+            continue
+        n = max(2, int(round(math.log10(b / a) * ppd)) + 1)
+        lf = np.linspace(math.log(a), math.log(b), n)
+        lL = np.interp(lf, np.log(f), np.log(L.mean(axis=0)))
+        per_curve.append((np.full(n, math.log(d)), lf - math.log(d), lL))
+    used = [i for i, p in enumerate(per_curve) if p is not None]
+    if len(used) < 3:
+        raise ValueError("chinchilla_fit needs points from at least 3 model sizes inside "
+                         f"flops_range [{flo:.3g}, {fhi:.3g}]; got {len(used)}")
+
+    def stack(idx):
+        parts = [per_curve[i] for i in idx]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+    logN, logD, logL = stack(used)
+    starts = _chinchilla_starts(logN, logD, logL)
+    best = _chinchilla_solve(logN, logD, logL, delta, starts)
+
+    def derived(th):
+        e, la, a, lb, b = th
+        s = a + b
+        return {"E": math.exp(e), "A": math.exp(la), "a": a, "B": math.exp(lb), "b": b,
+                "params_exponent": b / s if s > 0 else math.nan,
+                "data_exponent": a / s if s > 0 else math.nan,
+                "loss_exponent": a * b / s if s > 0 else math.nan}
+
+    point = derived(best.x)
+    boots = []
+    for _ in range(n_boot):
+        idx = gen.choice(used, size=len(used), replace=True)
+        if np.unique(idx).size < 3:
+            continue
+        res = _chinchilla_solve(*stack(idx), delta, [best.x])
+        boots.append(derived(res.x))
+    ci = {k: _percentile_ci([b_[k] for b_ in boots]) for k in point}
+    return ChinchillaFit(**{k: float(v) for k, v in point.items()}, ci=ci, huber_delta=delta,
+                         objective=float(best.fun), n_points=int(logN.size),
+                         flops_range=(float(flo), float(fhi)), n_starts=len(starts))
+
+
+# ================================================================================== sweep
+#: Default model sizes: 17 sizes 256 * 2^(k/2), k = 0..16 (256 ... 65536), sqrt(2) apart.
+DEFAULT_D_VALUES = tuple(int(round(256 * 2 ** (k / 2))) for k in range(17))
+
+
+@dataclass(frozen=True)
+class CurveSweep:
+    r"""Deterministic loss curves over a grid of model sizes (:func:`sweep_loss_curves`).
+
+    Attributes
+    ----------
+    d_values : ndarray of int64
+        Model sizes (increasing).
+    r : tuple of ndarray
+        Iterations of each curve (log-spaced, from 1 to ``max_flops / (d B)``).
+    loss, loss_error : tuple of ndarray
+        :math:`\mathcal P(r)` and its error estimate.
+    limit_loss, kernel_norm, learning_rate : ndarray
+        :math:`\mathcal P(\infty)`, :math:`\|K\|` and :math:`\gamma` per model size.
+    v_values : ndarray of float
+        Hidden dimension of each model (``inf`` allowed).
+    seconds_spectral, seconds_solver : ndarray
+        Wall time of the spectral stage and of the closed-form solver per model size (as
+        measured by the worker; zero for results loaded from the cache).
+    params : dict
+        The sweep parameters (alpha, beta, batch_size, lr_scale, v_ratio, max_flops,
+        points_per_decade, rtol) and the package version.
+    """
+
+    d_values: np.ndarray
+    r: tuple
+    loss: tuple
+    loss_error: tuple
+    limit_loss: np.ndarray
+    kernel_norm: np.ndarray
+    learning_rate: np.ndarray
+    v_values: np.ndarray
+    seconds_spectral: np.ndarray
+    seconds_solver: np.ndarray
+    params: dict
+
+    @property
+    def flops(self) -> tuple:
+        """Compute :math:`f = d B r` of each curve (THEORY.md §A)."""
+        B = self.params["batch_size"]
+        return tuple(d * B * r.astype(np.float64) for d, r in zip(self.d_values, self.r))
+
+    def curves(self) -> list:
+        """The curves as ``(d, flops, loss)`` tuples for :func:`isoflop_frontier` & co."""
+        return [(float(d), f, L) for d, f, L in zip(self.d_values, self.flops, self.loss)]
+
+
+def _iterations(d, batch_size, max_flops, points_per_decade):
+    rmax = max(1.0, max_flops / (d * batch_size))
+    n = max(2, int(math.ceil(math.log10(rmax) * points_per_decade)) + 1)
+    return np.unique(np.round(np.logspace(0.0, math.log10(rmax), n))).astype(np.int64)
+
+
+def _sweep_task(task: dict) -> dict:
+    """One curve of the sweep: a pure function of ``task`` (JSON-serialisable parameters)."""
+    from .curve import loss_curve
+    from .forcing import deterministic_measure
+    from .model import PLRF
+
+    v = math.inf if task["v"] == "inf" else int(task["v"])
+    model = PLRF(alpha=task["alpha"], beta=task["beta"], v=v, d=int(task["d"]))
+    B = int(task["batch_size"])
+    gamma = model.reference_learning_rate(task["lr_scale"]) / B
+    r = _iterations(model.d, B, task["max_flops"], task["points_per_decade"])
+    t0 = time.perf_counter()
+    deterministic_measure(model, rtol=task["rtol"])
+    t1 = time.perf_counter()
+    c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
+    t2 = time.perf_counter()
+    return {"d": model.d, "r": c.r, "loss": c.loss, "loss_error": c.loss_error,
+            "limit_loss": float(c.limit_loss), "kernel_norm": float(c.kernel_norm),
+            "learning_rate": float(gamma), "seconds_spectral": t1 - t0,
+            "seconds_solver": t2 - t1}
+
+
+def _task_key(task: dict) -> str:
+    import hashlib
+    import json
+
+    from . import __version__
+
+    blob = json.dumps({"function": "compute_optimal._sweep_task", "task": task,
+                       "version": __version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _cache_load(cache_dir, task):
+    import os
+
+    path = os.path.join(cache_dir, _task_key(task) + ".npz")
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in ("r", "loss", "loss_error")}
+        for k in ("limit_loss", "kernel_norm", "learning_rate"):
+            out[k] = float(z[k])
+    out["d"] = int(task["d"])
+    out["seconds_spectral"] = out["seconds_solver"] = 0.0
+    return out
+
+
+def _cache_store(cache_dir, task, res):
+    import json
+    import os
+    import tempfile
+
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, _task_key(task) + ".npz")
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, task=np.array(json.dumps(task, sort_keys=True)),
+                 **{k: res[k] for k in ("r", "loss", "loss_error", "limit_loss", "kernel_norm",
+                                         "learning_rate")})
+    os.replace(tmp, path)
+
+
+def _get_client(client):
+    """A Dask client from a Client or a scheduler address; (client, owned)."""
+    if isinstance(client, str):
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("client given as a scheduler address needs dask.distributed: "
+                              "pip install 'volterra-sgd[dist]'") from exc
+        return Client(client), True
+    if not (hasattr(client, "submit") and hasattr(client, "gather")):
+        raise TypeError("client must be a dask.distributed.Client, a scheduler address "
+                        f"string or None; got {type(client).__name__}")
+    return client, False
+
+
+def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
+    results = [None] * len(tasks)
+    if cache_dir is not None:
+        for i, t in enumerate(tasks):
+            results[i] = _cache_load(cache_dir, t)
+    todo = sorted((i for i in range(len(tasks)) if results[i] is None),
+                  key=lambda i: -tasks[i]["d"])  # largest (slowest) first
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="compute-optimal sweep", unit="curve")
+
+    def done(i, res):
+        results[i] = res
+        if cache_dir is not None:
+            _cache_store(cache_dir, tasks[i], res)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if not todo:
+            pass
+        elif client is not None:
+            cl, owned = _get_client(client)
+            try:
+                from dask.distributed import as_completed
+
+                futs = {cl.submit(_sweep_task, tasks[i], pure=True,
+                                  key=f"volterra-sgd-curve-{_task_key(tasks[i])}"): i
+                        for i in todo}
+                for fut in as_completed(list(futs)):
+                    done(futs[fut], fut.result())
+            finally:
+                if owned:
+                    cl.close()
+        elif n_jobs == 1 or len(todo) == 1:
+            for i in todo:
+                done(i, _sweep_task(tasks[i]))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # spawn: fork is unsafe once OpenMP (Numba/BLAS) is initialised in this process.
+            # Scripts therefore need the ``if __name__ == "__main__":`` guard.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=ctx) as ex:
+                futs = {ex.submit(_sweep_task, tasks[i]): i for i in todo}
+                for fut in as_completed(futs):
+                    done(futs[fut], fut.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: int = 1,
+                      lr_scale: float = 0.5, v_ratio=10, max_flops: float = 1e13,
+                      points_per_decade: int = 40, rtol: float = 1e-11, client=None,
+                      n_jobs: int | None = None, progress: bool = False,
+                      cache_dir=None) -> CurveSweep:
+    r"""Deterministic loss curves for a grid of model sizes, in parallel (THEORY.md §A, §3).
+
+    Each model size is one task, a pure function of JSON-serialisable parameters
+    (:func:`volterra_sgd.loss_curve` on its own log-spaced iterations), so the local process
+    pool, a Dask cluster and a serial run give bit-identical curves.
+
+    Parameters
+    ----------
+    alpha, beta : float
+        PLRF exponents.
+    d_values : array_like of int, optional
+        Model sizes (at least 3, distinct).  Default :data:`DEFAULT_D_VALUES`.
+    batch_size : int, default 1
+        :math:`B`.
+    lr_scale : float, default 0.5
+        :math:`g`: the learning rate is :math:`\gamma = g / (B \sum_{j\le v} j^{-2\alpha})`
+        (:meth:`PLRF.reference_learning_rate` divided by :math:`B`: the step of the
+        batch-averaged gradient is fixed, :math:`\|K\| \approx g/2`).
+    v_ratio : float or math.inf, default 10
+        Hidden dimension :math:`v = \mathrm{round}(v_{ratio}\, d)`; ``math.inf`` (only for
+        :math:`2\alpha > 1`) uses :math:`v = \infty` (about 5 times slower at
+        :math:`d = 10^4`).
+    max_flops : float, default 1e13
+        Each curve runs to :math:`r = f_{max}/(dB)`.
+    points_per_decade : int, default 40
+        Iterations per decade of :math:`r` (from :math:`r = 1`).
+    rtol : float, default 1e-11
+        Quadrature tolerance of the spectral measure.
+    client : dask.distributed.Client or str, optional
+        Run the tasks on this Dask cluster (a scheduler address is connected to and closed
+        afterwards); needs the ``dist`` extra.
+    n_jobs : int, optional
+        Local worker processes (default ``min(2, os.cpu_count())``); 1 runs serially in this
+        process.  Ignored with ``client``.
+    progress : bool, default False
+        Show a ``tqdm`` progress bar.
+    cache_dir : str or os.PathLike, optional
+        Opt-in cache: one ``.npz`` per model size, named by the SHA-256 of the canonical JSON
+        of its parameters and the package version; an interrupted sweep resumes from it.
+
+    Returns
+    -------
+    CurveSweep
+
+    Examples
+    --------
+    >>> from volterra_sgd.compute_optimal import sweep_loss_curves
+    >>> sw = sweep_loss_curves(0.7, 0.7, [32, 64, 128], max_flops=1e6, n_jobs=1)
+    >>> [int(r[-1]) for r in sw.r]
+    [31250, 15625, 7812]
+    >>> bool(sw.loss[0][-1] > sw.limit_loss[0])
+    True
+    """
+    import os
+
+    from ._validation import as_int, as_real
+    from .model import PLRF
+
+    alpha = as_real(alpha, "alpha", lower=0.0)
+    beta = as_real(beta, "beta")
+    if d_values is None:
+        d_values = DEFAULT_D_VALUES
+    try:
+        d_arr = np.asarray(d_values)
+    except Exception:  # pragma: no cover
+        raise TypeError(f"d_values must be an array of integers; got {d_values!r}") from None
+    if d_arr.ndim != 1 or d_arr.dtype.kind not in "iuf" or d_arr.size == 0:
+        raise TypeError(f"d_values must be a 1-D array of integers; got {d_values!r}")
+    if d_arr.dtype.kind == "f" and (not np.all(np.isfinite(d_arr)) or
+                                    np.any(d_arr != np.round(d_arr))):
+        raise ValueError(f"d_values must hold whole numbers; got {d_arr.tolist()}")
+    d_arr = np.sort(d_arr.astype(np.int64))
+    if d_arr.size < 3:
+        raise ValueError(f"d_values must hold at least 3 model sizes; got {d_arr.tolist()}")
+    if d_arr[0] < 2 or np.any(np.diff(d_arr) == 0):
+        raise ValueError(f"d_values must be distinct integers >= 2; got {d_arr.tolist()}")
+    B = as_int(batch_size, "batch_size")
+    g = as_real(lr_scale, "lr_scale", lower=0.0, upper=2.0)
+    if isinstance(v_ratio, float) and math.isinf(v_ratio) and v_ratio > 0:
+        if not 2 * alpha > 1:
+            raise ValueError(f"v_ratio = inf needs 2*alpha > 1; got alpha = {alpha}")
+        vr = math.inf
+    else:
+        vr = as_real(v_ratio, "v_ratio", lower=1.0)
+    fmax = as_real(max_flops, "max_flops", lower=0.0)
+    if fmax < B * d_arr[-1] * 10:
+        raise ValueError(f"max_flops must allow at least 10 steps of the largest model "
+                         f"(>= {10 * B * d_arr[-1]:.3g}); got {fmax:.3g}")
+    ppd = as_int(points_per_decade, "points_per_decade", minimum=2)
+    rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
+    if n_jobs is None:
+        n_jobs = min(2, os.cpu_count() or 1)
+    n_jobs = as_int(n_jobs, "n_jobs")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool; got {progress!r}")
+    if client is not None:
+        if not isinstance(client, str) and not (hasattr(client, "submit")
+                                                and hasattr(client, "gather")):
+            raise TypeError("client must be a dask.distributed.Client, a scheduler address "
+                            f"string or None; got {type(client).__name__}")
+    tasks = []
+    for d in d_arr:
+        v = "inf" if math.isinf(vr) else int(round(vr * int(d)))
+        if v != "inf" and v <= d:
+            v = int(d) + 1
+        PLRF(alpha=alpha, beta=beta, v=math.inf if v == "inf" else v, d=int(d))  # validate
+        tasks.append({"alpha": alpha, "beta": beta, "d": int(d), "v": v, "batch_size": B,
+                      "lr_scale": g, "max_flops": fmax, "points_per_decade": ppd,
+                      "rtol": rtol})
+    res = _run_tasks(tasks, client=client, n_jobs=n_jobs, progress=bool(progress),
+                     cache_dir=None if cache_dir is None else os.fspath(cache_dir))
+    from . import __version__
+
+    params = {"alpha": alpha, "beta": beta, "batch_size": B, "lr_scale": g,
+              "v_ratio": "inf" if math.isinf(vr) else vr, "max_flops": fmax,
+              "points_per_decade": ppd, "rtol": rtol, "version": __version__}
+    return CurveSweep(
+        d_values=d_arr, r=tuple(x["r"] for x in res), loss=tuple(x["loss"] for x in res),
+        loss_error=tuple(x["loss_error"] for x in res),
+        limit_loss=np.array([x["limit_loss"] for x in res]),
+        kernel_norm=np.array([x["kernel_norm"] for x in res]),
+        learning_rate=np.array([x["learning_rate"] for x in res]),
+        v_values=np.array([math.inf if t["v"] == "inf" else float(t["v"]) for t in tasks]),
+        seconds_spectral=np.array([x["seconds_spectral"] for x in res]),
+        seconds_solver=np.array([x["seconds_solver"] for x in res]), params=params)
+
+
+# ========================================================================= the full study
+@dataclass(frozen=True)
+class ComputeOptimalResult:
+    r"""Compute-optimal study of one PLRF point (:func:`compute_optimal`).
+
+    Attributes
+    ----------
+    alpha, beta : float
+    batch_size : int
+    sweep : CurveSweep
+        The loss curves.
+    isoflop : IsoFLOPFrontier
+        Frontier and the fits of :math:`\eta`, :math:`\xi`.
+    kaplan : KaplanFits
+    chinchilla : ChinchillaFit or None
+        Approach 3 on the curves' points inside the IsoFLOP window (None if disabled).
+    theory : dict
+        ``phase``, ``xi``, ``eta`` from :func:`volterra_sgd.phase_exponents` (THEORY.md §5.3).
+    seconds : dict
+        Wall time: ``sweep`` (all curves, as seen by the caller), ``spectral`` and
+        ``solver`` (sums over the workers), ``fits``.
+    """
+
+    alpha: float
+    beta: float
+    batch_size: int
+    sweep: CurveSweep
+    isoflop: IsoFLOPFrontier
+    kaplan: KaplanFits
+    chinchilla: ChinchillaFit | None
+    theory: dict
+    seconds: dict
+
+    @property
+    def loss_exponent(self) -> float:
+        r""":math:`\eta` (:math:`\mathcal P^\star \propto f^{-\eta}`)."""
+        return self.isoflop.loss_fit.exponent
+
+    @property
+    def loss_exponent_ci(self) -> tuple:
+        r"""95% bootstrap interval of :math:`\eta`."""
+        return self.isoflop.loss_fit.exponent_ci
+
+    @property
+    def params_exponent(self) -> float:
+        r""":math:`\xi` (:math:`d^\star \propto f^{\xi}`)."""
+        return self.isoflop.params_fit.exponent
+
+    @property
+    def params_exponent_ci(self) -> tuple:
+        r"""95% bootstrap interval of :math:`\xi`."""
+        return self.isoflop.params_fit.exponent_ci
+
+    @property
+    def frontier(self) -> np.ndarray:
+        """Structured array (``flops``, ``d_opt``, ``loss_opt``) of the frontier."""
+        return self.isoflop.frontier
+
+    @property
+    def window(self) -> tuple:
+        """Flops window of the fits."""
+        return self.isoflop.window
+
+    def summary(self) -> dict:
+        """JSON-serialisable summary: exponents with intervals, window, fits, theory."""
+        out = {"alpha": self.alpha, "beta": self.beta, "batch_size": self.batch_size,
+               "eta": self.loss_exponent, "eta_ci": list(self.loss_exponent_ci),
+               "xi": self.params_exponent, "xi_ci": list(self.params_exponent_ci),
+               "window": list(self.window), "theory": dict(self.theory),
+               "d_values": [int(d) for d in self.sweep.d_values],
+               "sweep_params": dict(self.sweep.params),
+               "n_boot": self.isoflop.n_boot, "n_boot_used": self.isoflop.n_boot_used,
+               "kaplan": {k: getattr(self.kaplan, k).to_dict() for k in
+                          ("loss_vs_params", "loss_vs_data", "loss_vs_compute",
+                           "params_vs_compute")},
+               "kaplan_theory": dict(self.kaplan.theory), "seconds": dict(self.seconds)}
+        if self.chinchilla is not None:
+            ch = _pack(self.chinchilla, "", {})
+            ch.pop("__dataclass__")
+            out["chinchilla"] = ch
+        return out
+
+    def save(self, path) -> str:
+        """Save to ``.npz`` (arrays plus a JSON ``meta`` entry; no pickles).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File name ending in ``.npz``.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        import json
+        import os
+
+        from . import __version__
+
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            raise ValueError(f"path must end in .npz; got {path!r}")
+        arrays = {}
+        meta = {"kind": "ComputeOptimalResult", "version": __version__,
+                "result": _pack(self, "", arrays)}
+        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+
+_DATACLASSES = {}
+
+
+def _pack(obj, prefix, arrays):
+    """JSON tree of a (nested) result; arrays go to ``arrays`` under path-like keys."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(obj):
+        return {"__dataclass__": type(obj).__name__,
+                **{f.name: _pack(getattr(obj, f.name), f"{prefix}{f.name}.", arrays)
+                   for f in fields(obj)}}
+    if isinstance(obj, np.ndarray):
+        key = prefix.rstrip(".") or "array"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]
+    if isinstance(obj, dict):
+        return {str(k): _pack(v, f"{prefix}{k}.", arrays) for k, v in obj.items()}
+    if isinstance(obj, (np.floating, float)):
+        return float(obj)
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    return obj
+
+
+def _unpack(tree, arrays):
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return arrays[tree["__array__"]]
+        if "__tuple__" in tree:
+            return tuple(_unpack(x, arrays) for x in tree["__tuple__"])
+        if "__dataclass__" in tree:
+            if not _DATACLASSES:
+                _DATACLASSES.update({c.__name__: c for c in (
+                    PowerLawFit, IsoFLOPFrontier, KaplanFits, ChinchillaFit, CurveSweep,
+                    ComputeOptimalResult)})
+            cls = _DATACLASSES[tree["__dataclass__"]]
+            return cls(**{k: _unpack(v, arrays) for k, v in tree.items()
+                          if k != "__dataclass__"})
+        return {k: _unpack(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_unpack(x, arrays) for x in tree]
+    return tree
+
+
+def load_compute_optimal(path) -> ComputeOptimalResult:
+    """Load a result written by :meth:`ComputeOptimalResult.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    ComputeOptimalResult
+    """
+    import json
+    import os
+
+    path = os.fspath(path)
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    if meta.get("kind") != "ComputeOptimalResult":
+        raise ValueError(f"{path!r} does not hold a ComputeOptimalResult")
+    return _unpack(meta["result"], arrays)
+
+
+def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_size: int = 1,
+                    client=None, *, lr_scale: float = 0.5, v_ratio=10,
+                    max_flops: float = 1e13, points_per_decade: int = 40,
+                    flops_per_decade: int = 40, window=None, trim: float = 0.0,
+                    n_boot: int = 400, rng=0, chinchilla: bool = True,
+                    n_jobs: int | None = None, progress: bool = False, cache_dir=None,
+                    rtol: float = 1e-11) -> ComputeOptimalResult:
+    r"""Compute-optimal exponents of the PLRF model from deterministic loss curves.
+
+    Sweeps :func:`volterra_sgd.loss_curve` over model sizes (:func:`sweep_loss_curves`),
+    extracts the IsoFLOP frontier (:func:`isoflop_frontier`), fits :math:`\eta` and
+    :math:`\xi` with bootstrap intervals, the Kaplan-style laws (:func:`kaplan_fits`) and
+    Chinchilla's parametric law (:func:`chinchilla_fit`), and reports the phase theory's
+    prediction (:func:`volterra_sgd.phase_exponents`, THEORY.md §5.3).
+
+    Parameters
+    ----------
+    alpha, beta : float, default 0.7, 0.7
+        PLRF exponents.
+    d_values : array_like of int, optional
+        Model sizes; default :data:`DEFAULT_D_VALUES` (17 sizes from 256 to 65536,
+        :math:`\sqrt 2` apart).
+    batch_size : int, default 1
+        :math:`B` (compute :math:`f = dBr`).
+    client : dask.distributed.Client or str, optional
+        Dask cluster (or scheduler address) for the sweep; default: a local process pool.
+    lr_scale, v_ratio, max_flops, points_per_decade, rtol
+        Sweep settings, see :func:`sweep_loss_curves` (defaults :math:`g = 0.5`,
+        :math:`v = 10d`, :math:`f \le 10^{13}`).
+    flops_per_decade, window, trim, n_boot, rng
+        Frontier settings, see :func:`isoflop_frontier`.
+    chinchilla : bool, default True
+        Also run the Chinchilla Approach 3 fit (on the points inside the window).
+    n_jobs, progress, cache_dir
+        Execution of the sweep, see :func:`sweep_loss_curves`.
+
+    Returns
+    -------
+    ComputeOptimalResult
+        ``loss_exponent`` (:math:`\eta`), ``params_exponent`` (:math:`\xi`), their
+        ``*_ci`` intervals, ``frontier``, the fits and the theory.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad parameters (named in the message), or no interior frontier.
+
+    Notes
+    -----
+    Default settings reproduce the Phase II/III boundary :math:`\alpha = \beta = 0.7`
+    (paper's Fig. 3; theory :math:`\eta = 0.643`, :math:`\xi = 0.5`); the measured values and
+    their drift with the range of :math:`d` are in ``docs/compute_optimal.md``.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> co = vs.compute_optimal(0.7, 0.7, d_values=[16, 23, 32, 45, 64, 91, 128],
+    ...                         max_flops=1e7, n_boot=50, chinchilla=False, n_jobs=1)
+    >>> bool(0.55 < co.loss_exponent < 0.7), bool(0.4 < co.params_exponent < 0.6)
+    (True, True)
+    >>> co.frontier.dtype.names
+    ('flops', 'd_opt', 'loss_opt')
+    """
+    from .phases import phase_exponents
+
+    ex = phase_exponents(alpha, beta)
+    t0 = time.perf_counter()
+    sweep = sweep_loss_curves(alpha, beta, d_values, batch_size=batch_size, lr_scale=lr_scale,
+                              v_ratio=v_ratio, max_flops=max_flops,
+                              points_per_decade=points_per_decade, rtol=rtol, client=client,
+                              n_jobs=n_jobs, progress=progress, cache_dir=cache_dir)
+    t1 = time.perf_counter()
+    curves = sweep.curves()
+    iso = isoflop_frontier(curves, flops_per_decade=flops_per_decade, window=window,
+                           trim=trim, n_boot=n_boot, rng=rng)
+    kap = kaplan_fits(curves, iso, limit_losses=sweep.limit_loss, n_boot=n_boot, rng=rng,
+                      alpha=alpha, beta=beta)
+    chin = (chinchilla_fit(curves, flops_range=iso.window, n_boot=min(n_boot, 100), rng=rng)
+            if chinchilla else None)
+    t2 = time.perf_counter()
+    theory = {"phase": ex.phase, "xi": ex.xi, "eta": ex.eta}
+    seconds = {"sweep": t1 - t0, "spectral": float(sweep.seconds_spectral.sum()),
+               "solver": float(sweep.seconds_solver.sum()), "fits": t2 - t1}
+    return ComputeOptimalResult(alpha=float(alpha), beta=float(beta),
+                                batch_size=int(sweep.params["batch_size"]), sweep=sweep,
+                                isoflop=iso, kaplan=kap, chinchilla=chin, theory=theory,
+                                seconds=seconds)
