@@ -37,6 +37,7 @@ from .exceptions import (
     UnstableLearningRateError,
     VolterraSGDError,
 )
+from .features import FeatureSpectrum, feature_spectrum
 from .forcing import ForcingKernel, forcing_and_kernel
 from .io import load_curve, save_curve
 from .model import PLRF, SpectralModel
@@ -105,6 +106,8 @@ __all__ = [
     "load_curve",
     "save_curve",
     # data-limited model: ridge / least squares on random features
+    "FeatureSpectrum",
+    "feature_spectrum",
     "BestFeatures",
     "RidgeEquivalent",
     "RidgeExponents",

@@ -356,7 +356,7 @@ def _spectrum(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_count(x, name: str, *, allow_inf: bool = False) -> float:
-    """An integer >= 1 (or ``math.inf`` when allowed), returned as float."""
+    """Return an integer >= 1 (or ``math.inf`` when allowed) as a float."""
     if allow_inf and isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) \
             and math.isinf(float(x)) and float(x) > 0:
         return math.inf
@@ -632,7 +632,7 @@ class BestFeatures:
 
 
 def best_n_features(model, n_samples, ridge: float = 0.0, n_features=None) -> BestFeatures:
-    r"""The number of features :math:`N` minimising the deterministic loss at fixed :math:`T`.
+    r"""Find the number of features :math:`N` minimising the deterministic loss at fixed :math:`T`.
 
     Parameters
     ----------
@@ -702,7 +702,7 @@ class RidgeExponents:
 
 
 def ridge_scaling_exponents(alpha: float, beta: float) -> RidgeExponents:
-    r"""Closed-form exponents of :math:`L(N)` at :math:`T=\infty` and :math:`L(T)` at :math:`N=\infty`.
+    r"""Closed-form exponents of :math:`L(N)`, :math:`T=\infty`, and :math:`L(T)`, :math:`N=\infty`.
 
     Parameters
     ----------

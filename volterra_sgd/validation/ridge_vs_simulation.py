@@ -139,7 +139,7 @@ def plot(grid_rows, peak, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ax = axes[0]
     for (alpha, beta) in sorted({(r["alpha"], r["beta"]) for r in grid_rows}):
-        for ridge, mk in zip(RIDGES, "os"):
+        for ridge, mk in zip(RIDGES, "os", strict=True):
             rr = [r for r in grid_rows if (r["alpha"], r["beta"], r["ridge"]) ==
                   (alpha, beta, ridge)]
             ax.errorbar([r["ratio_N_T"] for r in rr], [r["sim"] / r["de"] for r in rr],
@@ -154,7 +154,7 @@ def plot(grid_rows, peak, path):
     ax.semilogy(peak["N"], peak["de"], "-", label="deterministic equivalent")
     ax.errorbar(peak["N"], peak["sim"], yerr=peak["stderr"], fmt="o", label="simulation")
     ax.axvline(peak["T"], color="0.6", ls=":")
-    ax.set_xlabel("N (T = %d, ridge = 0)" % peak["T"])
+    ax.set_xlabel(f"N (T = {peak['T']}, ridge = 0)")
     ax.set_ylabel("test loss")
     ax.legend()
     fig.tight_layout()
@@ -198,7 +198,7 @@ def run(out, quick=False):
                   "passed": abs(peak["N"][j] - peak["T"]) == min(abs(n - peak["T"])
                                                                  for n in peak["N"]),
                   "detail": "simulated losses: " + ", ".join(f"N={n}: {s:.3e}" for n, s in
-                                                            zip(peak["N"], sim))})
+                                                            zip(peak["N"], sim, strict=True))})
     erows = ["| alpha | beta | L(N): theory | ridge 0 | small ridge | L(T): theory | ridge 0 | "
              "small ridge | L(ridge): theory | measured |",
              "|---|---|---|---|---|---|---|---|---|---|"]
