@@ -272,7 +272,8 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     Parameters
     ----------
     eigenvalues : array_like, EmbeddingSpectrum, PLRF or SpectralModel
-        Eigenvalues; for a model (:class:`PLRF`, :class:`SpectralModel`) its deterministic spectrum (the nodes of the
+        Eigenvalues; for a model (:class:`PLRF`, :class:`SpectralModel`) its deterministic
+        spectrum (the nodes of the
         spectral measure weighted by the eigenvalue density).
     batch_size : int
         :math:`B`.

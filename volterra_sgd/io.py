@@ -54,7 +54,6 @@ def _model_from_meta(mm: dict):
 
 def _meta(curve) -> dict:
     from . import __version__
-
     from .model import model_metadata
 
     return {
@@ -157,13 +156,13 @@ def load_curve(path: str | os.PathLike):
 
 
 def load_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read data eigenvalues and target coefficients from a CSV or NPZ file.
+    r"""Read data eigenvalues and target coefficients from a CSV or NPZ file.
 
     Parameters
     ----------
     path : str or os.PathLike
         ``.npz`` with arrays ``eigenvalues`` and ``target``; or a text file (``.csv``, or any
-        other suffix) with two columns :math:`\\lambda_j, b_j`, separated by commas or
+        other suffix) with two columns :math:`\lambda_j, b_j`, separated by commas or
         whitespace, one row per ``j``, with an optional header line (``#`` comments allowed).
 
     Returns
@@ -183,7 +182,7 @@ def load_spectrum(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     >>> from volterra_sgd.io import load_spectrum
     >>> path = os.path.join(tempfile.mkdtemp(), "s.csv")
     >>> with open(path, "w") as fh:
-    ...     _ = fh.write("eigenvalue,target\\n1.0,1.0\\n0.25,0.5\\n")
+    ...     _ = fh.write("eigenvalue,target\n1.0,1.0\n0.25,0.5\n")
     >>> load_spectrum(path)
     (array([1.  , 0.25]), array([1. , 0.5]))
     """

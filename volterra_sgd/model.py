@@ -380,7 +380,8 @@ class SpectralModel:
             if b_call:
                 b = _evaluate(target, vv, "target")
             elif not isinstance(target, (np.ndarray, list, tuple)):
-                raise TypeError(f"target must be an array or a callable; got {type(target).__name__}")
+                raise TypeError("target must be an array or a callable; got "
+                                f"{type(target).__name__}")
             else:
                 b = target
             b = _check_values(b, "target", positive=False)
@@ -415,7 +416,7 @@ class SpectralModel:
     # ------------------------------------------------------------ construction helpers
     @classmethod
     def from_plrf(cls, model: PLRF, *, n_explicit: int | None = None) -> SpectralModel:
-        r"""The same model as a ``SpectralModel`` (finite ``v``: arrays; ``v = inf``: power tails).
+        r"""Convert a PLRF (finite ``v``: arrays; ``v = inf``: exact power tails).
 
         Parameters
         ----------
@@ -445,7 +446,7 @@ class SpectralModel:
 
     @classmethod
     def from_file(cls, path, d: int) -> SpectralModel:
-        """Read eigenvalues and targets from a CSV or NPZ file (:func:`volterra_sgd.io.load_spectrum`).
+        """Read eigenvalues and targets from a CSV or NPZ file (see ``io.load_spectrum``).
 
         Parameters
         ----------
@@ -494,7 +495,7 @@ class SpectralModel:
 
     @property
     def target_tail_power(self) -> float | None:
-        """Declared tail power :math:`q` of :math:`b_j^2\\lambda_j` (``None`` if finite)."""
+        r"""Declared tail power :math:`q` of :math:`b_j^2\lambda_j` (``None`` if finite)."""
         return self._q
 
     @property
@@ -504,7 +505,7 @@ class SpectralModel:
 
     @property
     def head_eigenvalues(self) -> np.ndarray:
-        """The explicitly stored :math:`\\lambda_j`, ``j <= n_explicit`` (read-only)."""
+        r"""The explicitly stored :math:`\lambda_j`, ``j <= n_explicit`` (read-only)."""
         return self._lam
 
     @property
@@ -594,7 +595,7 @@ class SpectralModel:
         return c
 
     def reference_learning_rate(self, g: float = 0.25) -> float:
-        r"""The learning rate :math:`\gamma = g / \mathrm{tr}\,D` (as :meth:`PLRF.reference_learning_rate`).
+        r"""Return :math:`\gamma = g / \mathrm{tr}\,D` (as :meth:`PLRF.reference_learning_rate`).
 
         Parameters
         ----------

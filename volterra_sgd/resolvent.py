@@ -390,7 +390,7 @@ _GENERAL_CACHE: dict = {}
 
 
 def _general_tables(model: SpectralModel) -> _GeneralTables:
-    """Cached :class:`_GeneralTables` of ``model`` (keyed by its SHA-256)."""
+    """Return the cached :class:`_GeneralTables` of ``model`` (keyed by its SHA-256)."""
     key = model.key
     t = _GENERAL_CACHE.get(key)
     if t is None:
@@ -431,8 +431,10 @@ def _tau_equation_tab(t, d, v, lam, levels, pow_m, tail_m):
 
 @njit
 def _tau_kernel_tab(d, v, trd, lam, levels, pow_m, tail_m):
-    """Tau equation for general tables; ``(tau, status)`` with the codes of ``_tau_kernel``
-    plus 3 (the head is too short for the tail series)."""
+    """Solve the tau equation from general tables; return ``(tau, status)``.
+
+    Status codes as in ``_tau_kernel``, plus 3: the head is too short for the tail series.
+    """
     if v <= d:
         return math.inf, 1
     lo = math.log(0.5 * d / trd)  # g <= tau tr D - d < 0 there
