@@ -554,3 +554,15 @@ def test_cli_phases_table_and_plot(capsys, tmp_path):
     assert out_file.stat().st_size > 10_000
     assert (tmp_path / "diagram.pdf").stat().st_size > 5_000
     assert main(["phases", "--plot", str(tmp_path / "diagram.svg")]) == 2
+
+
+def test_part_ratios_tend_to_one_as_d_grows():
+    """Closed-form / contour parts at the midpoint of each part's window (validation table
+    in docs/phases.md): |ratio - 1| shrinks from d = 1e3 to 1e4 and Fpp, Kpp are within 7%."""
+    from volterra_sgd.validation.phase_exponents import ratio_convergence_study
+
+    small, large = ratio_convergence_study(cases=((1.0, 0.7),), ds=(1000, 10000))
+    for part in ("Fpp", "Kpp", "Fac"):
+        assert abs(large[part]["ratio"] - 1) < abs(small[part]["ratio"] - 1), part
+    assert abs(large["Fpp"]["ratio"] - 1) < 0.07 and abs(large["Kpp"]["ratio"] - 1) < 0.07
+    assert large["Fo"] < 1e-8 and small["Fo"] < 1e-8
