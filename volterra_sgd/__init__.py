@@ -13,6 +13,20 @@ so that ``volterra_sgd.resolvent`` stays the module.
 from __future__ import annotations
 
 from ._numba import warmup
+from .compute_optimal import (
+    ChinchillaFit,
+    ComputeOptimalResult,
+    CurveSweep,
+    IsoFLOPFrontier,
+    KaplanFits,
+    PowerLawFit,
+    chinchilla_fit,
+    compute_optimal,
+    isoflop_frontier,
+    kaplan_fits,
+    load_compute_optimal,
+    sweep_loss_curves,
+)
 from .contour import (
     SpectralDensities,
     SpectralMeasure,
@@ -105,6 +119,19 @@ __all__ = [
     "loss_curve",
     "load_curve",
     "save_curve",
+    # compute-optimal scaling
+    "compute_optimal",
+    "ComputeOptimalResult",
+    "load_compute_optimal",
+    "CurveSweep",
+    "sweep_loss_curves",
+    "IsoFLOPFrontier",
+    "PowerLawFit",
+    "isoflop_frontier",
+    "KaplanFits",
+    "kaplan_fits",
+    "ChinchillaFit",
+    "chinchilla_fit",
     # data-limited model: ridge / least squares on random features
     "FeatureSpectrum",
     "feature_spectrum",

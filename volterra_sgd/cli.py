@@ -326,7 +326,122 @@ def _run_validate(args) -> int:
     return rep.status
 
 
-_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge, _add_validate]
+# -------------------------------------------------------------- compute-optimal
+def _add_compute_optimal(sub) -> None:
+    p = sub.add_parser(
+        "compute-optimal", help="IsoFLOP frontier: xi, eta with intervals, Kaplan/Chinchilla fits",
+        description="Sweep deterministic loss curves over a geometric grid of model sizes d, "
+                    "extract the compute-optimal frontier d*(f), P*(f) at compute f = d*B*r "
+                    "and fit xi and eta with bootstrap 95%% intervals (THEORY.md 5, 7; "
+                    "docs/compute_optimal.md). Writes frontier.csv (+ .json), "
+                    "compute_optimal.json, result.npz and figures into --out.")
+    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--d-min", type=_positive_int, default=256, help="smallest d (default 256)")
+    p.add_argument("--d-max", type=_positive_int, default=65536,
+                   help="largest d (default 65536)")
+    p.add_argument("--points", type=_positive_int, default=17,
+                   help="number of model sizes, geometric (default 17)")
+    p.add_argument("--batch-size", type=_positive_int, default=1, help="B (default 1)")
+    p.add_argument("--lr-scale", type=float, default=0.5,
+                   help="g in gamma = g / sum_j j^(-2 alpha) / B (default 0.5)")
+    p.add_argument("--v-ratio", type=float, default=10.0,
+                   help="v = v_ratio * d; 'inf' for v = infinity (default 10)")
+    p.add_argument("--max-flops", type=float, default=1e13,
+                   help="compute at the end of every curve (default 1e13)")
+    p.add_argument("--window", type=float, nargs=2, metavar=("F_LO", "F_HI"), default=None,
+                   help="flops window of the fits (default: where d* is inside the grid)")
+    p.add_argument("--n-boot", type=int, default=400, help="bootstrap draws (default 400)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="local worker processes (default min(2, cpus))")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="Dask scheduler address (e.g. tcp://host:8786); needs the 'dist' extra")
+    p.add_argument("--cache-dir", default=None,
+                   help="resumable per-d cache of the sweep (default: $VOLTERRA_SGD_CACHE, "
+                   "else none)")
+    p.add_argument("--no-chinchilla", action="store_true", help="skip the Chinchilla fit")
+    p.add_argument("--no-plots", action="store_true", help="do not write figures")
+    p.add_argument("--progress", action="store_true", help="progress bar (needs tqdm)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(run=_run_compute_optimal)
+
+
+def _run_compute_optimal(args) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    from .compute_optimal import compute_optimal
+
+    if not 2 <= args.d_min < args.d_max:
+        raise ValueError(f"--d-min must be >= 2 and below --d-max; got {args.d_min}, "
+                         f"{args.d_max}")
+    if args.points < 3:
+        raise ValueError(f"--points must be >= 3; got {args.points}")
+    d_values = np.unique(np.round(np.geomspace(args.d_min, args.d_max, args.points))
+                         .astype(np.int64))
+    cache = args.cache_dir or os.environ.get("VOLTERRA_SGD_CACHE") or None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    co = compute_optimal(args.alpha, args.beta, d_values, args.batch_size,
+                         client=args.scheduler, lr_scale=args.lr_scale, v_ratio=args.v_ratio,
+                         max_flops=args.max_flops, window=args.window, n_boot=args.n_boot,
+                         rng=args.seed, chinchilla=not args.no_chinchilla, n_jobs=args.jobs,
+                         progress=args.progress, cache_dir=cache)
+    summ = co.summary()
+    fr = co.isoflop
+    tab = co.frontier
+    inwin = fr.in_window[fr.interior].astype(float)
+    csv = out / "frontier.csv"
+    np.savetxt(csv, np.column_stack([tab["flops"], tab["d_opt"], tab["loss_opt"], inwin]),
+               delimiter=",", header="flops,d_opt,loss_opt,in_window", comments="",
+               fmt="%.17g")
+    with open(str(csv) + ".json", "w") as fh:
+        json.dump(summ, fh, indent=1)
+    with open(out / "compute_optimal.json", "w") as fh:
+        json.dump(summ, fh, indent=1)
+    co.save(out / "result.npz")
+    th = co.theory
+    print(f"PLRF alpha={co.alpha:g}, beta={co.beta:g}, B={co.batch_size}: "
+          f"{d_values.size} model sizes {d_values[0]}..{d_values[-1]}, "
+          f"phase {th['phase']}")
+    lo, hi = co.window
+    print(f"window f in [{lo:.3g}, {hi:.3g}]")
+    print(f"eta = {co.loss_exponent:.4f}  95% [{co.loss_exponent_ci[0]:.4f}, "
+          f"{co.loss_exponent_ci[1]:.4f}]   theory {th['eta']:.4f}")
+    print(f"xi  = {co.params_exponent:.4f}  95% [{co.params_exponent_ci[0]:.4f}, "
+          f"{co.params_exponent_ci[1]:.4f}]   theory {th['xi']:.4f}")
+    kap = co.kaplan
+    print(f"Kaplan: alpha_N = {kap.loss_vs_params.exponent:.4f} (theory "
+          f"{kap.theory.get('alpha_N', float('nan')):.4f}), alpha_D = "
+          f"{kap.loss_vs_data.exponent:.4f} (theory {kap.theory.get('alpha_D', float('nan')):.4f})")
+    if co.chinchilla is not None:
+        ch = co.chinchilla
+        print(f"Chinchilla: E={ch.E:.3g} A={ch.A:.3g} a={ch.a:.4f} B={ch.B:.3g} b={ch.b:.4f}; "
+              f"N* ~ C^{ch.params_exponent:.4f}, L*-E ~ C^-{ch.loss_exponent:.4f}")
+    s = co.seconds
+    print(f"time: sweep {s['sweep']:.1f} s (spectral {s['spectral']:.1f} s, solver "
+          f"{s['solver']:.1f} s summed over workers), fits {s['fits']:.1f} s")
+    print(f"wrote {csv}, {csv}.json, {out / 'compute_optimal.json'}, {out / 'result.npz'}")
+    if not args.no_plots:
+        from .plotting import plot_compute_optimal_curves, plot_isoflop_slices, plot_optimal_size
+
+        for name, fn in (("loss_vs_flops", plot_compute_optimal_curves),
+                         ("optimal_size", plot_optimal_size),
+                         ("isoflop_slices", plot_isoflop_slices)):
+            ax = fn(co)
+            ax.set_title(f"PLRF α={co.alpha:g}, β={co.beta:g}")
+            for ext in ("png", "pdf"):
+                ax.figure.savefig(out / f"{name}.{ext}", dpi=130)
+        print(f"wrote figures loss_vs_flops, optimal_size, isoflop_slices (.png, .pdf) in {out}")
+    return 0
+
+
+_SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge, _add_validate,
+                _add_compute_optimal]
 
 
 def build_parser() -> argparse.ArgumentParser:

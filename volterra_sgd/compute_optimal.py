@@ -164,7 +164,7 @@ def _as_curve_data(curves, name="curves"):
 
 
 def _log_interp(logf_grid, f, loss_mean):
-    """log P interpolated linearly in log f; NaN outside the curve's flops range."""
+    """Return log P interpolated linearly in log f; NaN outside the curve's flops range."""
     lf = np.log(f)
     out = np.interp(logf_grid, lf, np.log(loss_mean))
     out[(logf_grid < lf[0] - 1e-12) | (logf_grid > lf[-1] + 1e-12)] = np.nan
@@ -185,7 +185,7 @@ def _frontier_from_grid(logd, logP):
     ok = (k > 0) & (k < n_d - 1) & np.isfinite(filled[k, cols])
     km, kp = np.clip(k - 1, 0, n_d - 1), np.clip(k + 1, 0, n_d - 1)
     ok &= np.isfinite(filled[km, cols]) & np.isfinite(filled[kp, cols])
-    x0, x1, x2 = logd[km] - logd[k], np.zeros(n_f), logd[kp] - logd[k]
+    x0, x2 = logd[km] - logd[k], logd[kp] - logd[k]
     with np.errstate(invalid="ignore", divide="ignore"):
         y0, y1, y2 = filled[km, cols], filled[k, cols], filled[kp, cols]
         # parabola y = y1 + b x + a x^2 through (x0, y0), (0, y1), (x2, y2)
@@ -436,9 +436,10 @@ class KaplanFits:
         value); ``exponent`` is :math:`\alpha_N`; bootstrap over the model sizes.
     loss_vs_data : PowerLawFit
         :math:`L(D) \propto D^{-\alpha_D}` with data :math:`D = B r`, on the largest model
-        (parameter-unlimited), over ``loss_vs_data.window``: from :math:`D = 10B` to the
-        point where the loss reaches ``saturation`` times its final value; bootstrap over
-        the points of the window (moving blocks of a decade).
+        (parameter-unlimited), over ``loss_vs_data.window``: from 10 times the first data
+        point (:math:`D = 10B`, i.e. :math:`r = 10`, for swept curves) to the point where
+        the loss reaches ``saturation`` times its final value; moving-block bootstrap
+        (blocks of a decade of data).
     loss_vs_compute : PowerLawFit
         :math:`L(C) \propto C^{-\alpha_C}` along the compute-optimal frontier
         (:math:`\alpha_C = \eta`).
@@ -562,9 +563,8 @@ def kaplan_fits(curves, frontier: IsoFLOPFrontier | None = None, *, limit_losses
     d_big, f_big, L_big = data[-1]
     L_big = L_big.mean(axis=0)
     data_axis = f_big / d_big  # = B r
-    B = data_axis[0] / max(1.0, round(data_axis[0]))  # batch size of r = 1 if present
     sat = L_big > saturation * L_big[-1]
-    m = (data_axis >= 10 * B) & sat
+    m = (data_axis >= 10 * data_axis[0] * (1 - 1e-12)) & sat
     if m.sum() < 3:
         m = sat if sat.sum() >= 3 else np.ones(L_big.size, bool)
     x, y = data_axis[m], L_big[m]
@@ -635,6 +635,15 @@ class ChinchillaFit:
     flops_range: tuple
     n_starts: int
 
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary."""
+        out = {k: getattr(self, k) for k in ("E", "A", "a", "B", "b", "params_exponent",
+                                              "data_exponent", "loss_exponent", "huber_delta",
+                                              "objective", "n_points", "n_starts")}
+        out["ci"] = {k: list(v) for k, v in self.ci.items()}
+        out["flops_range"] = list(self.flops_range)
+        return out
+
     def predict(self, N, D):
         """Fitted loss :math:`E + A N^{-a} + B D^{-b}`."""
         N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
@@ -660,9 +669,11 @@ def _huber_objective(theta, logN, logD, logL, delta):
 
 
 def _chinchilla_starts(logN, logD, logL, n_best=6):
-    """Initializations: on a grid of exponents (a, b) the model is linear in (E, A, B);
-    solve the relative non-negative least-squares problem for each grid point and keep the
-    ``n_best`` best (a, b, E, A, B) as starting points of the Huber fit."""
+    """Return starting points of the Huber fit.
+
+    On a grid of exponents (a, b) the model is linear in (E, A, B); solve the relative
+    non-negative least-squares problem at each grid point and keep the ``n_best`` best.
+    """
     from scipy.optimize import nnls
 
     L = np.exp(logL)
@@ -852,11 +863,13 @@ class CurveSweep:
     def flops(self) -> tuple:
         """Compute :math:`f = d B r` of each curve (THEORY.md §A)."""
         B = self.params["batch_size"]
-        return tuple(d * B * r.astype(np.float64) for d, r in zip(self.d_values, self.r))
+        return tuple(d * B * r.astype(np.float64)
+                     for d, r in zip(self.d_values, self.r, strict=True))
 
     def curves(self) -> list:
-        """The curves as ``(d, flops, loss)`` tuples for :func:`isoflop_frontier` & co."""
-        return [(float(d), f, L) for d, f, L in zip(self.d_values, self.flops, self.loss)]
+        """Return the curves as ``(d, flops, loss)`` tuples for :func:`isoflop_frontier` & co."""
+        return [(float(d), f, L) for d, f, L in zip(self.d_values, self.flops, self.loss,
+                                                        strict=True)]
 
 
 def _iterations(d, batch_size, max_flops, points_per_decade):
@@ -929,7 +942,7 @@ def _cache_store(cache_dir, task, res):
 
 
 def _get_client(client):
-    """A Dask client from a Client or a scheduler address; (client, owned)."""
+    """Return (client, owned) from a Dask Client or a scheduler address."""
     if isinstance(client, str):
         try:
             from dask.distributed import Client
@@ -1021,7 +1034,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     lr_scale : float, default 0.5
         :math:`g`: the learning rate is :math:`\gamma = g / (B \sum_{j\le v} j^{-2\alpha})`
         (:meth:`PLRF.reference_learning_rate` divided by :math:`B`: the step of the
-        batch-averaged gradient is fixed, :math:`\|K\| \approx g/2`).
+        batch-averaged gradient is fixed; :math:`\|K\| \approx g/(2B)`).
     v_ratio : float or math.inf, default 10
         Hidden dimension :math:`v = \mathrm{round}(v_{ratio}\, d)`; ``math.inf`` (only for
         :math:`2\alpha > 1`) uses :math:`v = \infty` (about 5 times slower at
@@ -1053,7 +1066,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     >>> from volterra_sgd.compute_optimal import sweep_loss_curves
     >>> sw = sweep_loss_curves(0.7, 0.7, [32, 64, 128], max_flops=1e6, n_jobs=1)
     >>> [int(r[-1]) for r in sw.r]
-    [31250, 15625, 7812]
+    [31250, 15625, 7813]
     >>> bool(sw.loss[0][-1] > sw.limit_loss[0])
     True
     """
@@ -1208,9 +1221,7 @@ class ComputeOptimalResult:
                            "params_vs_compute")},
                "kaplan_theory": dict(self.kaplan.theory), "seconds": dict(self.seconds)}
         if self.chinchilla is not None:
-            ch = _pack(self.chinchilla, "", {})
-            ch.pop("__dataclass__")
-            out["chinchilla"] = ch
+            out["chinchilla"] = self.chinchilla.to_dict()
         return out
 
     def save(self, path) -> str:

@@ -20,6 +20,9 @@ __all__ = [
     "plot_exponent_traversal",
     "plot_loss_curve",
     "plot_loss_comparison",
+    "plot_compute_optimal_curves",
+    "plot_optimal_size",
+    "plot_isoflop_slices",
 ]
 
 
@@ -321,4 +324,125 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
+    return ax
+
+
+# =========================================================== compute-optimal frontier (§7)
+def _isoflop(obj):
+    return getattr(obj, "isoflop", obj)
+
+
+def plot_compute_optimal_curves(result, ax=None, *, fit: bool = True):
+    r"""Loss against compute :math:`f = dBr` for each model size, with the IsoFLOP frontier.
+
+    Parameters
+    ----------
+    result : ComputeOptimalResult or IsoFLOPFrontier
+        From :func:`volterra_sgd.compute_optimal` or :func:`~volterra_sgd.isoflop_frontier`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    fit : bool, default True
+        Draw the fitted power law :math:`\mathcal P^\star \propto f^{-\eta}` over the window.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib import colormaps
+
+    fr = _isoflop(result)
+    ax = _new_axes(ax)
+    cmap = colormaps["viridis"]
+    n = fr.d_values.size
+    for i, d in enumerate(fr.d_values):
+        ax.loglog(fr.flops, np.exp(fr.log_loss[i]), color=cmap(i / max(1, n - 1)), lw=0.9,
+                  label=f"d = {d:g}" if i in (0, n - 1) else None)
+    m = fr.interior
+    ax.loglog(fr.flops[m], fr.loss_opt[m], "k-", lw=2.2, label="frontier P*(f)")
+    if fit:
+        w = fr.in_window
+        f = fr.flops[w]
+        lf = fr.loss_fit
+        lo, hi = lf.exponent_ci
+        ax.loglog(f, np.exp(lf.intercept) * f**lf.slope, "r--", lw=1.3,
+                  label=f"fit: η = {lf.exponent:.3f} [{lo:.3f}, {hi:.3f}]")
+    ax.set_xlabel("compute f = d B r")
+    ax.set_ylabel("loss P")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_optimal_size(result, ax=None, *, theory: float | None = None):
+    r"""Compute-optimal model size :math:`d^\star(f)` with its power-law fit.
+
+    Parameters
+    ----------
+    result : ComputeOptimalResult or IsoFLOPFrontier
+        The frontier.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    theory : float, optional
+        Predicted :math:`\xi`, drawn through the middle of the window (taken from
+        ``result.theory`` for a ComputeOptimalResult).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    fr = _isoflop(result)
+    if theory is None and hasattr(result, "theory"):
+        theory = result.theory.get("xi")
+    ax = _new_axes(ax)
+    m = fr.interior
+    ax.loglog(fr.flops[m], fr.d_opt[m], "o", ms=2.5, color="tab:blue", label="d*(f)")
+    w = fr.in_window
+    f = fr.flops[w]
+    pf = fr.params_fit
+    lo, hi = pf.exponent_ci
+    ax.loglog(f, np.exp(pf.intercept) * f**pf.slope, "r-", lw=1.3,
+              label=f"fit: ξ = {pf.exponent:.3f} [{lo:.3f}, {hi:.3f}]")
+    if theory is not None and f.size:
+        fm = math.sqrt(f[0] * f[-1])
+        dm = math.exp(pf.intercept) * fm**pf.slope
+        ax.loglog(f, dm * (f / fm) ** theory, "k:", lw=1.3, label=f"theory ξ = {theory:.3f}")
+    for d in fr.d_values:
+        ax.axhline(d, color="0.9", lw=0.5, zorder=0)
+    ax.set_xlabel("compute f")
+    ax.set_ylabel("optimal model size d*")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_isoflop_slices(result, ax=None, *, n_slices: int = 6):
+    r"""IsoFLOP slices: loss against model size at fixed compute, with the minima.
+
+    Parameters
+    ----------
+    result : ComputeOptimalResult or IsoFLOPFrontier
+        The frontier.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    n_slices : int, default 6
+        Number of compute budgets, log-spaced across the fit window.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib import colormaps
+
+    fr = _isoflop(result)
+    ax = _new_axes(ax)
+    idx = np.flatnonzero(fr.in_window)
+    pick = idx[np.unique(np.round(np.linspace(0, idx.size - 1, n_slices)).astype(int))]
+    cmap = colormaps["plasma"]
+    for j, k in enumerate(pick):
+        c = cmap(0.85 * j / max(1, pick.size - 1))
+        ok = np.isfinite(fr.log_loss[:, k])
+        ax.loglog(fr.d_values[ok], np.exp(fr.log_loss[ok, k]), "o-", ms=3, lw=1, color=c,
+                  label=f"f = {fr.flops[k]:.2g}")
+        ax.loglog(fr.d_opt[k], fr.loss_opt[k], "*", ms=11, color=c, mec="k", mew=0.5)
+    ax.set_xlabel("model size d")
+    ax.set_ylabel("loss at fixed compute")
+    ax.legend(fontsize=7, ncol=2)
     return ax
