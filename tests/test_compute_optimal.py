@@ -204,7 +204,7 @@ def test_sweep_curves_match_loss_curve_and_flops():
 
 
 def test_sweep_process_pool_and_dask_identical_to_serial(tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+    from dask import distributed
     from volterra_sgd.compute_optimal import compute_optimal, sweep_loss_curves
 
     serial = sweep_loss_curves(0.7, 0.7, n_jobs=1, **SMALL)
