@@ -185,7 +185,7 @@ def available_scripts() -> list[str]:
 
 
 def _discover(only):
-    """Mapping name -> ``run`` callable (or the exception raised by the import)."""
+    """Return a mapping name -> ``run`` callable (or the exception raised by the import)."""
     names = available_scripts()
     if only is not None:
         only = list(dict.fromkeys(only))
@@ -483,7 +483,7 @@ def _render(meta: dict, results: list) -> str:
         f"- **Command:** `{meta['command']}`",
         f"- **Machine:** {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, "
         f"NumPy {m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}",
-        f"- **Threads:** " + ", ".join(f"{k}={v}" for k, v in m["threads_env"].items()),
+        "- **Threads:** " + ", ".join(f"{k}={v}" for k, v in m["threads_env"].items()),
         f"- **Load average (1, 5, 15 min):** {load_s} at the start; {load_e} at the end",
         "",
         "Every number below was computed in this run; `summary.json` holds all of them "

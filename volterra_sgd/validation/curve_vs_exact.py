@@ -114,7 +114,7 @@ def plot_ratios(results, path):
     ds = sorted({r["d"] for r in results})
     fig, axes = plt.subplots(1, len(ds), figsize=(5.5 * len(ds), 4), sharey=True,
                              squeeze=False)
-    for ax, d in zip(axes[0], ds):
+    for ax, d in zip(axes[0], ds, strict=True):
         for res in (r for r in results if r["d"] == d):
             rr = np.maximum(np.array(res["r"]), 0.5)
             ax.semilogx(rr, res["ratio"], ls="-" if res["B"] == 1 else "--",

@@ -107,7 +107,7 @@ def plot_ratios(results, path):
         lab = f"{res['case']} d={res['d']}"
         axes[0].semilogx(r, res["ratio_F"], label=lab)
         axes[1].semilogx(r, res["ratio_K"], label=lab)
-    for ax, t in zip(axes, ["F det / F emp", "K det / K emp"]):
+    for ax, t in zip(axes, ["F det / F emp", "K det / K emp"], strict=True):
         ax.axhline(1.03, color="k", ls=":")
         ax.axhline(0.97, color="k", ls=":")
         ax.set_title(t)

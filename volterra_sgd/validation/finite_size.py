@@ -77,7 +77,7 @@ def plot(results, path):
     ncol = 3
     nrow = -(-len(labels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 3.6 * nrow), squeeze=False)
-    for ax, lab in zip(axes.flat, labels):
+    for ax, lab in zip(axes.flat, labels, strict=False):
         rows = [r for r in results if r["label"] == lab]
         for i, res in enumerate(rows):
             ax.semilogx(res["r"], res["ratio"], color=plt.cm.viridis(i / max(len(rows) - 1, 1)),

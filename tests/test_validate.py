@@ -1,0 +1,204 @@
+"""The validation-report runner (volterra_sgd.validate, ``volterra-sgd validate``).
+
+Fake validation packages (written to tmp_path, discovered through the real pkgutil route by
+monkeypatching the package name) exercise discovery, failure handling, the PASS/FAIL
+rendering and summary.json; one real quick script runs end to end.
+"""
+
+import inspect
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import volterra_sgd as vs
+from volterra_sgd import cli, validate
+
+GOOD = '''
+import numpy as np
+
+def run(out, quick=False):
+    (out / "curve.txt").write_text("x")
+    value = abs(float(np.sum(0.5 ** np.arange(60))) - 2.0)
+    return {"title": "Good script", "description": "geometric series vs 2",
+            "figures": ["fig.png"], "tables": ["| a | b |\\n|---|---|\\n| 1 | 2 |"],
+            "comparisons": [
+                {"name": "|sum - 2|", "value": value, "tolerance": 1e-12,
+                 "passed": value <= 1e-12, "detail": "closed form"},
+                {"name": "default criterion", "value": -0.5, "tolerance": 1.0}],
+            "numbers": {"quick": quick, "array": np.arange(3), "nan": float("nan")},
+            "seconds": 0.01}
+'''
+
+BAD = '''
+def run(out, quick=False):
+    print("some progress output")
+    return {"title": "Bad script",
+            "comparisons": [{"name": "too far", "value": 3.0, "tolerance": 1.0},
+                            {"name": "nan value", "value": float("nan"), "tolerance": 1.0,
+                             "passed": True},
+                            {"name": "fine", "value": 0.5, "tolerance": 1.0, "passed": True}]}
+'''
+
+BOOM = '''
+def run(out, quick=False):
+    print("started")
+    raise RuntimeError("kaboom in the fake script")
+'''
+
+NORUN = '''
+def helper():
+    return 1
+'''
+
+BROKEN_IMPORT = '''
+raise ImportError("missing optional dependency of the fake script")
+'''
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A package ``fakeval_<id>`` with good/bad/boom/norun/broken/_private modules."""
+    name = f"fakeval_{id(tmp_path)}"
+    pkg = tmp_path / "src" / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    for mod, text in (("good", GOOD), ("bad", BAD), ("boom", BOOM), ("norun", NORUN),
+                      ("broken", BROKEN_IMPORT), ("_private", GOOD)):
+        (pkg / f"{mod}.py").write_text(textwrap.dedent(text))
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.setattr(validate, "_PACKAGE", name)
+    yield name
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+
+
+def test_discovery_order_and_skips(fake_package):
+    # alphabetical (none of the fake names is in the preferred order); _private is skipped
+    assert validate.available_scripts() == ["bad", "boom", "broken", "good", "norun"]
+    found = validate._discover(None)
+    assert sorted(found) == ["bad", "boom", "broken", "good"]  # norun has no run()
+    assert isinstance(found["broken"], ImportError)
+
+
+def test_failures_are_reported_and_others_still_run(fake_package, tmp_path):
+    out = tmp_path / "report"
+    rep = validate.run_validation(out, quick=True, command="test")
+    status = {r.name: r.status for r in rep.scripts}
+    assert status == {"bad": "failed", "boom": "error", "broken": "error", "good": "passed"}
+    assert not rep.success and rep.status == 1
+    assert rep.message.startswith("4 scripts, 2 raised; 3/5 comparisons")
+    # the failing script's traceback and captured output are kept
+    boom = next(r for r in rep.scripts if r.name == "boom")
+    assert "kaboom in the fake script" in boom.error
+    assert (out / "boom" / "log.txt").read_text() == "started\n"
+    assert (out / "bad" / "log.txt").read_text() == "some progress output\n"
+    # every script got its own directory and the quick flag
+    assert (out / "good" / "curve.txt").exists()
+
+    text = rep.report_path.read_text()
+    assert text.startswith("# volterra_sgd validation report")
+    assert f"volterra_sgd {vs.__version__}" in text and "`test`" in text
+    assert "SOME CHECKS FAILED" in text
+    assert "| [Good script](#good-script) (`good`) | PASSED | 2/2 |" in text
+    assert "| [Bad script](#bad-script) (`bad`) | FAILED | 1/3 |" in text
+    assert "| [boom](#boom) (`boom`) | ERROR | 0/0 |" in text
+    # comparison rows: value, tolerance, PASS/FAIL; '|' escaped inside cells
+    assert "| \\|sum - 2\\| | 0 | 1.000e-12 | PASS | closed form |" in text
+    assert "| default criterion | -0.5 | 1 | PASS |  |" in text
+    assert "| too far | 3 | 1 | **FAIL** |  |" in text
+    assert "| nan value | – | 1 | **FAIL** |  |" in text  # NaN never passes
+    assert "RuntimeError: kaboom in the fake script" in text
+    assert "![fig](good/fig.png)" in text
+    assert "| a | b |\n|---|---|\n| 1 | 2 |" in text
+
+    summary = json.loads(rep.summary_path.read_text())
+    assert summary["meta"]["quick"] is True and summary["meta"]["success"] is False
+    assert summary["meta"]["package_version"] == vs.__version__
+    good = summary["scripts"]["good"]
+    assert good["numbers"] == {"quick": True, "array": [0, 1, 2], "nan": None,
+                               "script_seconds": 0.01}
+    assert good["comparisons"][1] == {"name": "default criterion", "value": -0.5,
+                                      "tolerance": 1.0, "passed": True, "detail": ""}
+    assert summary["scripts"]["bad"]["comparisons"][1]["value"] is None
+    assert summary["scripts"]["boom"]["status"] == "error"
+    assert summary["meta"]["scripts_run"] == ["bad", "boom", "broken", "good"]
+
+
+def test_only_and_success(fake_package, tmp_path):
+    rep = validate.run_validation(tmp_path / "r", only=["good"])
+    assert [r.name for r in rep.scripts] == ["good"]
+    assert rep.success and rep.status == 0
+    assert rep.scripts[0].numbers["quick"] is False
+    assert "all checks passed" in rep.report_path.read_text()
+    with pytest.raises(ValueError, match="unknown validation script"):
+        validate.run_validation(tmp_path / "r", only=["nope"])
+    with pytest.raises(TypeError, match="out must be a path"):
+        validate.run_validation(3)
+
+
+def test_bad_return_value_is_an_error(tmp_path):
+    rep = validate.run_validation(tmp_path, scripts={
+        "list": lambda out, quick: [1, 2],
+        "keys": lambda out, quick: {"title": "x", "comparison": []},
+        "none": lambda out, quick: {"title": "Nothing to compare"}})
+    st = {r.name: r.status for r in rep.scripts}
+    assert st == {"list": "error", "keys": "error", "none": "no comparisons"}
+    assert "must return a dict" in rep.scripts[0].error
+    assert "unknown keys ['comparison']" in rep.scripts[1].error
+    assert not rep.success
+
+
+def test_cli_validate(fake_package, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert cli.main(["validate", "--out", str(out), "--only", "good", "--quick"]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/1] good ..." in printed and "PASSED: 2/2" in printed
+    assert (out / "report.md").exists() and (out / "summary.json").exists()
+    assert cli.main(["validate", "--out", str(out), "--only", "good", "bad"]) == 1
+    assert "SOME CHECKS FAILED" in capsys.readouterr().out
+    assert cli.main(["validate", "--out", str(out), "--only", "nope"]) == 2
+    assert "unknown validation script" in capsys.readouterr().err
+    assert cli.main(["validate"]) == 2
+    assert "--out DIR is required" in capsys.readouterr().err
+    assert cli.main(["validate", "--list"]) == 0
+    assert capsys.readouterr().out.split() == ["bad", "boom", "broken", "good", "norun"]
+
+
+def test_real_scripts_follow_the_protocol():
+    names = validate.available_scripts()
+    for name in ("spectrum_figure", "deterministic_vs_empirical", "curve_vs_exact",
+                 "sgd_vs_deterministic", "phase_exponents", "finite_size", "timings"):
+        assert name in names
+    found = validate._discover(None)
+    for name in names:
+        fn = found[name]
+        assert callable(fn), (name, fn)
+        params = inspect.signature(fn).parameters
+        assert list(params)[:2] == ["out", "quick"], name
+        assert params["quick"].default is False, name
+    assert names[-1] == "timings"
+
+
+def test_finite_size_quick_end_to_end(tmp_path):
+    # The real finite_size script in quick mode (~10 s): every comparison is computed in
+    # the run; check one ratio against an independent recomputation.
+    rep = validate.run_validation(tmp_path, quick=True, only=["finite_size"])
+    (res,) = rep.scripts
+    assert res.status == "passed", [c for c in res.comparisons if not c["passed"]]
+    assert (tmp_path / "finite_size" / "finite_size.png").stat().st_size > 10_000
+    assert len(res.comparisons) == 2 * 6 * 3  # two checks x six cases x three d
+    summary = json.loads(rep.summary_path.read_text())
+    curves = summary["scripts"]["finite_size"]["numbers"]["curves"]
+    row = next(c for c in curves if (c["alpha"], c["beta"], c["d"]) == (0.75, 0.25, 100))
+    model = vs.PLRF(alpha=0.75, beta=0.25, v=1000, d=100)
+    g = model.reference_learning_rate(0.5)
+    r_end = int(np.round(20 * 100**1.5 / g))
+    exact = vs.loss_curve(model, [r_end], learning_rate=g).loss[0]
+    est = vs.asymptotic_parts(model, [r_end], learning_rate=g, cutoff=True)["loss_sum"][0]
+    assert row["end"] == pytest.approx(exact / est, rel=1e-9)
+    # the report shows the same number in the comparison table
+    text = rep.report_path.read_text()
+    assert f"ratio {row['end']:.5f} at r = {r_end}" in text
