@@ -202,3 +202,14 @@ def test_finite_size_quick_end_to_end(tmp_path):
     # the report shows the same number in the comparison table
     text = rep.report_path.read_text()
     assert f"ratio {row['end']:.5f} at r = {r_end}" in text
+
+
+def test_missing_matplotlib_is_one_clear_error(fake_package, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    with pytest.raises(ImportError, match=r"pip install 'volterra-sgd\[plot\]'"):
+        validate.run_validation(tmp_path)
+    assert cli.main(["validate", "--out", str(tmp_path)]) == 2
+    assert "needs matplotlib" in capsys.readouterr().err
+    # explicit scripts need no matplotlib
+    rep = validate.run_validation(tmp_path, scripts={"x": lambda out, quick: {"title": "x"}})
+    assert rep.success

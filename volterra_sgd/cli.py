@@ -318,9 +318,13 @@ def _run_validate(args) -> int:
         return 0
     if args.out is None:
         raise ValueError("--out DIR is required")
-    rep = run_validation(args.out, quick=args.quick, only=args.only,
-                         command="volterra-sgd " + " ".join(sys.argv[1:]),
-                         echo=lambda line: print(line, flush=True))
+    try:
+        rep = run_validation(args.out, quick=args.quick, only=args.only,
+                             command="volterra-sgd " + " ".join(sys.argv[1:]),
+                             echo=lambda line: print(line, flush=True))
+    except ImportError as exc:
+        print(f"volterra-sgd validate: error: {exc}", file=sys.stderr)
+        return 2
     print(f"{'all checks passed' if rep.success else 'SOME CHECKS FAILED'}: {rep.message}")
     print(f"wrote {rep.report_path} and {rep.summary_path}")
     return rep.status

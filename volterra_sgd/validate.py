@@ -373,6 +373,8 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
         If ``only`` names an unknown script.
     TypeError
         If ``out`` is not path-like.
+    ImportError
+        If matplotlib (the ``plot`` extra) is missing and ``scripts`` is not given.
 
     Examples
     --------
@@ -399,6 +401,11 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     if only is not None and isinstance(only, str):
         only = [only]
     if scripts is None:
+        try:  # the scripts draw figures; fail early with the fix instead of in every script
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ImportError("the validation report needs matplotlib: "
+                              "pip install 'volterra-sgd[plot]'") from None
         found = _discover(only)
     else:
         found = dict(scripts)
