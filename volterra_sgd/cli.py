@@ -318,9 +318,13 @@ def _run_validate(args) -> int:
         return 0
     if args.out is None:
         raise ValueError("--out DIR is required")
+    import shlex
+
+    command = ("volterra-sgd validate" + (" --quick" if args.quick else "")
+               + f" --out {shlex.quote(args.out)}"
+               + (" --only " + " ".join(map(shlex.quote, args.only)) if args.only else ""))
     try:
-        rep = run_validation(args.out, quick=args.quick, only=args.only,
-                             command="volterra-sgd " + " ".join(sys.argv[1:]),
+        rep = run_validation(args.out, quick=args.quick, only=args.only, command=command,
                              echo=lambda line: print(line, flush=True))
     except ImportError as exc:
         print(f"volterra-sgd validate: error: {exc}", file=sys.stderr)
