@@ -156,7 +156,8 @@ def test_cli_validate(fake_package, tmp_path, capsys):
     assert cli.main(["validate", "--out", str(out), "--only", "good", "--quick"]) == 0
     printed = capsys.readouterr().out
     assert "[1/1] good ..." in printed and "PASSED: 2/2" in printed
-    assert f"`volterra-sgd validate --quick --out {out} --only good`" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert f"`volterra-sgd validate --quick --out {out} --only good`" in text
     assert (out / "report.md").exists() and (out / "summary.json").exists()
     assert cli.main(["validate", "--out", str(out), "--only", "good", "bad"]) == 1
     assert "SOME CHECKS FAILED" in capsys.readouterr().out
