@@ -109,7 +109,8 @@ def _run_page(path: pathlib.Path, tmp_path, monkeypatch) -> dict:
 HOWTO = ROOT / "docs" / "howto"
 
 
-@pytest.mark.parametrize("page", ["curve", "compare_sgd", "phase_diagram", "custom_spectra"])
+@pytest.mark.parametrize("page", ["curve", "compare_sgd", "phase_diagram", "custom_spectra",
+                                  "compute_optimal"])
 def test_howto_page_runs(page, tmp_path, monkeypatch):
     ns = _run_page(HOWTO / f"{page}.md", tmp_path, monkeypatch)
     if page == "curve":
@@ -119,6 +120,12 @@ def test_howto_page_runs(page, tmp_path, monkeypatch):
         assert c8.flops[-1] == pytest.approx(8 * c8.model.d * 1e12, rel=1e-15)
     if page == "compare_sgd":
         assert (tmp_path / "comparison.png").stat().st_size > 10_000
+    if page == "compute_optimal":
+        co = ns["co"]
+        assert co.theory["eta"] == pytest.approx(9 / 14, abs=1e-12)   # 1 - 1/(4 alpha)
+        lo, hi = co.loss_exponent_ci
+        assert lo <= co.loss_exponent <= hi
+        assert 0.5 < co.loss_exponent < 0.7 and 0.45 < co.params_exponent < 0.6
     if page == "phase_diagram":
         assert (tmp_path / "phase_diagram.png").stat().st_size > 10_000
         eta = ns["eta"]
