@@ -215,3 +215,21 @@ def test_missing_matplotlib_is_one_clear_error(fake_package, tmp_path, monkeypat
     # explicit scripts need no matplotlib
     rep = validate.run_validation(tmp_path, scripts={"x": lambda out, quick: {"title": "x"}})
     assert rep.success
+
+
+def test_ratio_check_rule():
+    from volterra_sgd.validation._common import markdown_table, ratio_check
+
+    ratio = np.array([1.0, 1.05, 0.9, 1.02])
+    rel_se = np.array([0.0, 0.02, 0.01, 0.0])
+    c = ratio_check(ratio, rel_se, 0.03)
+    # tolerances 0.03, 0.09, 0.06, 0.03 -> margins -0.03, -0.04, +0.04, -0.01: index 2 fails
+    assert c["index"] == 2 and not c["passed"]
+    assert c["value"] == pytest.approx(0.1) and c["tolerance"] == pytest.approx(0.06)
+    assert c["worst"] == pytest.approx(0.1)
+    c = ratio_check(ratio, rel_se, 0.03, mask=[True, True, False, True])
+    assert c["index"] == 3 and c["passed"] and c["value"] == pytest.approx(0.02)
+    c = ratio_check([np.nan, 1.0], 0.0, 0.01, mask=[True, False])
+    assert c["index"] is None and not c["passed"]
+    assert markdown_table(["a|b", "c"], [[1, "x|y"]]) == \
+        "| a\\|b | c |\n|---|---|\n| 1 | x\\|y |"
