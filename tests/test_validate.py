@@ -112,6 +112,7 @@ def test_failures_are_reported_and_others_still_run(fake_package, tmp_path):
     assert "| nan value | – | 1 | **FAIL** |  |" in text  # NaN never passes
     assert "RuntimeError: kaboom in the fake script" in text
     assert "![fig](good/fig.png)" in text
+    assert "- figure fig.png was listed but not written" in text  # GOOD never writes it
     assert "| a | b |\n|---|---|\n| 1 | 2 |" in text
 
     summary = json.loads(rep.summary_path.read_text())

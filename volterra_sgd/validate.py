@@ -247,7 +247,7 @@ def _normalise_comparison(c, i) -> dict:
             "tolerance": tol, "passed": passed, "detail": str(c.get("detail", ""))}
 
 
-def _normalise(name, res, seconds, log, warns) -> ScriptResult:
+def _normalise(name, res, seconds, log, warns, sub=None) -> ScriptResult:
     if not isinstance(res, Mapping):
         raise TypeError(f"run() must return a dict; got {type(res).__name__}")
     unknown = set(res) - set(RESULT_KEYS)
@@ -255,7 +255,18 @@ def _normalise(name, res, seconds, log, warns) -> ScriptResult:
         raise ValueError(f"run() returned unknown keys {sorted(unknown)}")
     comps = tuple(_normalise_comparison(c, i) for i, c in enumerate(res.get("comparisons")
                                                                      or ()))
-    figs = tuple(f"{name}/{Path(str(f)).name}" for f in (res.get("figures") or ()))
+    figs = []
+    for f in res.get("figures") or ():
+        path = Path(str(f))
+        if path.is_absolute() and sub is not None:
+            try:
+                path = path.relative_to(sub.resolve())
+            except ValueError:
+                path = Path(path.name)
+        if sub is not None and not (sub / path).exists():
+            warns = (*warns, f"figure {path.as_posix()} was listed but not written")
+        figs.append(f"{name}/{path.as_posix()}")
+    figs = tuple(figs)
     numbers = dict(res.get("numbers") or {})
     if "seconds" in res:
         numbers.setdefault("script_seconds", _as_float(res["seconds"]))
@@ -329,7 +340,7 @@ def _run_one(name, fn, out: Path, quick: bool) -> ScriptResult:
             seconds = time.perf_counter() - t0
             warns = tuple(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
             log_path.write_text(buf.getvalue())
-            return _normalise(name, res, seconds, f"{name}/log.txt", warns)
+            return _normalise(name, res, seconds, f"{name}/log.txt", warns, sub)
         except Exception:  # noqa: BLE001 - every failure is reported, the others still run
             seconds = time.perf_counter() - t0
             log_path.write_text(buf.getvalue())
