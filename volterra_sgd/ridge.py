@@ -204,18 +204,18 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
     d0 = v if v < n else n  # df1 at kappa -> 0+
     # ---- kappa_0: smallest admissible kappa (df1(kappa_0) = T when d0 >= T)
     kappa0 = 0.0
-    if d0 >= t_samples:
-        if d0 == t_samples and ridge == 0.0:
-            out[0] = math.inf
-            out[1] = 0.0
-            return 3
+    if d0 == t_samples and ridge == 0.0:
+        out[0] = math.inf
+        out[1] = 0.0
+        return 3
+    if d0 > t_samples:  # (d0 == T with ridge > 0: kappa0 = 0, df1 -> T as kappa -> 0)
         trd = 0.0
         for j in range(lam.shape[0]):
             trd += lam[j]
         hi = 2.0 * trd / t_samples  # df1 <= trd/kappa < T
         lo = hi
         found = False
-        for _ in range(4000):
+        for _ in range(500):  # 0.25^500 ~ 1e-301: stays a normal float
             lo *= 0.25
             f = _df1_at(lam, lo, n, work)
             if not math.isfinite(f):
@@ -393,6 +393,18 @@ class RidgeEquivalent:
     status : int
         0 on success (see :data:`STATUS`); 3 at the interpolation peak.
     message : str
+
+    Examples
+    --------
+    Least squares (``ridge = 0``) with :math:`N = 100` features and :math:`T = 400` samples:
+    the loss is the population loss times :math:`1/(1 - N/T)`.
+
+    >>> import volterra_sgd as vs
+    >>> eq = vs.ridge_equivalent(vs.PLRF(alpha=1.0, beta=0.7, v=4000, d=100), n_samples=400)
+    >>> eq.status, eq.n_features, eq.n_samples, round(eq.variance_factor, 6)
+    (0, 100.0, 400.0, 1.333333)
+    >>> bool(abs(eq.loss - eq.population_loss * eq.variance_factor) < 1e-15)
+    True
     """
 
     loss: float
@@ -540,6 +552,16 @@ class RidgeSurface:
     kappa : ndarray
         Effective regularisation at each point.
     ridge : float
+
+    Examples
+    --------
+    >>> import math, numpy as np, volterra_sgd as vs
+    >>> surf = vs.ridge_loss_surface(vs.PLRF(1.0, 0.7, 2000, 1), [50, 100, math.inf],
+    ...                              [100, 400, math.inf])
+    >>> surf.loss.shape, bool(np.isinf(surf.loss[1, 0]))   # N = T = 100: interpolation peak
+    ((3, 3), True)
+    >>> float(surf.loss[2, 2])                             # N = T = infinity: no error left
+    0.0
     """
 
     n_features: np.ndarray
@@ -621,6 +643,14 @@ class BestFeatures:
         :math:`L(N, T)` on the grid.
     n_samples : float
     ridge : float
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=1)
+    >>> best = vs.best_n_features(model, n_samples=200, n_features=np.arange(1, 200))
+    >>> best.grid.shape, bool(best.loss == best.losses.min())
+    ((199,), True)
     """
 
     n_features: float
@@ -694,6 +724,13 @@ class RidgeExponents:
         :math:`c = \min(4\alpha, 2\alpha + 2\beta - 1)`.
     ridge : float
         :math:`L(N=\infty, T=\infty, \lambda) \asymp \lambda^{c/(2\alpha)}`.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> ex = vs.ridge_scaling_exponents(1.0, 0.3)
+    >>> ex.features, ex.samples, ex.ridge
+    (1.6, 1.6, 0.8)
     """
 
     features: float
@@ -764,6 +801,16 @@ class RidgeRun:
         Root entropy: run ``i`` used ``SeedSequence(entropy, spawn_key=(i,))``.
     seconds : float
         Wall time.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> run = vs.simulate_ridge(vs.PLRF(alpha=1.0, beta=0.7, v=500, d=40), n_samples=200,
+    ...                         ridge=1e-3, n_runs=4, rng=0)
+    >>> run.n_runs, run.losses.shape, bool(np.isclose(run.loss, run.losses.mean()))
+    (4, (4,), True)
+    >>> bool(np.isclose(run.stderr, run.losses.std(ddof=1) / 2))
+    True
     """
 
     loss: float
