@@ -18,8 +18,6 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-pytest.importorskip("matplotlib")  # the tutorial needs the "plot" extra; the "test" extra has it
-
 
 def python_blocks(path: pathlib.Path) -> list[str]:
     """The ```python fenced blocks of a markdown file, in order."""
