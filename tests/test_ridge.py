@@ -90,6 +90,39 @@ def test_underparameterised_min_norm_closed_form(n, t):
     assert vs.ridge_test_loss(model, t) == pytest.approx(expect, rel=1e-12)
 
 
+@pytest.mark.parametrize("alpha,beta,n", [(1.0, 0.7, 200), (0.6, 0.3, 100), (1.5, 0.2, 300)])
+def test_infinite_spectrum_t_infinite_is_limit_loss(alpha, beta, n):
+    """v = inf: the tail series against resolvent.limit_loss (its own tail machinery)."""
+    model = vs.PLRF(alpha, beta, math.inf, n)
+    assert vs.ridge_test_loss(model, math.inf) == pytest.approx(vs.limit_loss(model),
+                                                                 rel=1e-12)
+    assert vs.ridge_test_loss(model, 4 * n) == pytest.approx(vs.limit_loss(model) / 0.75,
+                                                              rel=1e-12)
+
+
+def test_infinite_spectrum_population_ridge_against_mpmath():
+    # mpmath.mp.dps = 30; lam = mpmath.mpf("1e-3")
+    # mpmath.nsum(lambda j: j**-3.4 * lam**2 / (j**-2 + lam)**2, [1, mpmath.inf],
+    #             method="euler-maclaurin")  (the default method is off by 2e-3 here)
+    ref = 0.000134080608421594285386221328114
+    model = vs.PLRF(1.0, 0.7, math.inf, 1)
+    eq = vs.ridge_equivalent(model, math.inf, 1e-3, n_features=math.inf)
+    assert eq.loss == pytest.approx(ref, rel=1e-12)
+
+
+def test_infinite_spectrum_agrees_with_spectral_model_and_large_v():
+    pl = vs.PLRF(1.5, 0.2, math.inf, 300)
+    sm = vs.SpectralModel.from_plrf(pl)
+    # finite v = 2e5: the trace tail sum_{j>v} tau j^-3 shifts the loss by ~1e-6 relative
+    big = vs.PLRF(1.5, 0.2, 200_000, 300)
+    for t, r in ((100, 0.0), (1000, 0.0), (100, 1e-4)):
+        x = vs.ridge_test_loss(pl, t, r)
+        assert vs.ridge_test_loss(sm, t, r) == pytest.approx(x, rel=1e-12)
+        assert vs.ridge_test_loss(big, t, r) == pytest.approx(x, rel=1e-5)
+    assert vs.ridge_equivalent(pl, math.inf, 0.0, n_features=math.inf).loss == 0.0
+    assert math.isinf(vs.ridge_test_loss(vs.PLRF(1.0, 0.7, math.inf, 100), 100))
+
+
 def test_isotropic_closed_forms():
     v = 500
     b = np.linspace(0.5, 1.5, v)
@@ -223,8 +256,8 @@ def test_best_n_features_underparameterised_branch():
 # ---------------------------------------------------------------- scaling exponents
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.2), (1.0, 1.0), (0.75, 2.0)])
 def test_measured_exponents_match_closed_forms(alpha, beta):
-    """Log-log slopes over N, T in [100, 1000] (v = 2e5) within 0.03 of the closed forms."""
-    model = vs.PLRF(alpha, beta, 200_000, 1)
+    """Log-log slopes over N, T in [100, 1000] (v = inf) within 0.03 of the closed forms."""
+    model = vs.PLRF(alpha, beta, math.inf, 1)
     ex = vs.ridge_scaling_exponents(alpha, beta)
     x = np.array([100, 178, 316, 562, 1000])
     ln = [vs.ridge_equivalent(model, math.inf, 0.0, n_features=int(n)).loss for n in x]
@@ -271,8 +304,6 @@ def test_bad_input_simulation_and_models():
     inf_model = vs.PLRF(1.0, 0.7, math.inf, 20)
     with pytest.raises(ValueError, match="finite"):
         vs.simulate_ridge(inf_model, 10)
-    with pytest.raises(ValueError, match="finite"):
-        vs.ridge_test_loss(inf_model, 10)
     with pytest.raises(TypeError, match="model"):
         vs.ridge_test_loss(object(), 10)
     with pytest.raises(ValueError, match="n_features"):
@@ -320,3 +351,20 @@ def test_grid_against_simulation_slow():
     for r in rows:
         assert abs(r["rel_dev"]) <= 0.05, r
         assert abs(r["z"]) <= 3.0, r
+
+
+def test_infinite_broken_power_law_spectral_model_against_long_finite_list():
+    """Head from a callable, declared tail powers beyond it, against the explicit list."""
+    def lam(j):
+        return np.where(j <= 50, j**-1.6, 50.0**-1.6 * (j / 50.0) ** -3.0)
+
+    def tgt(j):
+        return j**-0.4
+
+    inf_sm = vs.SpectralModel(lam, tgt, d=200, tail_power=3.0, target_tail_power=3.8,
+                              n_explicit=5000)
+    j = np.arange(1, 400_001.0)
+    fin_sm = vs.SpectralModel(lam(j), tgt(j), d=200)
+    for t, r in ((100, 0.0), (1000, 0.0), (300, 1e-5), (math.inf, 0.0)):
+        assert vs.ridge_test_loss(inf_sm, t, r) == pytest.approx(
+            vs.ridge_test_loss(fin_sm, t, r), rel=1e-6)  # the list's missing tail: ~4e-8

@@ -61,6 +61,7 @@ import numpy as np
 from ._numba import njit
 from ._validation import as_int, as_real
 from .exceptions import ConvergenceError
+from .model import PLRF
 
 __all__ = [
     "RidgeEquivalent",
@@ -84,28 +85,88 @@ STATUS = {
     2: "the effective-regularisation equation (kappa) did not converge",
     3: "interpolation peak: min(N, v) == T at ridge = 0, the loss is infinite",
     4: "a non-finite value appeared",
+    5: "the tail series needs a larger explicit part (internal: retried with a larger J)",
 }
 
 _MAXIT = 200
 _RTOL = 1e-14
+#: Infinite spectra: terms of the tail series and the largest x = lambda_J s allowed
+#: (truncation error about _X_MAX**_N_TAIL relative to the tail).
+_N_TAIL = 48
+_X_MAX = 0.5
 
 
 # ======================================================================== Numba kernels
 @njit
-def _sums(lam, s, out):
-    """``out[0] = sum lam s/(1+lam s)`` (df1), ``out[1] = sum lam/(1+lam s)^2`` (S_A)."""
+def _sums(lam, lam_j, ta, s, out):
+    """``out[0] = sum lam s/(1+lam s)`` (df1), ``out[1] = sum lam/(1+lam s)^2`` (S_A).
+
+    ``lam`` are the explicit eigenvalues; the tail ``j > J`` (``lam_j`` = its first
+    eigenvalue scale, ``ta[k] = sum_{j>J} (lam_j'/lam_j)^(k+1)``) is summed as the series in
+    ``x = lam_j s``; ``out[2]`` is set to 1 when ``x > _X_MAX`` (series too slow).
+    """
     a = 0.0
     c = 0.0
     for j in range(lam.shape[0]):
         t = 1.0 / (1.0 + lam[j] * s)
         a += lam[j] * s * t
         c += lam[j] * t * t
+    if lam_j > 0.0:
+        x = lam_j * s
+        if x > _X_MAX:
+            out[2] = 1.0
+        ta_ = 0.0
+        tc = 0.0
+        xk = 1.0
+        sign = 1.0
+        for k in range(ta.shape[0]):
+            ta_ += sign * xk * x * ta[k]
+            tc += sign * (k + 1) * xk * ta[k]
+            xk *= x
+            sign = -sign
+        a += ta_
+        c += lam_j * tc
     out[0] = a
     out[1] = c
 
 
 @njit
-def _solve_s(lam, kappa, n, work):
+def _p_sum(lam, u2, lam_j, tb, s, mu):
+    """``sum u2 (1 + lam mu)/(1 + lam s)^2`` with the tail series (``tb[k] = sum u2 lam^k``)."""
+    p = 0.0
+    for j in range(lam.shape[0]):
+        t = 1.0 / (1.0 + lam[j] * s)
+        p += u2[j] * (1.0 + lam[j] * mu) * t * t
+    if lam_j > 0.0:
+        x = lam_j * s
+        xk = 1.0
+        sign = 1.0
+        for k in range(tb.shape[0] - 1):
+            p += sign * (k + 1) * xk * (tb[k] + mu * lam_j * tb[k + 1])
+            xk *= x
+            sign = -sign
+    return p
+
+
+@njit
+def _p0_sum(lam, u2, lam_j, tb, s):
+    """``sum u2/(1 + lam s)`` (the limit loss F0 at s = tau) with the tail series."""
+    p = 0.0
+    for j in range(lam.shape[0]):
+        p += u2[j] / (1.0 + lam[j] * s)
+    if lam_j > 0.0:
+        x = lam_j * s
+        xk = 1.0
+        sign = 1.0
+        for k in range(tb.shape[0]):
+            p += sign * xk * tb[k]
+            xk *= x
+            sign = -sign
+    return p
+
+
+@njit
+def _solve_s(lam, lam_j, ta, kappa, n, work):
     r"""Solve ``kappa s + (1/n) sum lam s/(1+lam s) = 1`` for ``s > 0``: ``(s, status)``.
 
     ``n = inf`` gives ``s = 1/kappa``.  ``kappa = 0`` needs ``v > n`` (else status 1:
@@ -113,18 +174,18 @@ def _solve_s(lam, kappa, n, work):
     """
     if math.isinf(n):
         return 1.0 / kappa, 0
-    trd = 0.0
+    trd = lam_j * ta[0] if lam_j > 0.0 else 0.0
     for j in range(lam.shape[0]):
         trd += lam[j]
     lo = 1.0 / (kappa + trd / n)  # G(lo) <= 0
-    _sums(lam, lo, work)
+    _sums(lam, lam_j, ta, lo, work)
     g = kappa * lo + work[0] / n - 1.0
     if g >= 0.0:
         return lo, 0
     hi = lo
     for _ in range(2000):
         hi *= 2.0
-        _sums(lam, hi, work)
+        _sums(lam, lam_j, ta, hi, work)
         g = kappa * hi + work[0] / n - 1.0
         if g > 0.0:
             break
@@ -135,7 +196,7 @@ def _solve_s(lam, kappa, n, work):
     t = 0.5 * (tlo + thi)
     for _ in range(_MAXIT):
         s = math.exp(t)
-        _sums(lam, s, work)
+        _sums(lam, lam_j, ta, s, work)
         g = kappa * s + work[0] / n - 1.0
         if g > 0.0:
             thi = t
@@ -153,12 +214,12 @@ def _solve_s(lam, kappa, n, work):
 
 
 @njit
-def _at_kappa(lam, u2, kappa, n, work, res):
+def _at_kappa(lam, u2, lam_j, ta, tb, kappa, n, work, res):
     r"""Evaluate ``s, df1, df2, P(theta_kappa), mu`` at ``kappa`` into ``res``; return status."""
-    s, st = _solve_s(lam, kappa, n, work)
+    s, st = _solve_s(lam, lam_j, ta, kappa, n, work)
     if st != 0:
         return 1
-    _sums(lam, s, work)
+    _sums(lam, lam_j, ta, s, work)
     df1 = work[0]
     sa = work[1]
     if math.isinf(n):
@@ -167,10 +228,7 @@ def _at_kappa(lam, u2, kappa, n, work, res):
     else:
         mu = s * sa / (n * kappa + sa)
         df2 = df1 - n * kappa * mu
-    p = 0.0
-    for j in range(lam.shape[0]):
-        t = 1.0 / (1.0 + lam[j] * s)
-        p += u2[j] * (1.0 + lam[j] * mu) * t * t
+    p = _p_sum(lam, u2, lam_j, tb, s, mu)
     res[0] = s
     res[1] = df1
     res[2] = df2
@@ -180,27 +238,38 @@ def _at_kappa(lam, u2, kappa, n, work, res):
 
 
 @njit
-def _df1_at(lam, kappa, n, work):
-    s, st = _solve_s(lam, kappa, n, work)
+def _df1_at(lam, lam_j, ta, kappa, n, work):
+    s, st = _solve_s(lam, lam_j, ta, kappa, n, work)
     if st != 0:
         return math.nan
-    _sums(lam, s, work)
+    _sums(lam, lam_j, ta, s, work)
     return work[0]
 
 
 @njit
-def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
+def _ridge_kernel(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out):
+    """Run :func:`_ridge_core`; status 5 whenever the tail series was used beyond ``_X_MAX``."""
+    work = np.zeros(3)
+    status = _ridge_core(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out, work)
+    if work[2] != 0.0:
+        return 5
+    return status
+
+
+@njit
+def _ridge_core(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out, work):
     r"""Deterministic equivalent of the ridge test loss (module docstring).
 
-    ``lam``: data eigenvalues; ``u2 = lam * b**2``; ``n``: number of features (may be inf);
+    ``lam``: explicit data eigenvalues; ``u2 = lam * b**2``; ``lam_j, ta, tb``: the tail
+    beyond the explicit part (``lam_j = 0`` for none; see :func:`_sums`, :func:`_p_sum`;
+    status 5 asks for a larger explicit part); ``n``: number of features (may be inf);
     ``t_samples``: number of samples (may be inf); ``ridge >= 0``.  Writes
     ``out = [loss, kappa, s, df1, df2, P(theta_kappa), mu]``; returns a status code.
     """
-    work = np.empty(2)
     res = np.empty(5)
     for i in range(out.shape[0]):
         out[i] = math.nan
-    v = float(lam.shape[0])
+    v = math.inf if lam_j > 0.0 else float(lam.shape[0])
     d0 = v if v < n else n  # df1 at kappa -> 0+
     # ---- kappa_0: smallest admissible kappa (df1(kappa_0) = T when d0 >= T)
     kappa0 = 0.0
@@ -209,7 +278,7 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
         out[1] = 0.0
         return 3
     if d0 > t_samples:  # (d0 == T with ridge > 0: kappa0 = 0, df1 -> T as kappa -> 0)
-        trd = 0.0
+        trd = lam_j * ta[0] if lam_j > 0.0 else 0.0
         for j in range(lam.shape[0]):
             trd += lam[j]
         hi = 2.0 * trd / t_samples  # df1 <= trd/kappa < T
@@ -217,7 +286,7 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
         found = False
         for _ in range(500):  # 0.25^500 ~ 1e-301: stays a normal float
             lo *= 0.25
-            f = _df1_at(lam, lo, n, work)
+            f = _df1_at(lam, lam_j, ta, lo, n, work)
             if not math.isfinite(f):
                 return 1
             if f > t_samples:
@@ -231,7 +300,7 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
         conv = False
         for _ in range(_MAXIT):
             k = math.exp(t)
-            st = _at_kappa(lam, u2, k, n, work, res)
+            st = _at_kappa(lam, u2, lam_j, ta, tb, k, n, work, res)
             if st != 0:
                 return st
             g = res[1] - t_samples  # decreasing in kappa
@@ -261,7 +330,7 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
         hi = max(ridge, kappa0)
         for _ in range(4000):
             hi *= 2.0
-            st = _at_kappa(lam, u2, hi, n, work, res)
+            st = _at_kappa(lam, u2, lam_j, ta, tb, hi, n, work, res)
             if st != 0:
                 return st
             if hi * (1.0 - res[1] / t_samples) >= ridge:
@@ -276,7 +345,7 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
         conv = False
         for _ in range(_MAXIT):
             k = math.exp(t)
-            st = _at_kappa(lam, u2, k, n, work, res)
+            st = _at_kappa(lam, u2, lam_j, ta, tb, k, n, work, res)
             if st != 0:
                 return st
             h = k * (1.0 - res[1] / t_samples) - ridge
@@ -307,17 +376,15 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
             df2 = v
             mu = math.inf
         else:
-            s, st = _solve_s(lam, 0.0, n, work)
+            s, st = _solve_s(lam, lam_j, ta, 0.0, n, work)
             if st != 0:
                 return 1
-            p = 0.0
-            for j in range(lam.shape[0]):
-                p += u2[j] / (1.0 + lam[j] * s)
+            p = _p0_sum(lam, u2, lam_j, tb, s)
             df1 = n
             df2 = n
             mu = s
     else:
-        st = _at_kappa(lam, u2, kappa, n, work, res)
+        st = _at_kappa(lam, u2, lam_j, ta, tb, kappa, n, work, res)
         if st != 0:
             return st
         s = res[0]
@@ -339,21 +406,99 @@ def _ridge_kernel(lam, u2, n, t_samples, ridge, out):
 
 
 # ====================================================================== friendly layer
-def _spectrum(model) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(lambda_j, lambda_j b_j^2)`` of a finite model as float64 arrays."""
+def _check_model(model) -> bool:
+    """Return whether the model's spectrum is finite; raise TypeError for other objects."""
     finite = getattr(model, "finite", None)
     if finite is None or not hasattr(model, "d"):
         raise TypeError(
             f"model must be a PLRF or SpectralModel (with data_eigenvalues, target, d); "
             f"got {type(model).__name__}")
-    if not finite:
+    return bool(finite)
+
+
+def _spectrum(model) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(lambda_j, lambda_j b_j^2)`` of a finite model as float64 arrays."""
+    if not _check_model(model):
         raise ValueError(
-            "the ridge routines need a finite spectrum (finite v); this model has v = inf. "
+            "simulate_ridge needs a finite spectrum (finite v); this model has v = inf. "
             "Use a finite v much larger than N and T (e.g. v = 20 * max(N, T)).")
     lam = np.ascontiguousarray(model.data_eigenvalues, dtype=np.float64)
     b = np.ascontiguousarray(model.target, dtype=np.float64)
     return lam, np.ascontiguousarray(lam * b * b)
 
+
+class _Spectrum:
+    r"""Explicit eigenvalues, plus a power-law tail beyond ``J`` for infinite spectra.
+
+    Infinite models: :class:`PLRF` with ``v = inf`` (:math:`\lambda_j = j^{-2\alpha}`,
+    :math:`\lambda_j b_j^2 = j^{-2(\alpha+\beta)}`) or a ``SpectralModel`` with declared tail
+    powers (:math:`\lambda_j = \lambda_n (n/j)^p`, :math:`\lambda_j b_j^2 = \lambda_n b_n^2
+    (n/j)^q` beyond its explicit head).  Sums over ``j > J`` are the series of
+    :func:`_sums` with the power sums :math:`\sum_{j>J}(J/j)^\sigma` by Euler--Maclaurin
+    (``resolvent._scaled_power_sum``, THEORY.md §B.5); ``J`` grows by 4x until
+    :math:`\lambda_J s \le 1/2` at every evaluated point.
+    """
+
+    _J_MIN = 4096
+    _J_MAX = 2**24
+
+    def __init__(self, model):
+        self.finite = _check_model(model)
+        self._cache: dict[int, tuple] = {}
+        if self.finite:
+            lam, u2 = _spectrum(model)
+            self._finite = (lam, u2, 0.0, np.zeros(_N_TAIL), np.zeros(_N_TAIL + 1))
+            self.v = float(lam.size)
+            return
+        self.v = math.inf
+        if isinstance(model, PLRF):
+            self._head_lam = np.ones(1)
+            self._head_u2 = np.ones(1)
+            self._p = 2.0 * model.alpha
+            self._q = 2.0 * (model.alpha + model.beta)
+        else:
+            lam = np.asarray(model.head_eigenvalues, dtype=np.float64)
+            b = np.asarray(model.head_target, dtype=np.float64)
+            self._head_lam = lam
+            self._head_u2 = lam * b * b
+            self._p = float(model.tail_power)
+            self._q = float(model.target_tail_power)
+
+    def _tables(self, J: int):
+        if J not in self._cache:
+            from .resolvent import _scaled_power_sum
+
+            n0 = self._head_lam.size
+            j = np.arange(n0 + 1, J + 1, dtype=np.float64)
+            lam_n, u2_n = self._head_lam[-1], self._head_u2[-1]
+            lam = np.concatenate([self._head_lam, lam_n * (n0 / j) ** self._p])
+            u2 = np.concatenate([self._head_u2, u2_n * (n0 / j) ** self._q])
+            lam_j = lam_n * (n0 / J) ** self._p
+            u2_j = u2_n * (n0 / J) ** self._q
+            ta = np.array([_scaled_power_sum(self._p * (k + 1), float(J), math.inf)
+                           for k in range(_N_TAIL)])
+            tb = np.array([u2_j * _scaled_power_sum(self._q + self._p * k, float(J), math.inf)
+                           for k in range(_N_TAIL + 1)])
+            self._cache[J] = (np.ascontiguousarray(lam), np.ascontiguousarray(u2),
+                              float(lam_j), ta, tb)
+        return self._cache[J]
+
+    def run(self, n: float, t: float, ridge: float, out: np.ndarray) -> int:
+        """Evaluate the kernel into ``out``; return its status (never 5)."""
+        if self.finite:
+            return int(_ridge_kernel(*self._finite, n, t, ridge, out))
+        if math.isinf(n) and math.isinf(t) and ridge == 0.0:
+            out[:] = [0.0, 0.0, math.inf, math.inf, math.inf, 0.0, 0.0]
+            return 0
+        J = max(self._J_MIN, self._head_lam.size,
+                *(4 * int(x) for x in (n, t) if math.isfinite(x)))
+        while True:
+            status = int(_ridge_kernel(*self._tables(J), n, t, ridge, out))
+            if status != 5:
+                return status
+            if J >= self._J_MAX:
+                return 5
+            J = min(4 * J, self._J_MAX)
 
 def _as_count(x, name: str, *, allow_inf: bool = False) -> float:
     """Return an integer >= 1 (or ``math.inf`` when allowed) as a float."""
@@ -426,15 +571,20 @@ class RidgeEquivalent:
         return self.status in (0, 3)
 
 
-def _evaluate(lam, u2, n, t, ridge) -> RidgeEquivalent:
+def _evaluate(spec: _Spectrum, n, t, ridge) -> RidgeEquivalent:
     out = np.empty(7)
-    status = int(_ridge_kernel(lam, u2, float(n), float(t), float(ridge), out))
+    status = spec.run(float(n), float(t), float(ridge), out)
     if status not in (0, 3):
         raise ConvergenceError(
             f"ridge deterministic equivalent failed (N={n}, T={t}, ridge={ridge}): "
             f"{STATUS[status]}")
     loss = float(out[0])
-    vf = math.inf if status == 3 else 1.0 / (1.0 - out[4] / t)
+    if status == 3:
+        vf = math.inf
+    elif math.isinf(t):
+        vf = 1.0
+    else:
+        vf = 1.0 / (1.0 - out[4] / t)
     return RidgeEquivalent(loss=loss, kappa=float(out[1]), s=float(out[2]), df1=float(out[3]),
                            df2=float(out[4]), population_loss=float(out[5]),
                            variance_factor=float(vf), n_features=float(n),
@@ -449,8 +599,10 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
     Parameters
     ----------
     model : PLRF or SpectralModel
-        Supplies the data eigenvalues :math:`\lambda_j`, the target :math:`b_j` (finite
-        ``v``) and the number of random features :math:`N` = ``model.d``.
+        Supplies the data eigenvalues :math:`\lambda_j`, the target :math:`b_j` and the
+        number of random features :math:`N` = ``model.d``.  Infinite spectra (``PLRF`` with
+        ``v = inf``, ``SpectralModel`` with declared tail powers) are summed exactly up to a
+        cut-off and by a convergent series beyond it.
     n_samples : int or math.inf
         Number of training samples :math:`T \ge 1`; ``math.inf`` gives the population
         ridge solution (:math:`\kappa = \lambda`; at ``ridge = 0`` the limit loss
@@ -472,7 +624,7 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
     TypeError
         If ``model`` has no explicit spectrum or a count is not an integer.
     ValueError
-        If ``n_samples < 1``, ``ridge < 0`` or non-finite, or the model has ``v = inf``.
+        If ``n_samples < 1`` or ``ridge < 0`` or non-finite.
     ConvergenceError
         If a root finder fails (not observed).
 
@@ -491,10 +643,10 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
     >>> abs(eq.loss - vs.limit_loss(model) / (1 - 100 / 400)) < 1e-12
     True
     """
-    lam, u2 = _spectrum(model)
+    spec = _Spectrum(model)
     n = _as_count(model.d if n_features is None else n_features, "n_features", allow_inf=True)
     t = _as_count(n_samples, "n_samples", allow_inf=True)
-    return _evaluate(lam, u2, n, t, _as_ridge(ridge))
+    return _evaluate(spec, n, t, _as_ridge(ridge))
 
 
 def ridge_test_loss(model, n_samples, ridge: float = 0.0) -> float:
@@ -503,7 +655,7 @@ def ridge_test_loss(model, n_samples, ridge: float = 0.0) -> float:
     Parameters
     ----------
     model : PLRF or SpectralModel
-        Finite spectrum; ``model.d`` is the number of random features :math:`N`.
+        Finite or infinite spectrum; ``model.d`` is the number of random features :math:`N`.
     n_samples : int or math.inf
         Number of training samples :math:`T`.
     ridge : float
@@ -589,7 +741,7 @@ def ridge_loss_surface(model, n_features, n_samples, ridge: float = 0.0) -> Ridg
     Parameters
     ----------
     model : PLRF or SpectralModel
-        Supplies the (finite) spectrum and target.
+        Supplies the spectrum and target (finite or infinite).
     n_features : array_like
         Numbers of features :math:`N` (integers >= 1 or ``inf``).
     n_samples : array_like
@@ -612,7 +764,7 @@ def ridge_loss_surface(model, n_features, n_samples, ridge: float = 0.0) -> Ridg
     >>> bool(np.isinf(surf.loss[1, 0]))   # N = T = 100: the interpolation peak
     True
     """
-    lam, u2 = _spectrum(model)
+    spec = _Spectrum(model)
     ns = _as_count_array(n_features, "n_features")
     ts = _as_count_array(n_samples, "n_samples")
     ridge = _as_ridge(ridge)
@@ -620,7 +772,7 @@ def ridge_loss_surface(model, n_features, n_samples, ridge: float = 0.0) -> Ridg
     kap = np.empty_like(loss)
     for i, n in enumerate(ns):
         for k, t in enumerate(ts):
-            eq = _evaluate(lam, u2, n, t, ridge)
+            eq = _evaluate(spec, n, t, ridge)
             loss[i, k] = eq.loss
             kap[i, k] = eq.kappa
     return RidgeSurface(ns, ts, loss, kap, ridge)
@@ -667,13 +819,14 @@ def best_n_features(model, n_samples, ridge: float = 0.0, n_features=None) -> Be
     Parameters
     ----------
     model : PLRF or SpectralModel
-        Supplies the (finite) spectrum; ``model.d`` is ignored.
+        Supplies the spectrum; ``model.d`` is ignored.
     n_samples : int
         :math:`T`.
     ridge : float
         :math:`\lambda \ge 0`.
     n_features : array_like or None
-        Candidate :math:`N`; default: 200 log-spaced integers from 1 to ``v`` plus ``inf``.
+        Candidate :math:`N`; default: 200 log-spaced integers from 1 to ``v`` (infinite
+        spectra: to ``100 T``) plus ``inf``.
 
     Returns
     -------
@@ -694,10 +847,11 @@ def best_n_features(model, n_samples, ridge: float = 0.0, n_features=None) -> Be
     >>> 1 <= best.n_features < 200
     True
     """
-    lam, _ = _spectrum(model)
+    spec = _Spectrum(model)
     t = _as_count(n_samples, "n_samples", allow_inf=True)
     if n_features is None:
-        grid = np.unique(np.round(np.logspace(0, math.log10(lam.size), 200)))
+        top = spec.v if spec.finite else 100.0 * (t if math.isfinite(t) else 1000.0)
+        grid = np.unique(np.round(np.logspace(0, math.log10(top), 200)))
         grid = np.append(grid, math.inf)
     else:
         grid = _as_count_array(n_features, "n_features")
