@@ -69,6 +69,17 @@ def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
     -------
     SpectralMeasure
         Shared (in memory) between calls with the same model and tolerance.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> from volterra_sgd.forcing import deterministic_measure
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=200)
+    >>> meas = deterministic_measure(model)
+    >>> meas is deterministic_measure(model)            # cached in memory
+    True
+    >>> f"{meas.limit_loss:.4e}"                        # F0 (THEORY.md §C: 1.5355e-4)
+    '1.5355e-04'
     """
     check_model(model)
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)

@@ -67,7 +67,20 @@ _EULER_GAMMA = 0.57721566490153286061
 
 
 class PhaseBoundaryWarning(UserWarning):
-    """A point lies on a phase boundary and :func:`phase` assigned it by convention."""
+    """A point lies on a phase boundary and :func:`phase` assigned it by convention.
+
+    Examples
+    --------
+    >>> import warnings, volterra_sgd as vs
+    >>> from volterra_sgd.phases import PhaseBoundaryWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     name = vs.phase(0.7, 0.5)                  # on the boundary 2 beta = 1
+    >>> name, caught[0].category is PhaseBoundaryWarning
+    ('II', True)
+    >>> vs.phase(0.7, 0.5, boundary="join")
+    'Ia/II'
+    """
 
 
 # ============================================================================ phases
@@ -377,6 +390,13 @@ class PhaseDescription:
         Whether :math:`\xi = 1/2` throughout the phase (the hatched "universal" region).
     representative : tuple of float
         A representative :math:`(\alpha, \beta)` (the surrogate points of §5.3).
+
+    Examples
+    --------
+    >>> from volterra_sgd.phases import PHASE_DESCRIPTIONS
+    >>> desc = PHASE_DESCRIPTIONS["III"]
+    >>> desc.name, desc.xi, desc.universal
+    ('III', '1/2', True)
     """
 
     name: str
@@ -1302,6 +1322,13 @@ class NumericalExponents:
     message : str
     g, v_over_d : float
         Model options used.
+
+    Examples
+    --------
+    >>> from volterra_sgd.phases import numerical_phase_exponents, phase_exponents
+    >>> num = numerical_phase_exponents(0.7, 0.6)
+    >>> num.success, abs(num.eta - phase_exponents(0.7, 0.6).eta) < 1e-3
+    (True, True)
     """
 
     alpha: float

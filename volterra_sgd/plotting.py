@@ -261,6 +261,18 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_loss_curve
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=1000, d=100)
+    >>> curve = vs.loss_curve(model, [0, 10, 100, 1000],
+    ...                       learning_rate=model.reference_learning_rate(0.5))
+    >>> ax = plot_loss_curve(curve)
+    >>> ax.get_xscale(), ax.get_yscale(), len(ax.get_lines()) > 1
+    ('log', 'log', True)
+    >>> plt.close(ax.figure)
     """
     ax = _new_axes(ax)
     r = np.maximum(curve.r.astype(float), 0.5)
@@ -307,6 +319,17 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, numpy as np
+    >>> from volterra_sgd.plotting import plot_loss_comparison
+    >>> r = np.array([1, 10, 100])
+    >>> ax = plot_loss_comparison(r, [1.0, 0.5, 0.2], [1.02, 0.49, 0.21], [0.02, 0.01, 0.01],
+    ...                           limit=0.1, title="example")
+    >>> ax.get_title(), ax.get_yscale()
+    ('example', 'log')
+    >>> plt.close(ax.figure)
     """
     ax = _new_axes(ax)
     x = np.maximum(np.asarray(r, dtype=float), 0.5)
@@ -347,6 +370,18 @@ def plot_compute_optimal_curves(result, ax=None, *, fit: bool = True):
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_compute_optimal_curves
+    >>> f = np.logspace(0, 14, 300)
+    >>> fr = vs.isoflop_frontier([(d, f, 1 / d + (f / d) ** -0.5) for d in np.logspace(1, 4, 9)],
+    ...                          n_boot=0)
+    >>> ax = plot_compute_optimal_curves(fr)
+    >>> ax.get_xscale(), len(ax.get_lines()) >= 9
+    ('log', True)
+    >>> plt.close(ax.figure)
     """
     from matplotlib import colormaps
 
@@ -388,6 +423,18 @@ def plot_optimal_size(result, ax=None, *, theory: float | None = None):
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_optimal_size
+    >>> f = np.logspace(0, 14, 300)
+    >>> fr = vs.isoflop_frontier([(d, f, 1 / d + (f / d) ** -0.5) for d in np.logspace(1, 4, 9)],
+    ...                          n_boot=0)
+    >>> ax = plot_optimal_size(fr, theory=1 / 3)
+    >>> ax.get_xscale(), ax.get_yscale()
+    ('log', 'log')
+    >>> plt.close(ax.figure)
     """
     fr = _isoflop(result)
     if theory is None and hasattr(result, "theory"):
@@ -428,6 +475,18 @@ def plot_isoflop_slices(result, ax=None, *, n_slices: int = 6):
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_isoflop_slices
+    >>> f = np.logspace(0, 14, 300)
+    >>> fr = vs.isoflop_frontier([(d, f, 1 / d + (f / d) ** -0.5) for d in np.logspace(1, 4, 9)],
+    ...                          n_boot=0)
+    >>> ax = plot_isoflop_slices(fr, n_slices=4)
+    >>> ax.get_xscale()
+    'log'
+    >>> plt.close(ax.figure)
     """
     from matplotlib import colormaps
 
