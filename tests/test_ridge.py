@@ -339,6 +339,14 @@ def test_cli_ridge_bad_input(capsys):
     assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10",
                  "--n-samples", "20", "--runs", "-1"]) == 2
     assert "--runs" in capsys.readouterr().err
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10",
+                 "--n-samples", "20", "--v", "inf", "--runs", "2"]) == 2
+    assert "finite --v" in capsys.readouterr().err
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10",
+                 "--n-samples", "20", "--v", "inf"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert float(row[3]) == pytest.approx(vs.ridge_test_loss(vs.PLRF(1.0, 0.7, math.inf, 10),
+                                                             20), rel=1e-5)
 
 
 @pytest.mark.slow

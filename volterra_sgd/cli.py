@@ -254,8 +254,9 @@ def _add_ridge(sub) -> None:
     p.add_argument("--ridge", type=_nonneg_float, default=0.0,
                    help="ridge lambda >= 0 in (1/T)|Z theta - y|^2 + lambda |theta|^2 "
                         "(default 0: min-norm least squares)")
-    p.add_argument("--v", type=_positive_int, default=None,
-                   help="hidden dimension v (finite; default 10 max(N, T))")
+    p.add_argument("--v", type=_v_value, default=None,
+                   help="hidden dimension v (integer or 'inf', which needs 2 alpha > 1 and "
+                        "no --runs; default 10 max(N, T))")
     p.add_argument("--runs", type=int, default=0,
                    help="simulated runs per point (fresh W and samples; default 0: none)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -269,6 +270,8 @@ def _run_ridge(args) -> int:
     if args.runs < 0:
         raise ValueError(f"--runs must be >= 0; got {args.runs}")
     v = args.v if args.v is not None else 10 * max(max(args.n_features), max(args.n_samples))
+    if args.runs and v == float("inf"):
+        raise ValueError("--runs (simulation) needs a finite --v")
     print(f"PLRF alpha={args.alpha}, beta={args.beta}, v={v}, ridge={args.ridge:g}"
           + (f", {args.runs} simulated runs per point" if args.runs else ""))
     head = f"{'N':>8} {'T':>8} {'N/T':>7} {'loss (DE)':>12} {'kappa':>11}"
