@@ -472,6 +472,28 @@ def main(argv: list[str] | None = None) -> int:
 
     Library errors caused by bad input (``ValueError``, ``TypeError``) are reported as a
     single line on stderr with exit status 2.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on bad input.
+
+    Examples
+    --------
+    >>> from volterra_sgd.cli import main
+    >>> main(["phases", "--alpha", "0.7", "--beta", "0.6"])  # doctest: +ELLIPSIS
+    alpha = 0.7, beta = 0.6
+    phase: II  [region: derived]
+    xi  = 0.461538 ...
+    eta = 0.615385 ...
+    0
+    >>> main(["phases", "--alpha", "0.1", "--beta", "0.1"])   # inadmissible: 2(alpha+beta) <= 1
+    2
     """
     parser = build_parser()
     args = parser.parse_args(argv)
