@@ -92,6 +92,19 @@ class ScriptResult:
         Path (relative to the report directory) of the captured stdout/stderr.
     warnings : tuple of str
         Warnings issued while the script ran.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from volterra_sgd.validate import run_validation
+    >>> def run(out, quick=False):
+    ...     return {"title": "Two", "description": "1 + 1 vs 2",
+    ...             "comparisons": [{"name": "1 + 1", "value": 2.0, "tolerance": 0.0,
+    ...                              "passed": 1 + 1 == 2}]}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     res = run_validation(tmp, scripts={"two": run}).scripts[0]
+    >>> res.name, res.status, res.title, res.comparisons[0]["passed"]
+    ('two', 'passed', 'Two', True)
     """
 
     name: str
@@ -143,6 +156,22 @@ class ValidationReport:
         0 on success, 1 otherwise (the exit status of ``volterra-sgd validate``).
     message : str
         One-line summary.
+
+    Examples
+    --------
+    A script whose comparison fails makes the report fail (exit status 1):
+
+    >>> import tempfile
+    >>> from volterra_sgd.validate import run_validation
+    >>> def run(out, quick=False):
+    ...     return {"title": "Pi", "description": "22/7 vs pi",
+    ...             "comparisons": [{"name": "|22/7 - pi|", "value": 1.26e-3,
+    ...                              "tolerance": 1e-6, "passed": False}]}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rep = run_validation(tmp, scripts={"pi": run})
+    ...     written = rep.report_path.is_file() and rep.summary_path.is_file()
+    >>> rep.success, rep.status, rep.scripts[0].status, written
+    (False, 1, 'failed', True)
     """
 
     out: Path
