@@ -150,7 +150,7 @@ def plot(results, path):
 
 
 #: (d, runs, r_max, (embeddings, runs per embedding, r_early)) of the quick and full studies
-SETTINGS = {True: (200, 80, 1e4, (40, 100, 100)), False: (400, 300, 1e5, (200, 50, 300))}
+SETTINGS = {True: (200, 80, 1e4, (40, 100, 100)), False: (400, 200, 1e5, (100, 50, 300))}
 
 
 def study(d, runs, r_max, early, seed=0):
