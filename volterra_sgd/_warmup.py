@@ -22,3 +22,6 @@ def run() -> None:
     _volterra_block_kernel(np.full(4, 0.1), np.ones(4), 0, 2, 2, 4)
     sgd._warmup()
     loss_curve(model, [0, 3], learning_rate=0.2)
+    from .ridge import ridge_test_loss
+
+    ridge_test_loss(model, n_samples=20, ridge=1e-3)
