@@ -205,6 +205,7 @@ def test_sweep_curves_match_loss_curve_and_flops():
 
 def test_sweep_process_pool_and_dask_identical_to_serial(tmp_path):
     from dask import distributed
+
     from volterra_sgd.compute_optimal import compute_optimal, sweep_loss_curves
 
     serial = sweep_loss_curves(0.7, 0.7, n_jobs=1, **SMALL)
@@ -237,6 +238,16 @@ def test_sweep_cache_resumes(tmp_path):
     # other parameters use other files
     sweep_loss_curves(0.7, 0.7, n_jobs=1, cache_dir=tmp_path, lr_scale=0.3, **SMALL)
     assert len(list(tmp_path.glob("*.npz"))) == 10
+
+
+def test_sweep_progress_bar(capsys):
+    from volterra_sgd.compute_optimal import sweep_loss_curves
+
+    sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6, n_jobs=1)
+    assert "compute-optimal sweep" not in capsys.readouterr().err  # off by default
+    sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6, n_jobs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "compute-optimal sweep" in err and "3/3" in err
 
 
 def test_sweep_bad_input():
