@@ -764,7 +764,9 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
     masses, counts, locs = [], [], []
     pidx = 0
     for comp, a, b in comps:
-        edges = bulk_edges if comp == 0 else np.linspace(0.0, np.pi, 5)
+        # graded panels for the bulk piece at the lower edge (the boundary layer of q(x)^r at
+        # late times); the other pieces of a split bulk are treated like outlier components
+        edges = bulk_edges if comp == 0 and a == support.bulk[0] else np.linspace(0.0, np.pi, 5)
         panels = _adaptive_component(model, a, b, edges, rtol, totals)
         for (_, x15, f15, e15, x7, f7, e7) in panels:
             for key, arr in enumerate((x15, f15, e15, np.full(x15.size, comp),
