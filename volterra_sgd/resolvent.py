@@ -1689,9 +1689,9 @@ def _warmup() -> None:
     Meant for :func:`volterra_sgd.warmup` (``_warmup.run``); about 15 s of compilation on
     first use, well under a second once the on-disk cache is filled.
     """
-    model = PLRF(1.0, 0.7, 40, 8)
-    z = np.array([1e-2 + 1e-3j, -1.0])
-    res = resolvent(model, z)
-    forcing_transform(model, z, res.m)
-    limit_loss(model)
-    lower_spectral_edge(model)
+    for model in (PLRF(1.0, 0.7, 40, 8), SpectralModel.from_plrf(PLRF(1.0, 0.7, 40, 8))):
+        z = np.array([1e-2 + 1e-3j, -1.0])
+        res = resolvent(model, z)
+        forcing_transform(model, z, res.m)
+        limit_loss(model)
+        lower_spectral_edge(model)
