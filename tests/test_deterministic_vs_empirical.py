@@ -39,11 +39,11 @@ def test_deterministic_matches_w_average_d200(name):
         F0.append(spec.limit_loss)
 
     def check(pred, samples, tol, mask=slice(None)):
-        samples = np.asarray(samples)
+        samples = np.asarray(samples)[:, mask]    # mask first: K underflows to 0 late
         mean = samples.mean(axis=0)
         rel_se = samples.std(axis=0, ddof=1) / np.sqrt(len(samples)) / mean
-        dev = np.abs(pred / mean - 1)[mask]
-        assert np.all(dev <= tol + 3 * rel_se[mask]), (dev.max(), rel_se[mask].max())
+        dev = np.abs(np.asarray(pred)[mask] / mean - 1)
+        assert np.all(dev <= tol + 3 * rel_se), (dev.max(), rel_se.max())
         return float(dev.max())
 
     check(fk.forcing, F, 0.03)
