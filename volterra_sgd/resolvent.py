@@ -205,6 +205,24 @@ def _tau_equation(t, alpha, v, d, work):
 
 
 @njit
+def _bracketed_newton_step(t, g, gp, lo, hi, rtol=4e-16):
+    """One safeguarded Newton step for an increasing g(t) with the root in (lo, hi).
+
+    Returns the new iterate, the updated bracket and whether the step or the bracket is
+    below ``rtol * max(1, |t|)``.  Also used by :mod:`volterra_sgd.ridge`.
+    """
+    if g < 0.0:
+        lo = t
+    else:
+        hi = t
+    tn = t - g / gp if gp > 0.0 else math.inf
+    if not (lo < tn < hi):
+        tn = 0.5 * (lo + hi)
+    tol = rtol * max(1.0, abs(t))
+    return tn, lo, hi, (abs(tn - t) <= tol or hi - lo <= tol)
+
+
+@njit
 def _tau_kernel(alpha, v, d):
     """Solve the tau equation (THEORY.md §3.3) in ``log tau``; return ``(tau, status)``.
 
@@ -233,17 +251,9 @@ def _tau_kernel(alpha, v, d):
         g, gp = _tau_equation(t, alpha, v, d, work)
         if g == 0.0:
             return math.exp(t), 0
-        if g < 0.0:
-            lo = t
-        else:
-            hi = t
-        step = g / gp if gp > 0.0 else math.inf
-        tn = t - step
-        if not (lo < tn < hi):
-            tn = 0.5 * (lo + hi)
-        if abs(tn - t) <= 4e-16 * max(1.0, abs(t)) or hi - lo <= 4e-16 * max(1.0, abs(t)):
-            return math.exp(tn), 0
-        t = tn
+        t, lo, hi, done = _bracketed_newton_step(t, g, gp, lo, hi)
+        if done:
+            return math.exp(t), 0
     return math.exp(t), 2
 
 
@@ -456,17 +466,9 @@ def _tau_kernel_tab(d, v, trd, lam, levels, pow_m, tail_m):
             return math.nan, 3
         if g == 0.0:
             return math.exp(t), 0
-        if g < 0.0:
-            lo = t
-        else:
-            hi = t
-        step = g / gp if gp > 0.0 else math.inf
-        tn = t - step
-        if not (lo < tn < hi):
-            tn = 0.5 * (lo + hi)
-        if abs(tn - t) <= 4e-16 * max(1.0, abs(t)) or hi - lo <= 4e-16 * max(1.0, abs(t)):
-            return math.exp(tn), 0
-        t = tn
+        t, lo, hi, done = _bracketed_newton_step(t, g, gp, lo, hi)
+        if done:
+            return math.exp(t), 0
     return math.exp(t), 2
 
 

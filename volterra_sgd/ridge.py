@@ -62,6 +62,7 @@ from ._numba import njit
 from ._validation import as_int, as_real
 from .exceptions import ConvergenceError
 from .model import PLRF
+from .resolvent import _bracketed_newton_step
 
 __all__ = [
     "RidgeEquivalent",
@@ -303,20 +304,11 @@ def _ridge_core(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out, work):
             st = _at_kappa(lam, u2, lam_j, ta, tb, k, n, work, res)
             if st != 0:
                 return st
-            g = res[1] - t_samples  # decreasing in kappa
-            if g > 0.0:
-                tlo = t
-            else:
-                thi = t
-            dg = res[2] - res[1]  # d df1/d log kappa = df2 - df1 < 0
-            tn = t - g / dg if dg < 0.0 else 0.5 * (tlo + thi)
-            if not (tlo < tn < thi):
-                tn = 0.5 * (tlo + thi)
-            if abs(tn - t) <= _RTOL or thi - tlo <= _RTOL:
-                t = tn
-                conv = True
+            # T - df1 increases with log kappa, d/dlog kappa = df1 - df2 > 0
+            t, tlo, thi, conv = _bracketed_newton_step(t, t_samples - res[1], res[1] - res[2],
+                                                       tlo, thi, _RTOL)
+            if conv:
                 break
-            t = tn
         if not conv:
             return 2
         kappa0 = math.exp(t)
@@ -348,20 +340,12 @@ def _ridge_core(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out, work):
             st = _at_kappa(lam, u2, lam_j, ta, tb, k, n, work, res)
             if st != 0:
                 return st
-            h = k * (1.0 - res[1] / t_samples) - ridge
-            if h > 0.0:
-                thi = t
-            else:
-                tlo = t
-            dh = k * (1.0 - res[2] / t_samples)  # dh/dlog kappa = kappa (1 - df2/T) > 0
-            tn = t - h / dh if dh > 0.0 else 0.5 * (tlo + thi)
-            if not (tlo < tn < thi):
-                tn = 0.5 * (tlo + thi)
-            if abs(tn - t) <= _RTOL or thi - tlo <= _RTOL:
-                t = tn
-                conv = True
+            # h = kappa (1 - df1/T) - ridge, dh/dlog kappa = kappa (1 - df2/T) > 0
+            t, tlo, thi, conv = _bracketed_newton_step(
+                t, k * (1.0 - res[1] / t_samples) - ridge, k * (1.0 - res[2] / t_samples),
+                tlo, thi, _RTOL)
+            if conv:
                 break
-            t = tn
         if not conv:
             return 2
         kappa = math.exp(t)
