@@ -24,8 +24,82 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class _DiagonalModel:
+    """What every diagonal data model shares: the learning-rate scale and the embedding.
+
+    Subclasses provide ``d``, ``v``, ``finite`` and ``trace_data_covariance``.
+    """
+
+    __slots__ = ()
+
+    def _require_finite(self, what: str) -> int:
+        if not self.finite:
+            raise ValueError(f"{what} needs a finite hidden dimension v (a finite spectrum); "
+                             "this model has v = inf")
+        return int(self.v)
+
+    def reference_learning_rate(self, g: float = 0.25) -> float:
+        r"""The learning rate :math:`\gamma = g / \mathrm{tr}\,D` (THEORY.md §A).
+
+        For a PLRF, :math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`.
+
+        Parameters
+        ----------
+        g : float
+            Scale in (0, 1).  It gives a kernel norm :math:`\|K\| \approx g/2`.
+
+        Returns
+        -------
+        float
+            The learning rate :math:`\gamma`.
+
+        Examples
+        --------
+        >>> import volterra_sgd as vs
+        >>> gamma = vs.PLRF(1.0, 0.7, 2000, 200).reference_learning_rate(0.5)
+        """
+        g = as_real(g, "g", lower=0.0, upper=1.0)
+        return g / self.trace_data_covariance
+
+    # ---------------------------------------------------------------- sampling
+    def sample_embedding(self, rng=None) -> np.ndarray:
+        """Draw an embedding ``W`` of shape ``(v, d)`` with iid ``N(0, 1/d)`` entries.
+
+        Parameters
+        ----------
+        rng : int, numpy.random.Generator or None
+            Seed or generator (SPEC 7), normalised with :func:`numpy.random.default_rng`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``W``, float64, C-contiguous, shape ``(v, d)``.
+
+        Examples
+        --------
+        >>> import volterra_sgd as vs
+        >>> W = vs.PLRF(1.0, 0.7, 100, 10).sample_embedding(rng=1)
+        """
+        v = self._require_finite("sample_embedding")
+        gen = np.random.default_rng(rng)
+        return gen.standard_normal((v, self.d)) / math.sqrt(self.d)
+
+    def check_embedding(self, W) -> np.ndarray:
+        """Return ``W`` as a finite float64 array of shape ``(v, d)`` or raise."""
+        v = self._require_finite("an embedding W")
+        arr = np.asarray(W)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"W must be a real array; got dtype {arr.dtype}")
+        if arr.shape != (v, self.d):
+            raise ValueError(f"W must have shape (v, d) = ({v}, {self.d}); got {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("W must be finite; it contains NaN or inf")
+        return arr
+
+
 @dataclass(frozen=True)
-class PLRF:
+class PLRF(_DiagonalModel):
     r"""Power-law random features model (THEORY.md §A and §1).
 
     Parameters
@@ -103,11 +177,6 @@ class PLRF:
         """Whether the hidden dimension ``v`` is finite."""
         return not math.isinf(self.v)
 
-    def _require_finite(self, what: str) -> int:
-        if not self.finite:
-            raise ValueError(f"{what} needs a finite hidden dimension v; this model has v = inf")
-        return int(self.v)
-
     @cached_property
     def _j(self) -> np.ndarray:
         return np.arange(1, self._require_finite("the explicit spectrum") + 1, dtype=np.float64)
@@ -146,62 +215,6 @@ class PLRF:
         r""":math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`."""
         return self._power_sum(2.0 * self.alpha)
 
-    def reference_learning_rate(self, g: float = 0.25) -> float:
-        r"""The learning rate :math:`\gamma = g / \sum_{j\le v} j^{-2\alpha}` (THEORY.md §A).
-
-        Parameters
-        ----------
-        g : float
-            Scale in (0, 1).  It gives a kernel norm :math:`\|K\| \approx g/2`.
-
-        Returns
-        -------
-        float
-            The learning rate :math:`\gamma`.
-
-        Examples
-        --------
-        >>> import volterra_sgd as vs
-        >>> gamma = vs.PLRF(1.0, 0.7, 2000, 200).reference_learning_rate(0.5)
-        """
-        g = as_real(g, "g", lower=0.0, upper=1.0)
-        return g / self.trace_data_covariance
-
-    # ---------------------------------------------------------------- sampling
-    def sample_embedding(self, rng=None) -> np.ndarray:
-        """Draw an embedding ``W`` of shape ``(v, d)`` with iid ``N(0, 1/d)`` entries.
-
-        Parameters
-        ----------
-        rng : int, numpy.random.Generator or None
-            Seed or generator (SPEC 7), normalised with :func:`numpy.random.default_rng`.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``W``, float64, C-contiguous, shape ``(v, d)``.
-
-        Examples
-        --------
-        >>> import volterra_sgd as vs
-        >>> W = vs.PLRF(1.0, 0.7, 100, 10).sample_embedding(rng=1)
-        """
-        v = self._require_finite("sample_embedding")
-        gen = np.random.default_rng(rng)
-        return gen.standard_normal((v, self.d)) / math.sqrt(self.d)
-
-    def check_embedding(self, W) -> np.ndarray:
-        """Return ``W`` as a finite float64 array of shape ``(v, d)`` or raise."""
-        v = self._require_finite("an embedding W")
-        arr = np.asarray(W)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"W must be a real array; got dtype {arr.dtype}")
-        if arr.shape != (v, self.d):
-            raise ValueError(f"W must have shape (v, d) = ({v}, {self.d}); got {arr.shape}")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("W must be finite; it contains NaN or inf")
-        return arr
 
 
 # ============================================================================ general model
@@ -248,7 +261,7 @@ def _check_values(arr, name: str, *, positive: bool) -> np.ndarray:
     return a
 
 
-class SpectralModel:
+class SpectralModel(_DiagonalModel):
     r"""Random features on a general diagonal data model (THEORY.md §A, §1 with general D, b).
 
     Data ``x ~ N(0, D)`` with ``D = diag(lambda_j)``, target coefficients ``b_j``, embedding
@@ -513,11 +526,6 @@ class SpectralModel:
         """The explicitly stored :math:`b_j`, ``j <= n_explicit`` (read-only)."""
         return self._b
 
-    def _require_finite(self, what: str) -> int:
-        if not self.finite:
-            raise ValueError(f"{what} needs a finite spectrum; this model has v = inf")
-        return int(self._v)
-
     @property
     def data_eigenvalues(self) -> np.ndarray:
         r"""Diagonal of :math:`D`, :math:`\lambda_j`, ``j = 1..v`` (finite models; read-only)."""
@@ -594,28 +602,6 @@ class SpectralModel:
             self._cache["trace2"] = c
         return c
 
-    def reference_learning_rate(self, g: float = 0.25) -> float:
-        r"""Return :math:`\gamma = g / \mathrm{tr}\,D` (as :meth:`PLRF.reference_learning_rate`).
-
-        Parameters
-        ----------
-        g : float
-            Scale in (0, 1); the kernel norm is about ``g/2``.
-
-        Returns
-        -------
-        float
-
-        Examples
-        --------
-        >>> import numpy as np, volterra_sgd as vs
-        >>> sm = vs.SpectralModel(np.ones(10), np.ones(10), d=5)
-        >>> sm.reference_learning_rate(0.5)
-        0.05
-        """
-        g = as_real(g, "g", lower=0.0, upper=1.0)
-        return g / self.trace_data_covariance
-
     # ---------------------------------------------------------------------- identity
     @property
     def key(self) -> str:
@@ -659,43 +645,6 @@ class SpectralModel:
             out.update(tail_power=self._p, target_tail_power=self._q, n_explicit=self._n)
         return out
 
-    # ---------------------------------------------------------------------- sampling
-    def sample_embedding(self, rng=None) -> np.ndarray:
-        """Draw an embedding ``W`` of shape ``(v, d)`` with iid ``N(0, 1/d)`` entries.
-
-        Parameters
-        ----------
-        rng : int, numpy.random.Generator or None
-            Seed or generator.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``W``, float64, shape ``(v, d)``; the same draw as :meth:`PLRF.sample_embedding`
-            for the same seed and shape.
-
-        Examples
-        --------
-        >>> import numpy as np, volterra_sgd as vs
-        >>> vs.SpectralModel(np.ones(10), np.ones(10), d=5).sample_embedding(0).shape
-        (10, 5)
-        """
-        v = self._require_finite("sample_embedding")
-        gen = np.random.default_rng(rng)
-        return gen.standard_normal((v, self._d)) / math.sqrt(self._d)
-
-    def check_embedding(self, W) -> np.ndarray:
-        """Return ``W`` as a finite float64 array of shape ``(v, d)`` or raise."""
-        v = self._require_finite("an embedding W")
-        arr = np.asarray(W)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"W must be a real array; got dtype {arr.dtype}")
-        if arr.shape != (v, self._d):
-            raise ValueError(f"W must have shape (v, d) = ({v}, {self._d}); got {arr.shape}")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("W must be finite; it contains NaN or inf")
-        return arr
 
 
 def check_model(model, name: str = "model"):
