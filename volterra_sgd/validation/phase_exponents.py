@@ -181,7 +181,8 @@ def ratio_convergence_study(cases=((0.75, 0.25), (1.0, 0.7), (1.25, 0.75), (0.7,
 
 def ratio_table(rows):
     """Markdown table of ``ratio_convergence_study`` rows (ratio at the window midpoint)."""
-    lines = ["| (α, β) | d | Fpp ratio (T) | Kpp ratio (T) | Fac ratio (T) | max abs(Fo ratio − 1) |",
+    lines = ["| (α, β) | d | Fpp ratio (T) | Kpp ratio (T) | Fac ratio (T) "
+             "| max abs(Fo ratio − 1) |",
              "|---|---|---|---|---|---|"]
     for row in rows:
         cells = []
@@ -256,7 +257,8 @@ def factor_two_study(cases=((0.75, 0.25), (1.25, 0.75), (1.0, 2.0), (0.7, 0.7)),
                 row["cutoff" if cut else "closed_form"] = approximate_to_exact_ratio(asym,
                                                                                      exact)
             asym = asymptotic_parts(model, r, learning_rate=lr, cutoff=True)
-            row["curves"] = {"r_T10": 10.0 / (2.0 * lr), "r": r.tolist(), "exact": np.asarray(exact).tolist(),
+            row["curves"] = {"r_T10": 10.0 / (2.0 * lr), "r": r.tolist(),
+                             "exact": np.asarray(exact).tolist(),
                              "sum_form": asym["loss_sum"].tolist(),
                              "max_form": asym["loss_max"].tolist()}
             row["seconds"] = time.perf_counter() - t0
