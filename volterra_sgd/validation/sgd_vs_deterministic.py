@@ -150,7 +150,7 @@ def plot(results, path):
 
 
 #: (d, runs, r_max, (embeddings, runs per embedding, r_early)) of the quick and full studies
-SETTINGS = {True: (200, 80, 1e4, (40, 100, 100)), False: (400, 200, 1e5, (100, 50, 300))}
+SETTINGS = {True: (200, 60, 1e4, (30, 100, 100)), False: (400, 200, 1e5, (100, 50, 300))}
 
 
 def study(d, runs, r_max, early, seed=0):
@@ -231,7 +231,7 @@ def run(out, quick=False):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
-                    help="d = 200, 80 runs, r <= 1e4 (early tier 40 W x 100 runs, r <= 100)")
+                    help="d = 200, 60 runs, r <= 1e4 (early tier 30 W x 100 runs, r <= 100)")
     ap.add_argument("--d", type=int, default=None)
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--r-max", type=float, default=None)
