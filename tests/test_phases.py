@@ -327,7 +327,7 @@ def _tau_by_bisection(alpha, v, d):
                                    vs.PLRF(2.0, 1.0, math.inf, 1000),
                                    vs.PLRF(1.25, 0.75, math.inf, 100000)])
 def test_Fo_from_tau_matches_deterministic_limit_loss(model):
-    resolvent = pytest.importorskip("volterra_sgd.resolvent")
+    from volterra_sgd import resolvent
     lr = model.reference_learning_rate(0.25)
     Fo = ph.asymptotic_parts(model, [10], learning_rate=lr)["Fo"][0]
     assert Fo == pytest.approx(resolvent.limit_loss(model), rel=1e-8)
@@ -463,7 +463,7 @@ def test_asymptotic_parts_input_errors():
 
 
 def test_parts_ratio_to_contour_parts_tends_to_one_as_d_grows():
-    forcing = pytest.importorskip("volterra_sgd.forcing")
+    from volterra_sgd import forcing
     alpha, beta = 1.0, 0.7
     errs = {"F": [], "K": [], "Fpp": [], "Kpp": []}
     for d in (100, 400, 1600):
@@ -485,8 +485,8 @@ def test_parts_ratio_to_contour_parts_tends_to_one_as_d_grows():
 
 def _exact_deterministic_loss(model, lr, r):
     """Deterministic Volterra solution with the contour F, K (sum of exponentials)."""
-    forcing = pytest.importorskip("volterra_sgd.forcing")
-    numba_api = pytest.importorskip("volterra_sgd.numba_api")
+    from volterra_sgd import forcing
+    from volterra_sgd import numba_api
     meas = forcing.deterministic_measure(model)
     x = meas.nodes
     q = np.ascontiguousarray(1.0 - lr * x * (2.0 - 2.0 * lr * x))
@@ -516,7 +516,7 @@ def test_approximate_loss_within_factor_two_of_deterministic_curve(alpha, beta, 
 
 
 def test_phase_diagram_plot():
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (test extra)
     from volterra_sgd.plotting import plot_exponent_traversal, plot_phase_diagram
 
     ax = plot_phase_diagram(resolution=40, mark=(0.7, 0.5))
@@ -543,7 +543,7 @@ def test_cli_phases_point(capsys):
 
 
 def test_cli_phases_table_and_plot(capsys, tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (test extra)
     from volterra_sgd.cli import main
 
     out_file = tmp_path / "diagram.png"
