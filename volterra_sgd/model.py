@@ -227,6 +227,15 @@ _LEVEL_MIN = 32
 _LEVEL_RATIO = 2.0**0.25
 
 
+def _array_or_callable(x, call: bool, v, name: str, positive: bool) -> np.ndarray:
+    """Values of ``x`` (an array, or a callable of j = 1..v), checked by ``_check_values``."""
+    if call:
+        x = _evaluate(x, v, name)
+    elif not isinstance(x, (np.ndarray, list, tuple)):
+        raise TypeError(f"{name} must be an array or a callable; got {type(x).__name__}")
+    return _check_values(x, name, positive=positive)
+
+
 def _evaluate(fun, n: int, name: str) -> np.ndarray:
     """Evaluate ``fun`` at ``j = 1..n`` (vectorised if possible, else term by term)."""
     j = np.arange(1, n + 1, dtype=np.float64)
@@ -380,24 +389,10 @@ class SpectralModel(_DiagonalModel):
                 vv = as_int(v, "v", minimum=1)
             else:
                 vv = None
-            if lam_call:
-                lam = _evaluate(eigenvalues, vv, "eigenvalues")
-            elif not isinstance(eigenvalues, (np.ndarray, list, tuple)):
-                raise TypeError("eigenvalues must be an array or a callable; got "
-                                f"{type(eigenvalues).__name__}")
-            else:
-                lam = eigenvalues
-            lam = _check_values(lam, "eigenvalues", positive=True)
+            lam = _array_or_callable(eigenvalues, lam_call, vv, "eigenvalues", positive=True)
             if vv is None:
                 vv = lam.size
-            if b_call:
-                b = _evaluate(target, vv, "target")
-            elif not isinstance(target, (np.ndarray, list, tuple)):
-                raise TypeError("target must be an array or a callable; got "
-                                f"{type(target).__name__}")
-            else:
-                b = target
-            b = _check_values(b, "target", positive=False)
+            b = _array_or_callable(target, b_call, vv, "target", positive=False)
             if b.size != lam.size:
                 raise ValueError(f"target must have the length of eigenvalues ({lam.size}); "
                                  f"got {b.size}")
