@@ -39,7 +39,7 @@ class _DiagonalModel:
         return int(self.v)
 
     def reference_learning_rate(self, g: float = 0.25) -> float:
-        r"""The learning rate :math:`\gamma = g / \mathrm{tr}\,D` (THEORY.md §A).
+        r"""Return the learning rate :math:`\gamma = g / \mathrm{tr}\,D` (THEORY.md §A).
 
         For a PLRF, :math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`.
 
