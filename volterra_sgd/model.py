@@ -560,42 +560,29 @@ class SpectralModel(_DiagonalModel):
 
         return float(first) * float(_scaled_power_sum(float(s), float(self._n), math.inf))
 
-    def _sum_small_first(self, a: np.ndarray) -> float:
-        return float(np.sum(np.sort(a)))
+    def _full_sum(self, key: str, head: np.ndarray, s: float) -> float:
+        """Cached sum of ``head`` (smallest first) plus its power-law tail of exponent ``s``."""
+        c = self._cache.get(key)
+        if c is None:
+            c = float(np.sum(np.sort(head))) + self._tail_sum(s, head[-1])
+            self._cache[key] = c
+        return c
 
     @property
     def initial_loss(self) -> float:
         r"""Loss at initialization, :math:`P(0) = \sum_j \lambda_j b_j^2` (no 1/2)."""
-        c = self._cache.get("initial_loss")
-        if c is None:
-            cf = self.forcing_coefficients
-            c = self._sum_small_first(cf)
-            if not self.finite:
-                c += self._tail_sum(self._q, cf[-1])
-            self._cache["initial_loss"] = c
-        return c
+        return self._full_sum("initial_loss", self.forcing_coefficients, self._q)
 
     @property
     def trace_data_covariance(self) -> float:
         r""":math:`\mathrm{tr}\,D = \sum_j \lambda_j`."""
-        c = self._cache.get("trace")
-        if c is None:
-            c = self._sum_small_first(self._lam)
-            if not self.finite:
-                c += self._tail_sum(self._p, self._lam[-1])
-            self._cache["trace"] = c
-        return c
+        return self._full_sum("trace", self._lam, self._p)
 
     @property
     def trace_data_covariance_squared(self) -> float:
         r""":math:`\mathrm{tr}\,D^2 = \sum_j \lambda_j^2`."""
-        c = self._cache.get("trace2")
-        if c is None:
-            c = self._sum_small_first(self._lam**2)
-            if not self.finite:
-                c += self._tail_sum(2.0 * self._p, self._lam[-1] ** 2)
-            self._cache["trace2"] = c
-        return c
+        p2 = None if self._p is None else 2.0 * self._p
+        return self._full_sum("trace2", self._lam**2, p2)
 
     # ---------------------------------------------------------------------- identity
     @property
