@@ -1,7 +1,7 @@
 """volterra_sgd: loss curves of one-pass SGD on power-law random features.
 
 The expected loss of SGD solves a discrete convolution-type Volterra equation
-``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md; THEORY.md §3.1).
+``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md, Eq. (3.4)).
 This package computes it exactly for a given embedding, deterministically from
 the resolvent's deterministic equivalent, and checks both against simulated SGD.
 

@@ -1,6 +1,6 @@
 r"""Spectral measures of the deterministic equivalent, collapsed onto the real axis.
 
-THEORY.md §3.2, §3.3, §7, §B.6.  The forcing and kernel functions are contour integrals
+docs/theory.md, Eqs. (6.1)-(6.6) and (6.13).  The forcing and kernel functions are contour integrals
 
 .. math::
 
@@ -411,7 +411,7 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, m_out, mu_f, rho
 # ----------------------------------------------------------------------- public objects
 @dataclass(frozen=True)
 class SpectralSupport:
-    r"""Support of the deterministic spectral measure (THEORY.md §3.3, §7).
+    r"""Support of the deterministic spectral measure (docs/theory.md, Eqs. (6.11), (6.13)).
 
     Attributes
     ----------
@@ -550,7 +550,7 @@ def spectral_support(model: PLRF | SpectralModel) -> SpectralSupport:
 
 @dataclass(frozen=True)
 class SpectralMeasure:
-    r"""Discretized deterministic spectral measures (THEORY.md §3.3, §B.6).
+    r"""Discretized deterministic spectral measures (docs/theory.md, Eqs. (6.3), (6.5)).
 
     Node ``i`` at :math:`x_i` carries F-mass ``forcing_weights[i]``
     (:math:`\approx\mu_F(x_i)\,\Delta x_i`) and eigenvalue count ``eigen_weights[i]``
@@ -724,7 +724,7 @@ def _adaptive_component(model, a, b, theta_edges, rtol, totals, max_panels=20000
 
 
 def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> SpectralMeasure:
-    r"""Discretize the deterministic F- and K-measures on the real axis (THEORY.md §B.6).
+    r"""Discretize the deterministic F- and K-measures on the real axis (docs/theory.md, Sec. 6).
 
     Parameters
     ----------
@@ -803,7 +803,7 @@ def _trace_d2(model: PLRF | SpectralModel) -> float:
 
 @dataclass(frozen=True)
 class SpectralDensities:
-    r"""Densities of the deterministic spectral measures at points ``x`` (THEORY.md §3.3).
+    r"""Densities of the deterministic spectral measures at ``x`` (docs/theory.md, Eq. (6.3)).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-r"""Deterministic loss curves :math:`\mathcal P(r)` (THEORY.md §3.2-§3.3, §B.2).
+r"""Deterministic loss curves :math:`\mathcal P(r)` (docs/theory.md, Eqs. (6.3), (7.3)).
 
 The deterministic-equivalent forcing and kernel are sums of exponentials over the nodes
 :math:`x_i` of the discretized spectral measure (:mod:`volterra_sgd.contour`),
@@ -119,7 +119,7 @@ class LossCurve:
 
     @property
     def flops(self) -> np.ndarray:
-        """Compute :math:`f = d B r` at each iteration (THEORY.md §A)."""
+        """Compute :math:`f = d B r` at each iteration (docs/theory.md, Eq. (2.3))."""
         return self.model.d * self.batch_size * self.r.astype(np.float64)
 
 
@@ -169,7 +169,7 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
 
     Notes
     -----
-    docs/theory.md §6-§8; THEORY.md §3.2, §B.2, §B.3.  Constant hyper-parameters: closed
+    docs/theory.md, Secs. 6-8 (Eqs. (6.3), (7.3), (8.1)).  Constant hyper-parameters: closed
     form from the secular equation; the error estimate is the envelope (maximum over
     :math:`[r/2, 2r]`) of :math:`|\mathcal P_{15} - \mathcal P_{7}|`, the difference between
     the solutions for the 15-point and the embedded 7-point Gauss discretizations of the same

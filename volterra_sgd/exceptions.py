@@ -59,7 +59,7 @@ class UnstableLearningRateError(VolterraSGDError, ValueError):
     """The learning rate makes SGD (and the Volterra equation) diverge.
 
     Stability requires ``gamma (B + 1) lambda_max < 2`` and kernel norm ``||K|| < 1``
-    (docs/theory.md, kernel norm; THEORY.md §3.4).  The attribute
+    (docs/theory.md, Eq. (3.7)).  The attribute
     :attr:`max_learning_rate` holds the largest stable learning rate.
 
     Parameters

@@ -1,8 +1,8 @@
 r"""Covariance spectra and target coefficients of nonlinear random features (docs/ridge.md).
 
 Latent data :math:`x \sim N(0, D)`, :math:`D = \mathrm{diag}(j^{-2\alpha})_{j\le v}`, target
-:math:`y = \langle x, b\rangle`, :math:`b_j = j^{-\beta}` (THEORY.md §A, §1), are mapped to
-:math:`p` features
+:math:`y = \langle x, b\rangle`, :math:`b_j = j^{-\beta}` (docs/theory.md, Eqs. (1.1)-(1.2)), are
+mapped to :math:`p` features
 
 .. math::  \phi(x) = \frac{1}{\sqrt p}\bigl(\sigma(F^T x) - E\,\sigma(F^T x)\bigr),\qquad
            F \in R^{v\times p},\ F_{jk} \sim N(0, 1/\mathrm{tr}\,D),

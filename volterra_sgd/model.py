@@ -1,4 +1,4 @@
-"""The power-law random features (PLRF) model (THEORY.md §A, §1).
+"""The power-law random features (PLRF) model (docs/theory.md, Sec. 1).
 
 Data ``x ~ N(0, D)`` with ``D = diag(j^(-2 alpha))``, ``j = 1..v``; target
 coefficients ``b_j = j^(-beta)``; a random embedding ``W`` (``v x d``, entries
@@ -39,9 +39,10 @@ class _DiagonalModel:
         return int(self.v)
 
     def reference_learning_rate(self, g: float = 0.25) -> float:
-        r"""Return the learning rate :math:`\gamma = g / \mathrm{tr}\,D` (THEORY.md §A).
+        r"""Return the learning rate :math:`\gamma = g / \mathrm{tr}\,D`.
 
-        For a PLRF, :math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`.
+        This is docs/theory.md, Eq. (2.2); for a PLRF, :math:`\mathrm{tr}\,D = \sum_{j\le v}
+        j^{-2\alpha}`.
 
         Parameters
         ----------
@@ -100,7 +101,7 @@ class _DiagonalModel:
 
 @dataclass(frozen=True)
 class PLRF(_DiagonalModel):
-    r"""Power-law random features model (THEORY.md §A and §1).
+    r"""Power-law random features model (docs/theory.md, Sec. 1).
 
     Parameters
     ----------
@@ -131,7 +132,7 @@ class PLRF(_DiagonalModel):
     The loss carries no factor 1/2, so :math:`P(\theta_0 = 0) = \sum_{j\le v}
     j^{-2(\alpha+\beta)}` (:attr:`initial_loss`).  The natural learning-rate scale is
     :math:`\gamma = g / \sum_j j^{-2\alpha}` (:meth:`reference_learning_rate`), which
-    gives a kernel norm :math:`\|K\| \approx g/2` (THEORY.md §A, §3.4).
+    gives a kernel norm :math:`\|K\| \approx g/2` (docs/theory.md, Eq. (3.9)).
 
     Examples
     --------
@@ -193,7 +194,10 @@ class PLRF(_DiagonalModel):
 
     @cached_property
     def scaled_target(self) -> np.ndarray:
-        r""":math:`D^{1/2} b`, entries :math:`j^{-(\alpha+\beta)}` (read-only; THEORY.md §1 "checkb")."""
+        r""":math:`c = D^{1/2} b`, entries :math:`j^{-(\alpha+\beta)}` (read-only).
+
+        Named :math:`c` in docs/theory.md, Eq. (1.4).
+        """
         return _readonly(self._j ** (-(self.alpha + self.beta)))
 
     def _power_sum(self, s: float) -> float:
@@ -271,7 +275,7 @@ def _check_values(arr, name: str, *, positive: bool) -> np.ndarray:
 
 
 class SpectralModel(_DiagonalModel):
-    r"""Random features on a general diagonal data model (THEORY.md §A, §1 with general D, b).
+    r"""Random features on a general diagonal data model (docs/theory.md, Sec. 1).
 
     Data ``x ~ N(0, D)`` with ``D = diag(lambda_j)``, target coefficients ``b_j``, embedding
     ``W`` (``v x d``, entries ``N(0, 1/d)``) and loss

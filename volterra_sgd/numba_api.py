@@ -11,7 +11,7 @@ Kernels
 -------
 mode_recursion(q, c, f0, rho, r_start, r_out, out) -> int
     The exact per-mode recursion of the expected SGD loss for a fixed embedding
-    (THEORY.md §3.1, §B.1): ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k``,
+    (docs/theory.md, Eq. (3.6)): ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k``,
     advancing ``rho`` (in place) from iteration ``r_start`` and writing ``P(r_out[i])``
     into ``out[i]``.  With ``q_k = q(lambda_k)``, ``c_k = gamma^2 B lambda_k^2``,
     ``rho_k(0) = w_k`` and ``f0 = F0`` this is :func:`volterra_sgd.expected_loss_given_w`.

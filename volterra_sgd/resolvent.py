@@ -1,4 +1,4 @@
-r"""Deterministic equivalent of the resolvent of the PLRF model (THEORY.md §3.3).
+r"""Deterministic equivalent of the resolvent of the PLRF model (docs/theory.md, Sec. 6).
 
 The random resolvent :math:`R(z) = (\hat K - z)^{-1}` of
 :math:`\hat K = D^{1/2} W W^T D^{1/2}` is replaced by its deterministic equivalent
@@ -13,7 +13,7 @@ where :math:`m(z)` solves
 on the branch analytic in :math:`\mathbb C \setminus [0, \infty)`.  This module provides
 
 * :func:`tau` and :func:`limit_loss`: the scale :math:`\tau` of :math:`m(z) \approx -\tau z`
-  near :math:`z = 0` and the limit level :math:`F_0` (THEORY.md §3.3 "Limit level F0");
+  near :math:`z = 0` and the limit level :math:`F_0` (docs/theory.md, Eqs. (6.4), (6.9));
 * :func:`resolvent` / :func:`resolvent_m`: :math:`m(z)` at arrays of complex ``z`` with
   residuals, error estimates and status codes, and the derived Stieltjes transforms
   :math:`G_K = d z (1 - m)`, :math:`\mathrm{tr}(W^TDW - z)^{-1} \approx -d m/z` and
@@ -25,8 +25,8 @@ See docs/resolvent.md for the algorithms, accuracy and timings.
 
 Sums over ``j`` are split at a cut-off ``J``: ``j <= J`` is summed term by term and the
 tail ``j > J`` is expanded in a geometric series whose coefficients are power sums
-:math:`\sum_{j=J+1}^{v} (J/j)^s`, evaluated by Euler--Maclaurin (THEORY.md §B.5).  The cost
-therefore does not grow with ``v`` beyond ``J``, and ``v = inf`` works when
+:math:`\sum_{j=J+1}^{v} (J/j)^s`, evaluated by Euler--Maclaurin (docs/theory.md, Eq. (6.12)).
+The cost therefore does not grow with ``v`` beyond ``J``, and ``v = inf`` works when
 :math:`2\alpha > 1`.
 """
 
@@ -224,7 +224,7 @@ def _bracketed_newton_step(t, g, gp, lo, hi, rtol=4e-16):
 
 @njit
 def _tau_kernel(alpha, v, d):
-    """Solve the tau equation (THEORY.md §3.3) in ``log tau``; return ``(tau, status)``.
+    """Solve the tau equation (docs/theory.md, Eq. (6.4)) in ``log tau``; return ``(tau, status)``.
 
     Status 0: converged; 1: no solution because ``v <= d`` (``tau = inf``);
     2: no convergence in 200 iterations.
@@ -499,7 +499,7 @@ def _head_too_short(model) -> ConvergenceError:
 
 
 def tau(model: PLRF | SpectralModel) -> float:
-    r"""Scale :math:`\tau` of the deterministic equivalent at :math:`z \to 0` (THEORY.md §3.3).
+    r"""Scale :math:`\tau` of :math:`m(z) \approx -\tau z` near 0 (docs/theory.md, Eq. (6.4)).
 
     Near the origin :math:`m(z) \approx -\tau z`, where :math:`\tau` solves the
     "effective dimension = d" equation
@@ -558,12 +558,12 @@ def tau(model: PLRF | SpectralModel) -> float:
 
 
 def limit_loss(model: PLRF | SpectralModel) -> float:
-    r"""Limit level :math:`F_0`, the deterministic irreducible loss (THEORY.md §3.3).
+    r"""Limit level :math:`F_0`, the deterministic irreducible loss (docs/theory.md, Eq. (6.4)).
 
     .. math:: F_0 = \sum_{j=1}^{v} \frac{j^{-2(\alpha+\beta)}}{1 + \tau j^{-2\alpha}},
 
-    with :math:`\tau` from :func:`tau`; no factor 1/2 (THEORY.md §A).  It is the mass of
-    the F-measure at :math:`z = 0` and the limit :math:`F(r \to \infty)`.
+    with :math:`\tau` from :func:`tau`; no factor 1/2 (docs/theory.md, Eq. (1.2)).  It is the mass
+    of the F-measure at :math:`z = 0` and the limit :math:`F(r \to \infty)`.
 
     Parameters
     ----------
@@ -585,7 +585,7 @@ def limit_loss(model: PLRF | SpectralModel) -> float:
     -----
     The tail :math:`j > J` is summed as
     :math:`\sum_k (-\tau)^k \sum_{j>J} j^{-2(\alpha+\beta) - 2\alpha k}` with the power sums
-    by Euler--Maclaurin (THEORY.md §B.5); relative accuracy about 1e-15.
+    by Euler--Maclaurin (docs/theory.md, Eq. (6.12)); relative accuracy about 1e-15.
 
     Examples
     --------
@@ -1147,7 +1147,7 @@ def _forcing_transform_kernel(z, m, v, lam, cf, levels, pow_m, pow_f, tail_f, ou
 
 @njit
 def _real_sums(u, v, lam, levels, pow_m, tail_m):
-    r"""Real-``u`` sums for the edge equations (THEORY.md §3.3 "Lower spectral edge").
+    r"""Real-``u`` sums for the edge equations (docs/theory.md, Eq. (6.11)).
 
     Returns ``(A, B, C, status)`` with :math:`A = \sum_j \lambda_j/(\lambda_j u - 1)`,
     :math:`B = \sum_j (\lambda_j u/(\lambda_j u - 1))^2` and
@@ -1200,7 +1200,7 @@ class ResolventResult:
     z : ndarray of complex128
         The evaluation points (shape of the input).
     m : ndarray of complex128
-        :math:`m(z)` (THEORY.md §3.3), same shape as ``z``.
+        :math:`m(z)` (docs/theory.md, Eq. (6.1)), same shape as ``z``.
     residual : ndarray of float64
         Relative fixed-point residual :math:`|m(1 + \delta(m)) - 1|`,
         :math:`\delta = \frac1d \sum_j \lambda_j/(\lambda_j m - z)`, at the returned ``m``.
@@ -1243,7 +1243,7 @@ class ResolventResult:
 
     @property
     def k_transform(self) -> np.ndarray:
-        r""":math:`G_K(z) = d\,z\,(1 - m(z))` (THEORY.md §3.3, K-measure)."""
+        r""":math:`G_K(z) = d\,z\,(1 - m(z))` (docs/theory.md, Eqs. (6.2), (6.7))."""
         return self.model.d * self.z * (1.0 - self.m)
 
     @property
@@ -1327,7 +1327,7 @@ def _solve(model: PLRF | SpectralModel, zf: np.ndarray):
 def resolvent(model: PLRF | SpectralModel, z, *, throw: bool = True) -> ResolventResult:
     r"""Deterministic-equivalent fixed point :math:`m(z)` with residuals and status.
 
-    Solves (THEORY.md §3.3)
+    Solves (docs/theory.md, Eq. (6.1))
 
     .. math:: m = \Big(1 + \frac1d\sum_{j=1}^{v}\frac{j^{-2\alpha}}{j^{-2\alpha} m - z}\Big)^{-1}
 
@@ -1370,7 +1370,7 @@ def resolvent(model: PLRF | SpectralModel, z, *, throw: bool = True) -> Resolven
     Newton's method on :math:`F(m) = m(1+\delta(m)) - 1`, warm-started from the previous
     point; if it fails or lands on a wrong root, a detour through the upper half-plane
     from the previous point, and finally continuation in :math:`\log\mathrm{Im}\,z` from
-    :math:`\mathrm{Im}\,z = 10^3\max(1, |\mathrm{Re}\,z|)` (THEORY.md §7, §B.5).  The
+    :math:`\mathrm{Im}\,z = 10^3\max(1, |\mathrm{Re}\,z|)` (docs/theory.md, Eqs. (6.8)-(6.9)).  The
     branch test uses :math:`\mathrm{Im}(m/z) < 0` (uniqueness of the Stieltjes root) or,
     at rounding level, :math:`z'(u) < 0` for the real inverse map.  Each sum over ``j``
     runs term by term up to a cut-off ``J`` with :math:`|m/z|\,J^{-2\alpha} \le 1/2`, and
@@ -1407,7 +1407,7 @@ def resolvent(model: PLRF | SpectralModel, z, *, throw: bool = True) -> Resolven
 
 
 def resolvent_m(model: PLRF | SpectralModel, z, *, throw: bool = True) -> np.ndarray:
-    r"""Return the fixed point :math:`m(z)` of the deterministic equivalent (THEORY.md §3.3).
+    r"""Return the fixed point :math:`m(z)` of docs/theory.md, Eq. (6.1).
 
     Thin wrapper of :func:`resolvent` returning only ``m`` (same shape as ``z``).
 
@@ -1477,7 +1477,7 @@ def _require_gap(model: PLRF | SpectralModel, what: str) -> None:
 
 
 def lower_spectral_edge(model: PLRF | SpectralModel) -> float:
-    r"""Lower edge :math:`\lambda_{min}` of the deterministic-equivalent spectrum (THEORY.md §3.3).
+    r"""Lower edge :math:`\lambda_{min}` of the deterministic spectrum (docs/theory.md, Eq. (6.11)).
 
     With :math:`u = m/z`, the real inverse map is
     :math:`z(u) = 1/u - \frac1d\sum_j \lambda_j/(\lambda_j u - 1)`; spectral edges are its
@@ -1533,8 +1533,8 @@ def support_bands(model: PLRF | SpectralModel, *, max_outliers: int | None = Non
     function finds the lower edge (:math:`u < 0`), the upper edge :math:`\lambda_{max}`
     (:math:`0 < u < 1`) and, between consecutive poles :math:`j^{2\alpha} < u <
     (j+1)^{2\alpha}` where :math:`u^2 z'(u)` is convex, the gap (if any) separating the
-    outlier band of :math:`j` from the rest (THEORY.md §7: outliers survive for
-    :math:`j \ll \sqrt d`).  The scan stops after five consecutive ``j`` without a gap.
+    outlier band of :math:`j` from the rest (docs/theory.md, Eq. (6.13): outliers survive
+    for :math:`j \lesssim \sqrt d`).  The scan stops after five consecutive ``j`` without a gap.
 
     Parameters
     ----------
@@ -1616,7 +1616,7 @@ def support_bands(model: PLRF | SpectralModel, *, max_outliers: int | None = Non
 
 
 def forcing_transform(model: PLRF | SpectralModel, z, m=None, *, throw: bool = True) -> np.ndarray:
-    r"""Stieltjes transform :math:`G_F(z)` of the F-measure (THEORY.md §3.3).
+    r"""Stieltjes transform :math:`G_F(z)` of the F-measure (docs/theory.md, Eq. (6.2)).
 
     .. math:: G_F(z) = \sum_{j=1}^{v} \frac{j^{-2(\alpha+\beta)}}{j^{-2\alpha} m(z) - z}
               \approx \langle R(z) D^{1/2}b, D^{1/2}b\rangle .
@@ -1625,7 +1625,7 @@ def forcing_transform(model: PLRF | SpectralModel, z, m=None, *, throw: bool = T
     mass :math:`F_0` (:func:`limit_loss`) at 0, so :math:`G_F(z) \approx -F_0/z` as
     :math:`z \to 0`, and total mass :math:`\sum_j j^{-2(\alpha+\beta)}` (the initial loss).
     The loss forcing is :math:`F(r) = F_0 + \frac1\pi\mathrm{Im}\int q(z)^r G_F(z)\,dz`
-    over the upper path (THEORY.md §3.2).
+    over the upper path (docs/theory.md, Eqs. (6.3), (6.6)).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@ r"""Data-limited random-features regression: ridge and min-norm least squares on
 The model's data :math:`x \sim N(0, D)`, :math:`D = \mathrm{diag}(\lambda_j)_{j\le v}`, target
 :math:`y = \langle x, b\rangle` (no label noise) and the random embedding
 :math:`W \in R^{v\times N}` with iid :math:`N(0, 1/N)` entries are those of the SGD model
-(THEORY.md §A, §1); :math:`N` is the model's ``d``.  Instead of one-pass SGD the
+(docs/theory.md, Sec. 1); :math:`N` is the model's ``d``.  Instead of one-pass SGD the
 coefficients are fitted on :math:`T` samples :math:`z_i = W^T x_i`, :math:`y_i`:
 
 .. math::
@@ -13,7 +13,7 @@ coefficients are fitted on :math:`T` samples :math:`z_i = W^T x_i`, :math:`y_i`:
 
 and at :math:`\lambda = 0` the minimum-norm least-squares solution :math:`Z^+ y`.  The test
 loss is the population loss :math:`P(\hat\theta) = \|D^{1/2}(W\hat\theta - b)\|^2` (no factor
-1/2, THEORY.md §A).
+1/2, docs/theory.md, Eq. (1.2)).
 
 Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
 
@@ -26,7 +26,8 @@ Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
    of the population ridge solution (it includes the misspecification :math:`F_0`).
 2. *Features*: the traces and the quadratic form are those of the resolvent
    :math:`R(z) = (\hat K - z)^{-1}` and its derivative at :math:`z = -\kappa`, replaced by the
-   deterministic equivalent :math:`\mathrm{diag}(1/(\lambda_j m(z) - z))` of THEORY.md §3.3.
+   deterministic equivalent :math:`\mathrm{diag}(1/(\lambda_j m(z) - z))` of docs/theory.md,
+   Eq. (6.1).
    Writing :math:`m(-\kappa) = \kappa s`, :math:`s > 0` solves
 
    .. math:: \kappa s + \frac1N \sum_j \frac{\lambda_j s}{1 + \lambda_j s} = 1,
@@ -41,8 +42,8 @@ Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
        P(\theta_\kappa) = \sum_j \lambda_j b_j^2 \frac{1 + \lambda_j \mu}{(1+\lambda_j s)^2}.
 
    At :math:`\kappa \to 0` (:math:`N < T`, :math:`\lambda = 0`), :math:`s \to \tau` and
-   :math:`\mu \to \tau` (THEORY.md §3.3), so :math:`P(\theta_\kappa) \to F_0` and the loss is
-   :math:`F_0/(1 - N/T)`; at :math:`N \to \infty`, :math:`s = 1/\kappa`, :math:`\mu = 0`
+   :math:`\mu \to \tau` (docs/theory.md, Eq. (6.4)), so :math:`P(\theta_\kappa) \to F_0` and the
+   loss is :math:`F_0/(1 - N/T)`; at :math:`N \to \infty`, :math:`s = 1/\kappa`, :math:`\mu = 0`
    (ridge on :math:`x` directly); at :math:`T = \infty`, :math:`\kappa = \lambda`.
 
 The scalar equations are solved in a Numba kernel by safeguarded Newton in logarithmic
@@ -419,7 +420,7 @@ class _Spectrum:
     powers (:math:`\lambda_j = \lambda_n (n/j)^p`, :math:`\lambda_j b_j^2 = \lambda_n b_n^2
     (n/j)^q` beyond its explicit head).  Sums over ``j > J`` are the series of
     :func:`_sums` with the power sums :math:`\sum_{j>J}(J/j)^\sigma` by Euler--Maclaurin
-    (``resolvent._scaled_power_sum``, THEORY.md §B.5); ``J`` grows by 4x until
+    (``resolvent._scaled_power_sum``, docs/theory.md, Eq. (6.12)); ``J`` grows by 4x until
     :math:`\lambda_J s \le 1/2` at every evaluated point.
     """
 
@@ -615,7 +616,7 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
     Notes
     -----
     Equations in the module docstring and docs/ridge.md; the feature-level equivalent is
-    the fixed point of THEORY.md §3.3 evaluated at :math:`z = -\kappa < 0`, where it is
+    the fixed point of docs/theory.md, Eq. (6.1), evaluated at :math:`z = -\kappa < 0`, where it is
     monotone and has a unique root.  At ``ridge = 0`` and :math:`\min(N, v) = T` the loss is
     infinite (the interpolation peak) and ``status = 3``.
 

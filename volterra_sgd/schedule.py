@@ -1,7 +1,7 @@
 r"""Learning-rate and batch-size schedules: exact recursion and geometric-block integrator.
 
-THEORY.md §B.3.  With a schedule :math:`\gamma(s)`, :math:`B(s)` the per-mode recursion of
-docs/theory.md eq. 3.6 stays exact step by step,
+docs/theory.md, Sec. 8 and Eq. (8.1).  With a schedule :math:`\gamma(s)`, :math:`B(s)` the per-mode
+recursion of docs/theory.md, Eq. (3.6), stays exact step by step,
 
 .. math::
 

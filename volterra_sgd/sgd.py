@@ -1,4 +1,4 @@
-r"""Monte-Carlo simulation of one-pass SGD on the PLRF model (THEORY.md §A, §2, §B.7).
+r"""Monte-Carlo simulation of one-pass SGD on the PLRF model (docs/theory.md, Sec. 5).
 
 Two engines simulate the same process, SGD from :math:`\theta_0 = 0` with fresh Gaussian
 samples and the gradient summed over a batch of :math:`B`,
@@ -15,7 +15,7 @@ and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|
 ``"literal"``
     samples :math:`x \in R^v` and uses :math:`W` directly: :math:`O(vdB)` per step.
 ``"eigen"`` (default)
-    the exact reduction of THEORY.md §B.7 (derived in docs/sgd.md): with
+    the exact reduction of docs/theory.md, Eqs. (5.1)-(5.2) (derived in docs/sgd.md): with
     :math:`X = D^{1/2} W = U \Sigma V^T` and :math:`D^{1/2} b = U a + c_\perp`, the residual
     :math:`\varphi = \Sigma V^T \theta - a \in R^k` evolves as
 
@@ -29,8 +29,8 @@ and record the exact population loss :math:`P(\theta) = \|D^{1/2}(W\theta - b)\|
     :math:`\Lambda = \Sigma^2` and :math:`F_0 = \|c_\perp\|^2`.  The sequence of losses has
     exactly the law of the literal one; a step costs :math:`O(kB)`.
 
-Schedules (THEORY.md §B.3): ``learning_rate`` and ``batch_size`` may be arrays indexed by the
-step or vectorized callables (:func:`volterra_sgd.schedule.as_schedule`).  They are evaluated
+Schedules (docs/theory.md, Sec. 8): ``learning_rate`` and ``batch_size`` may be arrays indexed by
+the step or vectorized callables (:func:`volterra_sgd.schedule.as_schedule`).  They are evaluated
 once on the steps ``s = 0 .. max(r) - 1`` and the step from ``s`` to ``s + 1`` uses
 :math:`\gamma(s)` and :math:`B(s)`.  One kernel per engine reads these per-step arrays;
 constant hyper-parameters are passed as arrays of one entry (no per-step memory) and give
@@ -587,7 +587,9 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
                  progress: bool = False, throw: bool = True,
                  spectrum_method: str | None = None) -> SGDRun:
-    r"""Simulate one-pass SGD on the PLRF model and record the exact loss (THEORY.md §2, §B.7).
+    r"""Simulate one-pass SGD on the PLRF model and record the exact loss.
+
+    The update is docs/theory.md, Eq. (2.1); the default engine uses Eqs. (5.1)-(5.2).
 
     Parameters
     ----------
@@ -601,7 +603,8 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         :func:`volterra_sgd.loss_curve`: an array indexed by the step ``s`` (at least
         ``max(r)`` entries; the step from ``s`` to ``s + 1`` uses entry ``s``) or a vectorized
         callable ``f(s_array) -> gamma`` (called once with the float steps
-        ``0, 1, ..., max(r) - 1``).  The gradient is summed over the batch (THEORY.md §A).
+        ``0, 1, ..., max(r) - 1``).  The gradient is summed over the batch
+        (docs/theory.md, Eq.  (2.1)).
     batch_size : int, array_like or callable, default 1
         :math:`B \ge 1` fresh samples per step, constant or a schedule :math:`B(s)` like
         ``learning_rate`` (whole numbers).

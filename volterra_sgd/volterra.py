@@ -1,4 +1,4 @@
-r"""Generic discrete convolution-type Volterra equations (THEORY.md §3.1, §B.4).
+r"""Generic discrete convolution-type Volterra equations (docs/theory.md, Eqs. (4.1)-(4.2)).
 
 Solves
 
@@ -100,7 +100,7 @@ def _volterra_leaf_kernel(K, P, lo, hi):
     """Finish ``P[lo:hi]`` in place by the direct sum over the leaf's own history.
 
     On entry ``P[r]`` (``lo <= r < hi``) holds ``F(r) + sum_{s<lo} K(r-1-s) P(s)``; on exit
-    ``P[r] = F(r) + sum_{s<r} K(r-1-s) P(s)`` (THEORY.md §3.1).  ``P[:lo]`` is not read.
+    ``P[r] = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md, Eq. (4.1)).  ``P[:lo]`` is not read.
 
     Parameters
     ----------
@@ -142,7 +142,7 @@ def _volterra_leaf_kernel(K, P, lo, hi):
 
 @njit
 def _volterra_direct_kernel(F, K, P):
-    """Solve the Volterra equation by the direct O(n^2) sum (THEORY.md §3.1).
+    """Solve the Volterra equation by the direct O(n^2) sum (docs/theory.md, Eq. (4.1)).
 
     Parameters
     ----------
@@ -179,7 +179,7 @@ def _volterra_block_kernel(K, P, s0, s1, r0, r1):
     """Add the history of ``P[s0:s1]`` to ``P[r0:r1]`` by the direct sum.
 
     ``P[r] += sum_{s0 <= s < s1} K(r-1-s) P(s)`` for ``r0 <= r < r1``, with
-    ``s1 <= r0`` (the block update of the fast scheme, THEORY.md §B.4).
+    ``s1 <= r0`` (the block update of the fast scheme, docs/theory.md, Eq. (4.2)).
 
     Returns
     -------
@@ -372,7 +372,7 @@ def _fft_solve(K, P, lo, hi, n, leaf, cache):
 
 
 def _volterra_fft(F, K, P, leaf=_LEAF):
-    """Fast scheme (THEORY.md §B.4): writes the solution into ``P``; returns a status."""
+    """Fast scheme (docs/theory.md, Eq. (4.2)): writes the solution into ``P``; returns a status."""
     n = F.shape[0]
     P[:] = F
     size = leaf
@@ -409,7 +409,7 @@ def solve_volterra(F, K, *, method: str = "auto") -> np.ndarray:
         P(r) = F(r) + \sum_{s=0}^{r-1} K(r-1-s)\, P(s),
 
     so :math:`P(0) = F(0)` and :math:`K(n-1)` is never used.  This is the exact form of the
-    equation for the expected SGD loss (THEORY.md §3.1).
+    equation for the expected SGD loss (docs/theory.md, Eq. (3.4)).
 
     Parameters
     ----------
@@ -442,7 +442,7 @@ def solve_volterra(F, K, *, method: str = "auto") -> np.ndarray:
 
     Notes
     -----
-    The fast scheme (Hairer, Lubich and Schlichte 1985; THEORY.md §B.4) splits
+    The fast scheme (Hairer, Lubich and Schlichte 1985; docs/theory.md, Eq. (4.2)) splits
     :math:`[0, n)` recursively into halves: it solves the left half, adds the left
     half's contribution to the right half by one FFT convolution, and recurses into the
     right half; blocks of at most 256 terms are finished by the direct sum.  The kernel
