@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 
 import numpy as np
 
@@ -968,31 +968,46 @@ def _task_key(task: dict) -> str:
 def _cache_load(cache_dir, task):
     import os
 
+    import json
+
     path = os.path.join(cache_dir, _task_key(task) + ".npz")
     if not os.path.exists(path):
         return None
-    with np.load(path, allow_pickle=False) as z:
-        out = {k: z[k] for k in ("r", "loss", "loss_error")}
-        for k in ("limit_loss", "kernel_norm", "learning_rate"):
-            out[k] = float(z[k])
+    try:  # a corrupt entry (truncated, bit-flipped, other task) is a miss and is rewritten
+        with np.load(path, allow_pickle=False) as z:
+            if json.loads(str(z["task"])) != json.loads(json.dumps(task, sort_keys=True)):
+                return None
+            out = {k: z[k] for k in ("r", "loss", "loss_error")}
+            for k in ("limit_loss", "kernel_norm", "learning_rate"):
+                out[k] = float(z[k])
+        r = out["r"]
+        if (r.dtype != np.int64 or r.ndim != 1 or np.any(np.diff(r) < 0)
+                or any(out[k].shape != r.shape or out[k].dtype != np.float64
+                       or not np.all(np.isfinite(out[k])) for k in ("loss", "loss_error"))
+                or not all(math.isfinite(out[k]) for k in ("limit_loss", "kernel_norm",
+                                                           "learning_rate"))):
+            return None
+    except Exception:
+        return None
     out["d"] = int(task["d"])
     out["seconds_spectral"] = out["seconds_solver"] = 0.0
     return out
 
 
 def _cache_store(cache_dir, task, res):
+    import io
     import json
     import os
-    import tempfile
+
+    from .io import _atomic_write
 
     os.makedirs(cache_dir, exist_ok=True)
     path = os.path.join(cache_dir, _task_key(task) + ".npz")
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, task=np.array(json.dumps(task, sort_keys=True)),
-                 **{k: res[k] for k in ("r", "loss", "loss_error", "limit_loss", "kernel_norm",
-                                         "learning_rate")})
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez(buf, task=np.array(json.dumps(task, sort_keys=True)),
+             **{k: res[k] for k in ("r", "loss", "loss_error", "limit_loss", "kernel_norm",
+                                     "learning_rate")})
+    _atomic_write({path: buf.getvalue()})
 
 
 def _get_client(client):
@@ -1293,6 +1308,9 @@ class ComputeOptimalResult:
     def save(self, path) -> str:
         """Save to ``.npz`` (arrays plus a JSON ``meta`` entry; no pickles).
 
+        The file is replaced atomically (temporary file in the same folder, then
+        :func:`os.replace`): an interrupted save leaves the previous file intact.
+
         Parameters
         ----------
         path : str or os.PathLike
@@ -1303,18 +1321,17 @@ class ComputeOptimalResult:
         str
             The path written.
         """
-        import json
         import os
 
-        from . import __version__
+        from .io import _atomic_write, _format_meta, _npz_bytes
 
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"path must end in .npz; got {path!r}")
         arrays = {}
-        meta = {"kind": "ComputeOptimalResult", "version": __version__,
+        meta = {"kind": "ComputeOptimalResult", **_format_meta(),
                 "result": _pack(self, "", arrays)}
-        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+        _atomic_write({path: _npz_bytes(meta, arrays)})
         return path
 
 
@@ -1340,30 +1357,101 @@ def _pack(obj, prefix, arrays):
     if isinstance(obj, dict):
         return {str(k): _pack(v, f"{prefix}{k}.", arrays) for k, v in obj.items()}
     if isinstance(obj, (np.floating, float)):
-        return float(obj)
+        x = float(obj)  # strict JSON: NaN and infinities as tagged strings
+        return x if math.isfinite(x) else {"__float__": repr(x)}
     if isinstance(obj, (np.integer, np.bool_)):
         return obj.item()
     return obj
 
 
-def _unpack(tree, arrays):
+def _unpack(tree, arrays, rd, where="result"):
+    """Inverse of :func:`_pack`; ``rd`` (an ``io._Reader``) names the file and field on error."""
+    from dataclasses import fields
+
     if isinstance(tree, dict):
         if "__array__" in tree:
-            return arrays[tree["__array__"]]
+            key = tree["__array__"]
+            if not isinstance(key, str) or key not in arrays:
+                rd.fail(where, f"the array {key!r} is missing from the archive")
+            return arrays[key]
+        if "__float__" in tree:
+            if tree["__float__"] not in ("nan", "inf", "-inf"):
+                rd.fail(where, f"not a number: {tree['__float__']!r}")
+            return float(tree["__float__"])
         if "__tuple__" in tree:
-            return tuple(_unpack(x, arrays) for x in tree["__tuple__"])
+            if not isinstance(tree["__tuple__"], list):
+                rd.fail(where, "must be a list")
+            return tuple(_unpack(x, arrays, rd, f"{where}.{i}")
+                         for i, x in enumerate(tree["__tuple__"]))
         if "__dataclass__" in tree:
             if not _DATACLASSES:
                 _DATACLASSES.update({c.__name__: c for c in (
                     PowerLawFit, IsoFLOPFrontier, KaplanFits, ChinchillaFit, CurveSweep,
                     ComputeOptimalResult)})
-            cls = _DATACLASSES[tree["__dataclass__"]]
-            return cls(**{k: _unpack(v, arrays) for k, v in tree.items()
-                          if k != "__dataclass__"})
-        return {k: _unpack(v, arrays) for k, v in tree.items()}
+            cls = _DATACLASSES.get(tree["__dataclass__"])
+            if cls is None:
+                rd.fail(where, f"unknown class {tree['__dataclass__']!r}")
+            kw = {k: _unpack(v, arrays, rd, f"{where}.{k}") for k, v in tree.items()
+                  if k != "__dataclass__"}
+            names = {f.name for f in fields(cls)}
+            required = {f.name for f in fields(cls) if f.default is f.default_factory is MISSING}
+            if set(kw) - names or required - set(kw):
+                rd.fail(where, f"{cls.__name__} fields: missing {sorted(required - set(kw))}, "
+                        f"unknown {sorted(set(kw) - names)}")
+            return cls(**kw)
+        return {k: _unpack(v, arrays, rd, f"{where}.{k}") for k, v in tree.items()}
     if isinstance(tree, list):
-        return [_unpack(x, arrays) for x in tree]
+        return [_unpack(x, arrays, rd, f"{where}.{i}") for i, x in enumerate(tree)]
     return tree
+
+
+def _check_result(co, rd) -> None:
+    """Types, shapes, dtypes and finiteness of a loaded :class:`ComputeOptimalResult`."""
+    if not isinstance(co, ComputeOptimalResult):
+        rd.fail("result", f"must be a ComputeOptimalResult; got {type(co).__name__}")
+    for k in ("alpha", "beta"):
+        rd.real({k: co.alpha if k == "alpha" else co.beta}, k, f"result.{k}")
+    rd.integer({"b": co.batch_size}, "b", "result.batch_size", minimum=1)
+    sw = co.sweep
+    if not isinstance(sw, CurveSweep):
+        rd.fail("result.sweep", f"must be a CurveSweep; got {type(sw).__name__}")
+    d = rd.iterations(sw.d_values, "result.sweep.d_values")
+    if d.size < 1 or d.min() < 1 or np.any(np.diff(d) <= 0):
+        rd.fail("result.sweep.d_values", "must be increasing model sizes >= 1")
+    for name in ("limit_loss", "kernel_norm", "learning_rate", "seconds_spectral",
+                 "seconds_solver"):
+        rd.array(getattr(sw, name), f"result.sweep.{name}", size=d.size)
+    rd.array(sw.v_values, "result.sweep.v_values", size=d.size, finite=False)
+    for name in ("r", "loss", "loss_error"):
+        seq = getattr(sw, name)
+        if not isinstance(seq, tuple) or len(seq) != d.size:
+            rd.fail(f"result.sweep.{name}", f"must be a tuple of {d.size} arrays")
+    for i, (r, loss, err) in enumerate(zip(sw.r, sw.loss, sw.loss_error, strict=True)):
+        r = rd.iterations(r, f"result.sweep.r.{i}")
+        rd.array(loss, f"result.sweep.loss.{i}", size=r.size)
+        rd.array(err, f"result.sweep.loss_error.{i}", size=r.size)
+    fr = co.isoflop
+    if not isinstance(fr, IsoFLOPFrontier):
+        rd.fail("result.isoflop", f"must be an IsoFLOPFrontier; got {type(fr).__name__}")
+    f = rd.array(fr.flops, "result.isoflop.flops")
+    rd.array(fr.d_values, "result.isoflop.d_values", size=d.size)
+    for name in ("d_opt", "loss_opt"):
+        rd.array(getattr(fr, name), f"result.isoflop.{name}", size=f.size, finite=False)
+    rd.array(fr.interior, "result.isoflop.interior", kind="b", size=f.size)
+    rd.array(fr.log_loss, "result.isoflop.log_loss", ndim=2, size=d.size, finite=False)
+    if fr.log_loss.shape[1] != f.size:
+        rd.fail("result.isoflop.log_loss", f"must have shape ({d.size}, {f.size}); got "
+                f"{fr.log_loss.shape}")
+    for name in ("loss_fit", "params_fit"):
+        if not isinstance(getattr(fr, name), PowerLawFit):
+            rd.fail(f"result.isoflop.{name}", "must be a PowerLawFit")
+    if not isinstance(co.kaplan, KaplanFits):
+        rd.fail("result.kaplan", "must be a KaplanFits")
+    if co.chinchilla is not None and not isinstance(co.chinchilla, ChinchillaFit):
+        rd.fail("result.chinchilla", "must be a ChinchillaFit or null")
+    for name in ("theory", "seconds"):
+        if not isinstance(getattr(co, name), dict):
+            rd.fail(f"result.{name}", "must be a JSON object")
 
 
 def load_compute_optimal(path) -> ComputeOptimalResult:
@@ -1389,16 +1477,16 @@ def load_compute_optimal(path) -> ComputeOptimalResult:
     >>> back.loss_exponent == co.loss_exponent, back.theory == co.theory
     (True, True)
     """
-    import json
     import os
 
-    path = os.fspath(path)
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-    if meta.get("kind") != "ComputeOptimalResult":
-        raise ValueError(f"{path!r} does not hold a ComputeOptimalResult")
-    return _unpack(meta["result"], arrays)
+    from .io import _Reader
+
+    rd = _Reader(os.fspath(path))
+    meta, arrays = rd.npz()
+    rd.version(meta, "ComputeOptimalResult")
+    co = _unpack(rd.mapping(meta, "result"), arrays, rd)
+    _check_result(co, rd)
+    return co
 
 
 def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_size: int = 1,

@@ -90,12 +90,12 @@ def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
 
 def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> SpectralMeasure:
     import hashlib
+    import io
     import json
     import os
-    import tempfile
 
     from . import __version__
-    from .contour import SpectralSupport
+    from .io import _atomic_write
 
     if isinstance(model, SpectralModel):  # the SHA-256 of its arrays and parameters
         desc = {"spectral_model": model.key}
@@ -107,27 +107,47 @@ def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> Spectr
     os.makedirs(cache_dir, exist_ok=True)
     path = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest() + ".npz")
     if os.path.exists(path):
-        with np.load(path, allow_pickle=False) as z:
-            sup = SpectralSupport(lower_edge=float(z["lower_edge"]),
-                                  upper_edge=float(z["upper_edge"]),
-                                  bulk=tuple(float(b) for b in z["bulk"]),
-                                  outliers=z["outliers"],
-                                  bulk_gaps=z["bulk_gaps"] if "bulk_gaps" in z.files else None)
-            arrays = {name: z[name] for name in _ARRAYS}
-            return _readonly(SpectralMeasure(
-                model=model, support=sup, limit_loss=float(z["limit_loss"]),
-                mass_defect=float(z["mass_defect"]), **arrays))
-    meas = _cached_measure(model, rtol)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, key=np.array(key), lower_edge=meas.support.lower_edge,
-                 upper_edge=meas.support.upper_edge, bulk=np.array(meas.support.bulk),
-                 outliers=meas.support.outliers, limit_loss=meas.limit_loss,
-                 **({} if meas.support.bulk_gaps is None
-                    else {"bulk_gaps": meas.support.bulk_gaps}),
-                 mass_defect=meas.mass_defect, **{n: getattr(meas, n) for n in _ARRAYS})
-    os.replace(tmp, path)
+        meas = _read_cached_measure(path, key, model)
+        if meas is not None:
+            return meas
+    meas = _cached_measure(model, rtol)  # a miss, or a corrupt entry: compute and (re)write
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(key), lower_edge=meas.support.lower_edge,
+             upper_edge=meas.support.upper_edge, bulk=np.array(meas.support.bulk),
+             outliers=meas.support.outliers, limit_loss=meas.limit_loss,
+             **({} if meas.support.bulk_gaps is None
+                else {"bulk_gaps": meas.support.bulk_gaps}),
+             mass_defect=meas.mass_defect, **{n: getattr(meas, n) for n in _ARRAYS})
+    _atomic_write({path: buf.getvalue()})
     return meas
+
+
+def _read_cached_measure(path, key, model) -> SpectralMeasure | None:
+    """The measure stored at ``path``, or None if the entry is corrupt or for another key."""
+    from .contour import SpectralSupport
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if str(arrays.pop("key")) != key:
+            return None
+        for k, a in arrays.items():
+            if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
+                return None
+        sup = SpectralSupport(lower_edge=float(arrays["lower_edge"]),
+                              upper_edge=float(arrays["upper_edge"]),
+                              bulk=tuple(float(b) for b in arrays["bulk"]),
+                              outliers=arrays["outliers"], bulk_gaps=arrays.get("bulk_gaps"))
+        meas = SpectralMeasure(model=model, support=sup, limit_loss=float(arrays["limit_loss"]),
+                               mass_defect=float(arrays["mass_defect"]),
+                               **{n: arrays[n] for n in _ARRAYS})
+        sizes = {getattr(meas, n).shape for n in ("nodes", "forcing_weights", "eigen_weights",
+                                                  "component", "panel")}
+        if len(sizes) != 1 or meas.nodes.ndim != 1:
+            return None
+    except Exception:  # truncated, bit-flipped, missing arrays, ...: a cache miss
+        return None
+    return _readonly(meas)
 
 
 @dataclass(frozen=True)
