@@ -44,7 +44,7 @@ def _add_phases(sub) -> None:
         "phases", help="4+3 phase diagram: phase, exponents xi and eta, dominant terms",
         description="Without --alpha/--beta: print the table of all phases (region, xi, eta, "
                     "dominant terms). With both: the phase of (alpha, beta), xi (d* ~ f^xi), "
-                    "eta (P* ~ f^-eta) and the dominant terms (docs/theory.md, Sec. 10).")
+                    "eta (P* ~ f^-eta) and the dominant terms (docs/theory.md, Sec. 11).")
     p.add_argument("--alpha", type=float, help="data exponent alpha > 0")
     p.add_argument("--beta", type=float, help="target exponent beta, 2(alpha+beta) > 1")
     p.add_argument("--plot", metavar="FILE",
@@ -81,7 +81,7 @@ def _run_phases(args) -> int:
         print(f"trade-off at the optimum: {ex.tradeoff}")
     else:
         print("The 4+3 phases of compute-optimal scaling "
-              "(docs/theory.md, Eq. (10.3); exponents [derived]).")
+              "(docs/theory.md, Eq. (11.3); exponents [derived]).")
         print("d* ~ f^xi and P* ~ f^-eta at compute f = d*B*r; terms: Fo = limit level F0, "
               "Fpp = outliers,")
         print("Fac = bulk, noise = Kpp * sum of Fpp (SGD noise).  All regions lie inside "
@@ -345,7 +345,7 @@ def _add_compute_optimal(sub) -> None:
         description="Sweep deterministic loss curves over a geometric grid of model sizes d, "
                     "extract the compute-optimal frontier d*(f), P*(f) at compute f = d*B*r "
                     "and fit xi and eta with bootstrap 95%% intervals (docs/theory.md, "
-                    "Eqs. (10.1), (11.1); docs/compute_optimal.md). Writes frontier.csv (+ .json), "
+                    "Eqs. (11.1), (12.1); docs/compute_optimal.md). Writes frontier.csv (+ .json), "
                     "compute_optimal.json, result.npz and figures into --out.")
     p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
     p.add_argument("--beta", type=float, required=True, help="target exponent beta")

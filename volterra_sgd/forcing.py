@@ -1,4 +1,4 @@
-r"""Deterministic forcing and kernel functions and their parts (THEORY.md §3.2-§4.1).
+r"""Deterministic forcing and kernel functions and their parts (docs/theory.md, Eqs. (6.3), (6.5)).
 
 With the spectral measures of :mod:`volterra_sgd.contour` (discretized on the real axis),
 
@@ -78,7 +78,7 @@ def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
     >>> meas = deterministic_measure(model)
     >>> meas is deterministic_measure(model)            # cached in memory
     True
-    >>> f"{meas.limit_loss:.4e}"                        # F0 (THEORY.md §C: 1.5355e-4)
+    >>> f"{meas.limit_loss:.4e}"                        # F0 (docs/theory.md, Eq. (13.1))
     '1.5355e-04'
     """
     check_model(model)
@@ -246,7 +246,7 @@ def forcing_and_kernel(model: PLRF | SpectralModel, r, *, learning_rate: float, 
 
     Notes
     -----
-    THEORY.md §3.2-§3.3 and §B.6; docs/theory.md §6.  The contour is collapsed onto the
+    docs/theory.md, Sec. 6, Eqs. (6.1)-(6.6).  The contour is collapsed onto the
     real axis (see :mod:`volterra_sgd.contour` for why that stays accurate for any ``r``).
 
     Examples

@@ -1,18 +1,18 @@
-r"""Asymptotic theory of the PLRF loss curve and the 4+3 phase diagram (docs/theory.md, Secs. 9-10).
+r"""Asymptotics of the PLRF loss curve and the 4+3 phase diagram (docs/theory.md, Secs. 10-11).
 
 Three layers, each usable on its own:
 
 * **Phases.** :func:`phase` and :func:`phase_info` place :math:`(\alpha, \beta)` in one of
   the seven regions "Ia", "Ib", "Ic", "II", "III", "IVa", "IVb" of docs/theory.md,
-  Eqs. (10.3)-(10.4) (4 phases + 3 subphases, [paper] abstract).  Points on a boundary are
+  Eqs. (11.3)-(11.4) (4 phases + 3 subphases, [paper] abstract).  Points on a boundary are
   reported as such.
 * **Exponents.** :func:`phase_exponents` returns the compute-optimal exponents
   :math:`\xi` (:math:`d^\star \propto f^{\xi}`) and :math:`\eta`
   (:math:`\mathcal P^\star \propto f^{-\eta}`), the dominant loss terms, the trade-off
   that fixes the optimum and the status ([paper] / [derived]) of each statement.
 * **Asymptotics.** :func:`asymptotic_parts` evaluates the closed forms of docs/theory.md,
-  Eqs. (9.2)-(9.6) (:math:`F_0`, :math:`F_{pp}`, :math:`F_{ac}`, :math:`K_{pp}`, kernel norm, with
-  their Gamma-function constants) and the approximate loss curve of Eq. (9.7) (sum and max forms).
+  Eqs. (10.2)-(10.6) (:math:`F_0`, :math:`F_{pp}`, :math:`F_{ac}`, :math:`K_{pp}`, kernel norm, with
+  their Gamma-function constants) and the approximate loss curve of Eq. (10.7) (sum and max forms).
   :func:`numerical_phase_exponents` minimises the four-term approximate loss over :math:`d` at fixed
   compute, numerically and independently of the closed-form exponents, and fits the slopes.
 
@@ -137,7 +137,7 @@ class PhaseInfo:
         of larger :math:`\beta` (for the lines :math:`2\beta = 1`, :math:`\beta = \alpha`)
         or larger :math:`\alpha` (for :math:`2\alpha = 1`, :math:`\alpha = 1/4`,
         :math:`\alpha = 1 - 1/\sqrt 2`).  This matches the labels of the α = 0.7 traversal in
-        docs/theory.md, Sec. 10 (β = 0.5 at α = 0.7 is listed as II, β = 0.7 as III).
+        docs/theory.md, Sec. 11 (β = 0.5 at α = 0.7 is listed as II, β = 0.7 as III).
     on_boundary : bool
         Whether the point lies (within ``tol``) on a boundary between two or more phases.
     neighbours : tuple of str
@@ -169,7 +169,7 @@ class PhaseInfo:
 
 
 def phase_info(alpha: float, beta: float, *, tol: float = 1e-12) -> PhaseInfo:
-    r"""Locate :math:`(\alpha, \beta)` in the 4+3 phase diagram (docs/theory.md, Eq. (10.3)).
+    r"""Locate :math:`(\alpha, \beta)` in the 4+3 phase diagram (docs/theory.md, Eq. (11.3)).
 
     Parameters
     ----------
@@ -198,7 +198,7 @@ def phase_info(alpha: float, beta: float, *, tol: float = 1e-12) -> PhaseInfo:
 
     Notes
     -----
-    Regions (docs/theory.md, Eq. (10.3)): Ia :math:`2\alpha>1, 2\beta<1`; II :math:`2\alpha>1,
+    Regions (docs/theory.md, Eq. (11.3)): Ia :math:`2\alpha>1, 2\beta<1`; II :math:`2\alpha>1,
     2\beta>1, \beta<\alpha`; III :math:`2\alpha>1, \beta>\alpha`; Ib :math:`2\alpha<1,
     2\beta<1`; Ic :math:`\alpha<1/4, 2\beta>1`; IVa :math:`1/4<\alpha<1-1/\sqrt2,
     2\beta>1`; IVb :math:`1-1/\sqrt2<\alpha<1/2, 2\beta>1`; all inside
@@ -343,7 +343,7 @@ def _eta_iva(a, b):
     return (1 - 2 * a) * (2 * a + 2 * b - 1) / (2 * (2 * b - a - 2 * a * b))
 
 
-# (xi, eta) closed forms of docs/theory.md, Eq. (10.3), all [derived].
+# (xi, eta) closed forms of docs/theory.md, Eq. (11.3), all [derived].
 _XI = {
     "Ia": lambda a, b: 1 / (2 * a + 1),
     "II": lambda a, b: b / (a + b),
@@ -366,7 +366,7 @@ _ETA = {
 
 @dataclass(frozen=True)
 class PhaseDescription:
-    r"""One row of the phase table (docs/theory.md, Eq. (10.3)); all strings are ASCII.
+    r"""One row of the phase table (docs/theory.md, Eq. (11.3)); all strings are ASCII.
 
     Attributes
     ----------
@@ -447,7 +447,7 @@ _DESCRIPTIONS = (
         "derived", "derived", True, (0.45, 1.0)),
 )
 
-#: Read-only mapping phase name -> :class:`PhaseDescription` (docs/theory.md, Eq. (10.3)).
+#: Read-only mapping phase name -> :class:`PhaseDescription` (docs/theory.md, Eq. (11.3)).
 PHASE_DESCRIPTIONS: Mapping[str, PhaseDescription] = MappingProxyType(
     {d.name: d for d in _DESCRIPTIONS})
 
@@ -474,8 +474,8 @@ class PhaseExponents:
     xi_formula, eta_formula : str
         The closed forms used.
     xi_status, eta_status, region_status : str
-        Status (docs/theory.md tags): the exponents are "derived" (Eq. (10.3)); the
-        region is "paper", "paper (as quoted)" or "derived" (Eq. (10.4)).
+        Status (docs/theory.md tags): the exponents are "derived" (Eq. (11.3)); the
+        region is "paper", "paper (as quoted)" or "derived" (Eq. (11.4)).
     on_boundary : bool
         Whether the point is on a phase boundary.
     neighbours : tuple of str
@@ -515,7 +515,7 @@ class PhaseExponents:
 
 
 def phase_exponents(alpha: float, beta: float, *, tol: float = 1e-12) -> PhaseExponents:
-    r"""Compute-optimal exponents :math:`\xi, \eta` of the PLRF model (docs/theory.md, Eq. (10.3)).
+    r"""Compute-optimal exponents :math:`\xi, \eta` of the PLRF model (docs/theory.md, Eq. (11.3)).
 
     At fixed compute :math:`f = d\,r` (:math:`B = 1`) the loss :math:`\mathcal P(f/d, d)`
     is minimised over the model size :math:`d`; then :math:`d^\star \propto f^{\xi}` and
@@ -550,7 +550,7 @@ def phase_exponents(alpha: float, beta: float, *, tol: float = 1e-12) -> PhaseEx
     :math:`F_0 \asymp d^{-2\alpha+\max(0, 1-2\beta)}`, all but :math:`F_0` cut off at
     :math:`T \asymp d^{2\alpha}`; :math:`\gamma \asymp 1` (:math:`2\alpha>1`) or
     :math:`\gamma \asymp d^{2\alpha-1}` (:math:`2\alpha<1`, :math:`v \propto d`).  Balancing
-    the two terms named in ``tradeoff`` gives the exponents (docs/theory.md, Eqs. (10.2)-(10.3);
+    the two terms named in ``tradeoff`` gives the exponents (docs/theory.md, Eqs. (11.2)-(11.3);
     all [derived]).  :math:`\eta` is continuous across every boundary; :math:`\xi` jumps across
     IVa/IVb because the noise term at fixed :math:`f` scales as
     :math:`d^{4-2\alpha-1/\alpha}`, which changes from decreasing to increasing in
@@ -842,13 +842,13 @@ def _cumulative_weight(alpha: float, beta: float, v: float, T: np.ndarray, lr: f
 
 _STATUS_PARTS = MappingProxyType({
     "Fo": "derived (tau equation, docs/theory.md Eq. (6.4); = authors' code tt_dbetacirc_VD)",
-    "Fpp": "authors' code + derived (docs/theory.md Eq. (9.2))",
+    "Fpp": "authors' code + derived (docs/theory.md Eq. (10.2))",
     "Fac": ("authors' code + derived for 2*alpha > 1; derived for 2*alpha < 1 "
-            "(docs/theory.md Eq. (9.4))"),
-    "Kpp": "authors' code + derived (docs/theory.md Eq. (9.3))",
-    "noise": "derived (docs/theory.md Eq. (9.6))",
-    "loss_sum": "authors' code (sum-form variant) + derived check (docs/theory.md Eq. (9.7))",
-    "loss_max": "authors' code (max form, docs/theory.md Eq. (9.7))",
+            "(docs/theory.md Eq. (10.4))"),
+    "Kpp": "authors' code + derived (docs/theory.md Eq. (10.3))",
+    "noise": "derived (docs/theory.md Eq. (10.6))",
+    "loss_sum": "authors' code (sum-form variant) + derived check (docs/theory.md Eq. (10.7))",
+    "loss_max": "authors' code (max form, docs/theory.md Eq. (10.7))",
     "kernel_norm": "authors' code (tt_knorm_limit with tr Khat ~ tr D, docs/theory.md Eq. (3.9))",
 })
 
@@ -882,9 +882,9 @@ class AsymptoticParts(Mapping):
     Fpp_cumulative : ndarray
         :math:`\sum_{s<r} F_{pp}(s) \approx S(T)/(2\gamma B)` (two-term asymptotics).
     loss_sum : ndarray
-        :math:`[F_0 + F_{pp} + F_{ac} + \text{noise}]/(1-\|K\|)` (Eq. (9.7), sum form).
+        :math:`[F_0 + F_{pp} + F_{ac} + \text{noise}]/(1-\|K\|)` (Eq. (10.7), sum form).
     loss_max : ndarray
-        :math:`\max(F_0, F_{pp}, F_{ac}, \text{noise})/(1-\|K\|)` (Eq. (9.7), max form).
+        :math:`\max(F_0, F_{pp}, F_{ac}, \text{noise})/(1-\|K\|)` (Eq. (10.7), max form).
     kernel_norm : float
         :math:`\|K\| \approx \frac{\gamma}{2}\sum_{j\le v}\lambda_j/(1-\gamma(B+1)\lambda_j/2)`.
     ranges : Mapping[str, tuple of float]
@@ -956,7 +956,7 @@ def asymptotic_parts(model: PLRF, r, *, learning_rate: float, batch_size: int = 
                      limit: str = "tau", cutoff: bool = False) -> AsymptoticParts:
     r"""Closed-form asymptotics of :math:`F_0, F_{pp}, F_{ac}, K_{pp}` and the approximate loss.
 
-    Implements docs/theory.md, Eqs. (9.1)-(9.8) (with the Gamma-function constants).  With
+    Implements docs/theory.md, Eqs. (10.1)-(10.8) (with the Gamma-function constants).  With
     :math:`T = 2\gamma B r`, :math:`g = 1 + (2\beta-1)/(2\alpha)`,
     :math:`h = 2 - 1/(2\alpha)`, :math:`c_\beta = \sum_{j\le v} j^{-2\beta}`:
 
@@ -1024,7 +1024,7 @@ def asymptotic_parts(model: PLRF, r, *, learning_rate: float, batch_size: int = 
 
     Notes
     -----
-    Validity windows, in ``ranges`` (docs/theory.md, Sec. 9; determined numerically, see
+    Validity windows, in ``ranges`` (docs/theory.md, Sec. 10; determined numerically, see
     ``docs/phases.md``).  :math:`F_{pp}` agrees with the exact sum
     :math:`\sum_{j\le v} j^{-2(\alpha+\beta)}q(j^{-2\alpha})^r` to 1% for
     :math:`T_{lo} \le T \le T_{hi}`, :math:`T_{lo} = \max\big(\frac{\alpha+\beta}{\alpha}
@@ -1041,7 +1041,7 @@ def asymptotic_parts(model: PLRF, r, *, learning_rate: float, batch_size: int = 
     :math:`T_{hi}`.  :math:`F_{ac}` and the noise are order-of-magnitude statements
     (":math:`\asymp`") for :math:`1 \ll T \lesssim d^{2\alpha}`.  Against the exact deterministic
     curve the approximate loss stayed within factors 0.76-1.60 (sum form with ``cutoff=True``)
-    and 3.9 (max form) for d = 40-500 (docs/theory.md, Sec. 9; docs/phases.md).
+    and 3.9 (max form) for d = 40-500 (docs/theory.md, Sec. 10; docs/phases.md).
 
     Examples
     --------
@@ -1177,7 +1177,7 @@ def _closed_form_ranges(alpha: float, beta: float, v: float, edge: float, lr: fl
 class _FourTerm:
     """Log of the four-term approximate loss as a function of (log d, log f), B = 1.
 
-    Independent of the closed-form exponents: built from the Eqs. (9.2)-(9.7) pieces with the
+    Independent of the closed-form exponents: built from the Eqs. (10.2)-(10.7) pieces with the
     j <= d cut-off (incomplete Gamma functions), gamma = g / sum_{j<=v} j^(-2 alpha),
     v = inf (2 alpha > 1) or v = rho d (2 alpha < 1), F0 from kappa.
     """
@@ -1267,7 +1267,7 @@ def four_term_loss(alpha: float, beta: float, d, flops, *, g: float = 0.5,
     :func:`asymptotic_parts` (``cutoff=True``), the large-:math:`d` limit level
     (:math:`\kappa`) and the learning rate :math:`\gamma = g/\sum_{j\le v} j^{-2\alpha}`,
     :math:`v = \infty` for :math:`2\alpha > 1` and :math:`v = (v/d)\,d` for
-    :math:`2\alpha < 1` (docs/theory.md, Eqs. (9.7), (10.2)).  Evaluated in log space, so any
+    :math:`2\alpha < 1` (docs/theory.md, Eqs. (10.7), (11.2)).  Evaluated in log space, so any
     :math:`d, f` up to about 1e300 work.
 
     Parameters
@@ -1372,7 +1372,7 @@ def numerical_phase_exponents(alpha: float, beta: float, *,
     grid of ``grid_points`` points, refined by bounded Brent search around the best grid
     point; then :math:`\log d^\star` and :math:`\log\mathcal P^\star` are fitted linearly in
     :math:`\log f`.  Nothing here uses the closed-form exponents of
-    :func:`phase_exponents`, so comparing the two is a genuine check (docs/theory.md, Sec. 10,
+    :func:`phase_exponents`, so comparing the two is a genuine check (docs/theory.md, Sec. 11,
     states 4-digit agreement).
 
     Parameters

@@ -5,7 +5,7 @@ None) and returns the :class:`matplotlib.axes.Axes`.  Nothing here calls ``plt.s
 writes files: saving figures is the job of the command line (``volterra-sgd ... --plot``)
 or of the caller (``ax.figure.savefig(...)``).
 
-Sections: phase diagram (docs/theory.md, Sec. 10); loss curves.
+Sections: phase diagram (docs/theory.md, Sec. 11); loss curves.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def plot_phase_diagram(ax=None, *, heatmap: str | None = None, alpha_range=(0.0,
                        beta_range=(-0.5, 1.5), resolution: int = 500,
                        hatch_universal: bool = True, labels: bool = True,
                        mark=None, legend: bool = True):
-    r"""Draw the 4+3 phase diagram of the PLRF model (docs/theory.md, Eqs. (10.3)-(10.4)).
+    r"""Draw the 4+3 phase diagram of the PLRF model (docs/theory.md, Eqs. (11.3)-(11.4)).
 
     :math:`\alpha` is on the horizontal axis and :math:`\beta` on the vertical one.  The
     phases are coloured (:data:`PHASE_COLORS`), the inadmissible region
@@ -188,7 +188,7 @@ def plot_exponent_traversal(ax=None, *, alpha: float = 0.7, beta_range=(-0.15, 1
     r"""Plot :math:`\xi` and :math:`\eta` along a line of constant :math:`\alpha`.
 
     The default is the paper's traversal :math:`\alpha = 0.7` (Ia :math:`\to` II
-    :math:`\to` III as :math:`\beta` grows; docs/theory.md, Sec. 10, Fig. 4b).
+    :math:`\to` III as :math:`\beta` grows; docs/theory.md, Sec. 11, Fig. 4b).
     Phase boundaries crossed are marked by dotted vertical lines.
 
     Parameters

@@ -604,7 +604,7 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         ``max(r)`` entries; the step from ``s`` to ``s + 1`` uses entry ``s``) or a vectorized
         callable ``f(s_array) -> gamma`` (called once with the float steps
         ``0, 1, ..., max(r) - 1``).  The gradient is summed over the batch
-        (docs/theory.md, Eq.  (2.1)).
+        (docs/theory.md, Eq. (2.1)).
     batch_size : int, array_like or callable, default 1
         :math:`B \ge 1` fresh samples per step, constant or a schedule :math:`B(s)` like
         ``learning_rate`` (whole numbers).

@@ -1,4 +1,4 @@
-"""Compute-optimal exponents from deterministic loss curves vs the phase theory (THEORY.md §5-§7).
+"""Compute-optimal exponents from deterministic loss curves vs the phase theory (docs/theory.md).
 
 Two studies with :func:`volterra_sgd.compute_optimal` (sweep of deterministic loss curves over a
 geometric grid of model sizes, IsoFLOP frontier, bootstrap intervals):
@@ -7,8 +7,8 @@ geometric grid of model sizes, IsoFLOP frontier, bootstrap intervals):
    compute for every d with the frontier, IsoFLOP slices, d*(f) with its fit; measured
    (xi, eta) against the theory (0.5, 0.6429) (paper: eta measured 0.648).
 2. The alpha = 0.7 traversal (paper's Fig. 4b): beta = 0.3 (Ia), 0.6 (II), 0.9 (III), measured
-   (xi, eta) against THEORY.md §5.3, and the drift of the measured exponents as the range of
-   model sizes grows (nested sub-grids d <= d_max of the same sweep).
+   (xi, eta) against docs/theory.md, Eq. (11.3), and the drift of the measured exponents as the
+   range of model sizes grows (nested sub-grids d <= d_max of the same sweep).
 
 Full: 17 sizes 256..65536 (sqrt(2) apart), v = 10 d, g = 0.5, B = 1, f <= 1e13.
 Quick: 13 sizes 64..4096.
@@ -158,12 +158,13 @@ def run(out, quick=False):
     grid = plan["d_values"]
     desc = (f"Deterministic loss curves (`vs.compute_optimal`: v = 10 d, g = 0.5, B = 1, "
             f"f up to 1e13) for {len(grid)} model sizes d = {grid[0]}..{grid[-1]} "
-            "(sqrt(2) apart); the IsoFLOP frontier (THEORY.md §7) gives xi (d* ~ f^xi) and "
-            "eta (P* ~ f^-eta) with 95% bootstrap intervals over the d grid; compared with "
-            "the phase theory (THEORY.md §5.3) at alpha = beta = 0.7 (paper's Fig. 3; the "
-            "paper measured eta = 0.648) and along alpha = 0.7 (Fig. 4b). The intervals "
-            "measure the grid sensitivity, not the finite-size bias: the exponents approach "
-            "the theory slowly as d grows (second table: nested sub-grids d <= d_max, fitted over "
+            "(sqrt(2) apart); the IsoFLOP frontier (docs/theory.md, Eq. (12.1)) gives xi "
+            "(d* ~ f^xi) and eta (P* ~ f^-eta) with 95% bootstrap intervals over the d grid; "
+            "compared with the phase theory (docs/theory.md, Eq. (11.3)) at alpha = beta = 0.7 "
+            "(paper's Fig. 3; the paper measured eta = 0.648) and along alpha = 0.7 (Fig. 4b). "
+            "The intervals measure the grid sensitivity, not the finite-size bias: the "
+            "exponents approach the theory slowly as d grows (second table: nested sub-grids "
+            "d <= d_max, fitted over "
             "their whole window and over its last 1.5 decades of compute).")
     return {"title": "Compute-optimal exponents (IsoFLOP) vs phase theory",
             "description": desc, "figures": figures, "tables": tables, "comparisons": comps,

@@ -171,7 +171,7 @@ def run(out, quick=False):
                       "detail": f"tolerance 5 % + 3 SE, at r = {rr[c['index']]}; {sg['runs']} "
                                 f"runs, r <= 1e5; worst |SGD/P - 1| = {sg['worst']:.4f}, "
                                 f"max |z| = {sg['max_abs_z']:.2f}"})
-    desc = ("Deterministic loss curve P(r) (`loss_curve`, docs/theory.md §7) against the "
+    desc = ("Deterministic loss curve P(r) (`loss_curve`, docs/theory.md, Eq. (7.3)) against the "
             "W-average of the exact given-W expected loss E[P(theta_r) | W] (eq. 3.4), for the "
             "seven phase representatives, v = 10 d, B = 1 and 4, gamma = 0.5 / sum_j "
             "j^(-2 alpha) / B, r <= 4e5.  Each row shows |P/avg - 1| at the r where it comes "

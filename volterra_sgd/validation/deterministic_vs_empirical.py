@@ -188,7 +188,7 @@ def run(out, quick=False):
                      f"{res['ratio_F0']:.4f}"])
     table = markdown_table(["case", "alpha", "beta", "d", "draws", "worst |F/avg - 1|",
                             "worst |K/avg - 1| (K > 1e-5 K(0))", "F0 det/avg"], rows)
-    desc = ("Deterministic forcing F(r), kernel K(r) and limit F0 (docs/theory.md §6; "
+    desc = ("Deterministic forcing F(r), kernel K(r) and limit F0 (docs/theory.md, Sec. 6; "
             "`forcing_and_kernel`) against their averages over draws of W of the exact "
             "given-W values (theory eq. 3.3), for the seven phase representatives, v = 10 d, "
             "gamma = 0.5 / sum_j j^(-2 alpha), B = 1, r in [0, 1e9] (61 log-spaced points).  "

@@ -1,15 +1,16 @@
 """Finite-size effects: exact deterministic loss / sum-of-parts estimate vs r, several d.
 
-The analogue of the paper's Fig. 5 (THEORY.md §6 "Finite-size figure"): for each
+The analogue of the paper's Fig. 5 (docs/theory.md, Sec. 12): for each
 (alpha, beta) and d (v = 10 d, gamma = 0.5 / sum_j j^(-2 alpha), B = 1) the exact
-deterministic Volterra curve P(r) (``loss_curve``, docs/theory.md §7) is divided by the
+deterministic Volterra curve P(r) (``loss_curve``, docs/theory.md, Eq. (7.3)) is divided by the
 "estimate", the sum of the asymptotic pieces
 ``asymptotic_parts(model, r, cutoff=True)["loss_sum"]`` = (F0 + Fpp + Fac + noise)/(1 - ||K||)
-(THEORY.md §4.2-§4.3), over T = 2 gamma r in [10, 40 d^(2 alpha)] (r up to 20 d^(2 alpha)/gamma).
+(docs/theory.md, Eqs. (10.7)-(10.8)), over T = 2 gamma r in [10, 40 d^(2 alpha)] (r up to
+20 d^(2 alpha)/gamma).
 
-Checks: (a) the ratio stays O(1): within a factor 2 at every r (THEORY.md §4.3 found
-0.61-1.73 at d = 500); (c) finite-size effects fade with longer training: at the end of the
-range the ratio is within 1 % of 1.
+Checks: (a) the ratio stays O(1): within a factor 2 at every r (docs/theory.md, Sec. 10,
+reports 0.76-1.60 at d = 40-500); (c) finite-size effects fade with longer training: at the end
+of the range the ratio is within 1 % of 1.
 
 Run: python -m volterra_sgd.validation.finite_size [--quick] [--d 100 400 1600] [--out DIR]
 """
@@ -119,12 +120,12 @@ def report(results):
                             "ratio at r_max", "r_max", "seconds (loss_curve)"], rows)
     desc = ("Exact deterministic Volterra loss `loss_curve` divided by the estimate "
             "`asymptotic_parts(..., cutoff=True)['loss_sum']` = (F0 + Fpp + Fac + noise) / "
-            "(1 - ||K||) (THEORY.md §4.2-§4.3), for several d at v = 10 d, gamma = 0.5 / "
+            "(1 - ||K||) (docs/theory.md, Eq. (10.7)), for several d at v = 10 d, gamma = 0.5 / "
             "sum_j j^(-2 alpha), B = 1, over T = 2 gamma r in [10, 40 d^(2 alpha)] (the paper's "
             "Fig. 5).  Tolerances: the ratio stays within a factor "
-            f"{FACTOR:g} (the estimate is O(1)-accurate; THEORY.md §4.3 reports 0.61-1.73 at "
-            f"d = 500), and at the end of the range it is within {END_TOL:.0%} of 1 "
-            "(finite-size effects fade with longer training).")
+            f"{FACTOR:g} (the estimate is O(1)-accurate; docs/theory.md, Sec. 10, reports "
+            f"0.76-1.60 at d = 40-500), and at the end of the range it is within {END_TOL:.0%} "
+            "of 1 (finite-size effects fade with longer training).")
     return desc, comps, [table]
 
 

@@ -1,4 +1,4 @@
-"""Numerical confirmation of the phase diagram and of the asymptotic parts (THEORY.md §4-§5).
+"""Numerical check of the phase diagram and the asymptotic parts (docs/theory.md, Secs. 10-11).
 
 Three studies, each a function usable on its own; ``main()`` runs them and writes
 ``validation/out/phase_exponents.json`` (with package version, parameters and options):
@@ -14,9 +14,9 @@ Three studies, each a function usable on its own; ``main()`` runs them and write
    ``volterra_sgd.forcing.forcing_and_kernel``) as d grows, at the midpoint of each
    part's window of validity (``part_windows``).
 3. ``approximate_to_exact_ratio`` (takes the exact curve as input) and
-   ``factor_two_study``: the approximate loss curve (THEORY.md §4.3 sum and max forms)
+   ``factor_two_study``: the approximate loss curve (docs/theory.md, Eq. (10.7), sum and max forms)
    against the exact deterministic Volterra curve up to r = 20 d^(2 alpha)/gamma for the
-   §5.3 representatives with 2 alpha > 1.
+   phase representatives with 2 alpha > 1.
 
 Run: python validation/phase_exponents.py [--quick]
 """
@@ -42,7 +42,7 @@ from volterra_sgd.phases import (
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
-#: Three interior points per phase (the first is the §5.3 representative).
+#: Three interior points per phase (the first is the representative of ``PHASE_DESCRIPTIONS``).
 POINTS = {
     "Ia": [(0.75, 0.25), (1.0, 0.1), (0.7, -0.1)],
     "II": [(1.25, 0.75), (1.0, 0.6), (1.5, 1.2)],
@@ -117,7 +117,7 @@ def asymptotic_to_numerical_ratios(asym, numerical_parts):
 
 def part_windows(alpha, beta, d, ranges):
     """Windows (T_lo, T_hi) in T = 2 gamma B r where each closed-form part should match
-    the contour part of the same name (THEORY.md §4.2, §7 outlier heuristic).
+    the contour part of the same name (docs/theory.md, Eqs. (10.2)-(10.4), (6.13)).
 
     * Fpp, Kpp: the closed forms' own ranges (``asymptotic_parts(...).ranges``) cut at
       the outlier window: the sum is dominated by j* = T^(1/(2 alpha)), which must be a
@@ -221,7 +221,7 @@ def approximate_to_exact_ratio(asym, exact_loss, t_min=10.0):
 
 
 def exact_deterministic_loss(model, lr, r, batch_size=1):
-    """Exact deterministic Volterra curve: contour F, K (sum of exponentials, §B.2)."""
+    """Exact deterministic Volterra curve: contour F, K (sum of exponentials, Eq. (7.1))."""
     from volterra_sgd.forcing import deterministic_measure
     from volterra_sgd.numba_api import mode_recursion
 
@@ -400,15 +400,16 @@ def run(out, quick=False):
                        f"{row['xi_closed_form']:.4f} | {a['xi']:.4f} | "
                        f"{row['eta_closed_form']:.4f} | {a['eta']:.4f} | "
                        f"{r6['xi']:.3f}, {r6['eta']:.3f} |")
-    desc = ("Phase diagram and asymptotic parts (THEORY.md §4-§5): (1) exponents xi (d* ~ f^xi) "
-            "and eta (P* ~ f^-eta) fitted from the numerically minimised four-term loss vs the "
-            "closed forms, 3 points per phase, tolerance 1e-3 in the asymptotic windows (the "
-            "realistic window 1e6-1e12 is shown for information); (2) closed-form parts Fo, "
+    desc = ("Phase diagram and asymptotic parts (docs/theory.md, Secs. 10-11): (1) exponents xi "
+            "(d* ~ f^xi) and eta (P* ~ f^-eta) fitted from the numerically minimised four-term "
+            "loss vs the closed forms, 3 points per phase, tolerance 1e-3 in the asymptotic "
+            "windows (the realistic window 1e6-1e12 is shown for information); (2) closed-form "
+            "parts Fo, "
             "Fpp, Kpp, Fac (`asymptotic_parts`) vs the contour parts (`forcing_and_kernel`) at "
             "the midpoint of each part's window of validity, as d grows (a convergence study: "
             "the ratios approach 1 slowly, so only Fo has a tolerance); (3) the exact "
             "deterministic loss vs the sum-form approximate loss, within a factor 2 for "
-            "T = 2 gamma r >= 10 (THEORY.md §4.3).")
+            "T = 2 gamma r >= 10 (docs/theory.md, Eq. (10.7)).")
     return {"title": "Phase exponents and asymptotic parts: numerical vs closed form",
             "description": desc, "figures": ["approximate_vs_exact.png"],
             "tables": ["\n".join(ex_rows), ratio_table(ratios)], "comparisons": comps,

@@ -1,9 +1,9 @@
 """Deterministic loss curves against simulated SGD for the phase representatives.
 
-For every phase representative of THEORY.md §5.3 (``PHASE_DESCRIPTIONS``), the II/III
+For every phase representative (``PHASE_DESCRIPTIONS``; docs/theory.md, Eq. (11.3)), the II/III
 boundary point alpha = beta = 0.7 with B = 1 and B = 4, and a negative beta
-(alpha = 0.7, beta = -0.1; THEORY.md §6 "Negative-beta figure"), this compares the
-deterministic loss curve ``loss_curve`` (docs/theory.md §7) with the mean of ``n_runs``
+(alpha = 0.7, beta = -0.1; docs/theory.md, Sec. 12), this compares the
+deterministic loss curve ``loss_curve`` (docs/theory.md, Eq. (7.3)) with the mean of ``n_runs``
 simulated SGD runs (``simulate_sgd(..., engine="eigen", W=None)``: a new embedding W per run,
 so the simulation estimates E[P(theta_r)] over W and the SGD noise).  v = 10 d,
 gamma = g / sum_j j^(-2 alpha) / B with g = 0.5.
@@ -191,15 +191,16 @@ def report(results, quick):
     ratio_table = markdown_table(["SGD / P (± rel. SE) at r ="] + [str(r[i]) for i in pick],
                                  rrows)
     d = results[0]["d"]
-    desc = (f"Deterministic loss curve `loss_curve` (docs/theory.md §7) against the mean of "
+    desc = (f"Deterministic loss curve `loss_curve` (docs/theory.md, Eq. (7.3)) against the "
+            f"mean of "
             f"{results[0]['runs']} simulated SGD runs (`simulate_sgd(engine='eigen', W=None)`, "
             f"a new embedding per run; for r <= {results[0]['early_tier']['r_max']}, where the "
             "per-run loss is heavy-tailed, "
             f"{results[0]['early_tier']['embeddings']} new embeddings x "
             f"{results[0]['early_tier']['runs_each']} runs each, standard error over the "
             f"embedding means) at d = {d}, v = {10 * d}, gamma = 0.5 / sum_j "
-            f"j^(-2 alpha) / B, r <= {r[-1]}: the seven phase representatives (THEORY.md "
-            "§5.3), the II/III point alpha = beta = 0.7 with B = 1 and B = 4, and a negative "
+            f"j^(-2 alpha) / B, r <= {r[-1]}: the seven phase representatives (docs/theory.md, "
+            "Eq. (11.3)), the II/III point alpha = beta = 0.7 with B = 1 and B = 4, and a negative "
             "beta (0.7, -0.1).  Each row shows |SGD/P - 1| at the r where it comes closest to "
             f"(or exceeds) its tolerance: {bias(d):.0%} (known finite-d deviation of the "
             "deterministic equivalent from the W-average, docs/validation.md) plus 3 relative "

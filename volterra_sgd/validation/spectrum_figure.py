@@ -3,7 +3,7 @@
 For ``--draws`` embeddings W (iid N(0, 1/d), v = v_ratio * d) this collects the nonzero
 eigenvalues lambda_k of Khat and the target weights w_k = <u_k, D^1/2 b>^2 (the F-measure,
 without its point mass F0 at 0), and compares them with the deterministic equivalent of
-THEORY.md §3.3 / docs/theory.md §6:
+docs/theory.md, Sec. 6 (Eqs. (6.1)-(6.5)):
 
 (a) eigenvalue counts per log-spaced bin (mean over draws) vs the expected count
     int_bin rho(x) dx, integrated from ``spectral_densities`` with a Gauss rule in the
@@ -674,7 +674,7 @@ def run(out, quick=False):
                     f"{o['emp_fraction_inside_interval']:.2f} |")
     desc = (f"Spectrum of $\\hat K = D^{{1/2}}WW^TD^{{1/2}}$ over {p['draws']} draws of W "
             f"(alpha = {p['alpha']}, beta = {p['beta']}, d = {d}, v = {p['v']}, seed "
-            f"{p['seed']}) against the deterministic equivalent (THEORY.md §3.3, §6): (a) "
+            f"{p['seed']}) against the deterministic equivalent (docs/theory.md, Sec. 6): (a) "
             "eigenvalue histogram per log bin vs the integral of the density rho; (b) the "
             "target-weighted measure sum_k w_k delta(lambda_k) per bin vs mu_F, and its point "
             "mass F0; (c) the test functions sqrt(x) e^(-kx), x e^(-0.1kx); (d) the outliers "
