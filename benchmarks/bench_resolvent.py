@@ -4,7 +4,7 @@ Times (median of ``--repeats`` runs, after compilation) ``resolvent(model, z)`` 
 points of three paths through the spectrum, from lambda_min/2 to 1.5 lambda_max
 (log-spaced real parts):
 
-* ``contour``: height 0.25 x sin(pi t) (THEORY.md §7, the private working contour);
+* ``contour``: height 0.25 x sin(pi t) (a contour as in docs/theory.md, Eq. (6.6));
 * ``Im 1e-3``: z = x (1 + 1e-3 i);
 * ``Im 1e-10``: z = x (1 + 1e-10 i), i.e. practically on the real axis;
 

@@ -1,4 +1,4 @@
-"""High-precision (mpmath) references for volterra_sgd.resolvent (THEORY.md §3.3).
+"""High-precision (mpmath) references for volterra_sgd.resolvent (docs/theory.md, Sec. 6).
 
 These are deliberately naive and independent of the package's Numba kernels:
 

@@ -12,7 +12,7 @@ import numpy as np
 
 
 def naive_volterra(F, K) -> np.ndarray:
-    """``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` by the literal double loop (THEORY.md §3.1).
+    """``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` by the literal double loop (Eq. (4.1)).
 
     Every sum is evaluated with ``math.fsum`` (correctly rounded), so for positive data the
     result is accurate to a few ulps.  O(n^2) Python operations: use for n <= ~1000.

@@ -1,8 +1,8 @@
-"""Reference phase table, written BY HAND from THEORY.md §5.2/§5.3 (not generated).
+"""Reference phase table, written BY HAND from docs/theory.md, Eq. (11.3) (not generated).
 
 Nothing here imports volterra_sgd.  Each phase is a region predicate (strict
 inequalities, interior only) and the closed forms of xi (d* ~ f^xi) and eta
-(P* ~ f^-eta) copied from the §5.3 table:
+(P* ~ f^-eta) copied from the table of Eq. (11.3):
 
 | phase | region                   | xi                          | eta                            |
 |-------|--------------------------|-----------------------------|--------------------------------|
@@ -14,8 +14,8 @@ inequalities, interior only) and the closed forms of xi (d* ~ f^xi) and eta
 | IVa   | 1/4<a<1-1/sqrt2, 2b>1    | (b-a)/(2b-a-2ab)            | (1-2a)(2a+2b-1)/(2(2b-a-2ab))  |
 | IVb   | 1-1/sqrt2<a<1/2, 2b>1    | 1/2                         | a                              |
 
-Plus the hand-computed numbers of THEORY.md §C / §5 (alpha = 0.7 traversal) and of the
-§5.3 "surrogate fit" column (predicted values only).
+Plus the hand-computed numbers of the alpha = 0.7 traversal (docs/theory.md, Sec. 11) and the
+predicted values at the phase representatives.
 """
 
 import math
@@ -64,7 +64,7 @@ REF_ETA = {
     "IVb": lambda a, b: a,
 }
 
-# THEORY.md §C and §5 "Reproduction targets" along alpha = 0.7 (interior points).
+# The alpha = 0.7 traversal of docs/theory.md, Sec. 11 (interior points).
 TRAVERSAL_ALPHA_07 = [
     # beta, phase, xi, eta
     (0.2, "Ia", 0.4167, 0.3333),
@@ -72,7 +72,7 @@ TRAVERSAL_ALPHA_07 = [
     (0.6, "II", 0.4615, 0.6154),
     (0.8, "III", 0.5, 0.6429),
     (1.5, "III", 0.5, 0.6429),
-    (0.0, "Ia", 0.4167, 0.1667),     # §5: eta = (0.4 + 2 beta)/2.4 = 0.1667 at beta = 0
+    (0.0, "Ia", 0.4167, 0.1667),     # Sec. 11: eta = (0.4 + 2 beta)/2.4 = 0.1667 at beta = 0
 ]
 
 # Boundary points of the reproduction table: (alpha, beta, label in the table,
@@ -82,7 +82,7 @@ TRAVERSAL_BOUNDARY = [
     (0.7, 0.7, "III", ("II", "III"), 0.5, 0.6429),
 ]
 
-# §5.3 surrogate-column predictions (alpha, beta, phase, xi, eta), by hand.
+# Predictions of Eq. (11.3) at the phase representatives (alpha, beta, phase, xi, eta), by hand.
 SURROGATE_POINTS = [
     (0.75, 0.25, "Ia", 0.400, 0.400),
     (1.25, 0.75, "II", 0.375, 0.750),

@@ -1,7 +1,7 @@
 """Slow, independent references for the exact given-W expected loss.
 
 * :func:`dense_second_moment_loss` iterates the explicit v x v second-moment recursion of
-  THEORY.md §3.1 (Isserlis/Wick), never diagonalising anything.
+  docs/theory.md, Eq. (3.5) (Isserlis/Wick), never diagonalising anything.
 * :func:`mp_given_w` evaluates F, K and P at high precision with mpmath.
 """
 

@@ -134,7 +134,8 @@ def test_kaplan_fits_on_synthetic_curves():
 def test_kaplan_theory_matches_phase_table():
     from volterra_sgd.compute_optimal import kaplan_theory
 
-    # THEORY.md §5.1: F0 ~ d^(-2a + max(0, 1-2b)); Fpp ~ T^-(2a+2b-1)/(2a); noise ~ T^-(2-1/(2a))
+    # docs/theory.md, Eq. (11.2): F0 ~ d^(-2a + max(0, 1-2b)); Fpp ~ T^-(2a+2b-1)/(2a);
+    # noise ~ T^-(2-1/(2a))
     t = kaplan_theory(0.7, 0.3)  # Ia: 2b < 1, no noise term
     assert t["alpha_N"] == pytest.approx(1.4 - 0.4)
     assert t["alpha_D"] == pytest.approx((1.4 + 0.6 - 1) / 1.4)

@@ -96,7 +96,7 @@ def test_kernel_norm_is_sum_of_kernel():
     r_end = int(80 / (2 * g * B * spec.eigenvalues[-1]))
     lam = spec.eigenvalues
     q = generator_polynomial(lam, g, B)
-    # sum_r K(r) exactly by geometric series per mode, vs the closed form (THEORY.md §3.4)
+    # sum_r K(r) exactly by geometric series per mode, vs the closed form (Eq. (3.7))
     direct = g * g * B * np.sum(lam ** 2 * (1 - q ** (r_end + 1)) / (1 - q))
     assert kernel_norm(spec, g, B) == pytest.approx(direct, rel=1e-12)
 

@@ -16,7 +16,7 @@ GAMMA = 0.5 / math.fsum(np.arange(1, 2001.0) ** -2)
 
 
 def test_reference_numbers_theory_C():
-    # THEORY.md §C (independent check): F0 = 1.5355e-4, lambda_min = 1.290e-5,
+    # docs/theory.md, Eq. (13.1) (independent check): F0 = 1.5355e-4, lambda_min = 1.290e-5,
     # F(1000) = 7.341e-4, K(1000) = 2.700e-6.
     fk = forcing_and_kernel(REF, [0, 1000], learning_rate=GAMMA)
     assert fk.measure.limit_loss == pytest.approx(1.5355e-4, rel=1e-4)

@@ -1,6 +1,6 @@
 """Tests of volterra_sgd.phases (phase diagram, exponents, asymptotic parts) and the phase plot.
 
-Reference values come from tests/phase_table.py, written by hand from THEORY.md §5.3.
+Reference values come from tests/phase_table.py, written by hand from docs/theory.md, Eq. (11.3).
 """
 
 import math
@@ -341,10 +341,10 @@ def test_Fo_theory_reference_and_asymptotic_form():
     model = vs.PLRF(1.0, 0.7, 2000, 200)
     lr = model.reference_learning_rate(0.5)
     exact = ph.asymptotic_parts(model, [10], learning_rate=lr)["Fo"][0]
-    assert exact == pytest.approx(1.5355e-4, rel=5e-5)                   # THEORY.md §C
+    assert exact == pytest.approx(1.5355e-4, rel=5e-5)                   # Eq. (13.1)
     asym = ph.asymptotic_parts(model, [10], learning_rate=lr, limit="asymptotic")["Fo"][0]
-    # §4.2 says "about 14% off at d = 200" with c_beta = zeta(2 beta); with the finite-v
-    # c_beta = sum_{j<=v} j^(-2 beta) used here the leading form is 10% off.
+    # With c_beta = zeta(2 beta) the leading form (docs/theory.md, Eq. (10.5)) would be 14% off
+    # at d = 200; with the finite-v c_beta = sum_{j<=v} j^(-2 beta) used here it is 10% off.
     assert asym / exact == pytest.approx(1.10, abs=0.01)
     # the asymptotic form converges with d (both 2 beta > 1 and 2 beta < 1)
     for beta in (0.7, 0.3):

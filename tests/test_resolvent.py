@@ -1,4 +1,4 @@
-"""Tests of volterra_sgd.resolvent (THEORY.md §3.3, §7, §B.5, §C)."""
+"""Tests of volterra_sgd.resolvent (docs/theory.md, Sec. 6 and Eqs. (13.1)-(13.2))."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_scaled_power_sum_empty():
 
 # ------------------------------------------------------------------ tau and F0
 def test_tau_and_limit_loss_reference_numbers():
-    # THEORY.md §C: v = 2000, d = 200, alpha = 1, beta = 0.7
+    # docs/theory.md, Eq. (13.1): v = 2000, d = 200, alpha = 1, beta = 0.7
     m = PLRF(1.0, 0.7, 2000, 200)
     assert tau(m) / 200**2 == pytest.approx(0.44414, abs=5e-6)
     assert limit_loss(m) == pytest.approx(1.5355e-4, abs=5e-9)
@@ -68,8 +68,8 @@ def test_tau_and_limit_loss_reference_numbers():
     [(1.0, 4, 0.5152), (0.7, 4, 0.4625), (0.4, 4, 0.4110), (1.0, 10, 0.4418)],
 )
 def test_kappa_finite_ratio(alpha, ratio, kappa):
-    # THEORY.md §C gives the d -> inf continuum kappa(v/d) to 4 digits; at d = 2e4 the
-    # discrete tau differs from it by O(1/d).
+    # docs/theory.md, Eq. (13.2), gives the d -> inf continuum kappa(v/d) to 4 digits; at
+    # d = 2e4 the discrete tau differs from it by O(1/d).
     d = 20000
     k = tau(PLRF(alpha, 1.0, ratio * d, d)) / d ** (2 * alpha)
     assert k == pytest.approx(kappa, abs=1.5e-4)
@@ -77,7 +77,8 @@ def test_kappa_finite_ratio(alpha, ratio, kappa):
 
 @pytest.mark.parametrize("alpha, kappa", [(1.0, 0.40528), (0.7, 0.22852)])
 def test_kappa_infinite_v(alpha, kappa):
-    # kappa_inf = c^(-2 alpha), c = (pi/2a)/sin(pi/2a) (THEORY.md §3.3), approached as O(1/d)
+    # kappa_inf = c^(-2 alpha), c = (pi/2a)/sin(pi/2a) (docs/theory.md, Eq. (6.10)), approached
+    # as O(1/d)
     c = (math.pi / (2 * alpha)) / math.sin(math.pi / (2 * alpha))
     assert c ** (-2 * alpha) == pytest.approx(kappa, abs=5e-6)
     errs = []
@@ -298,7 +299,8 @@ def test_large_z_asymptotics():
 
 
 def test_trace_identity_against_direct_sum():
-    # d (1 - m) = v + z tr R (THEORY.md §3.3) with tr R = sum_j 1/(lambda_j m - z) summed here
+    # d (1 - m) = v + z tr R (docs/theory.md, Eq. (6.7)) with tr R = sum_j 1/(lambda_j m - z)
+    # summed here
     model = PLRF(0.7, 0.4, 3000, 300)
     z = np.array([1e-3 + 1e-5j, 0.2 + 1e-9j, -0.5, 2e-5 + 2e-5j])
     res = resolvent(model, z)
@@ -405,7 +407,7 @@ def test_forcing_transform_against_mpmath():
 
 # ====================================================================== edges
 def test_lower_edge_reference_number():
-    # THEORY.md §C: v = 2000, d = 200, alpha = 1: lambda_min = 1.290e-5
+    # docs/theory.md, Eq. (13.1): v = 2000, d = 200, alpha = 1: lambda_min = 1.290e-5
     assert lower_spectral_edge(PLRF(1.0, 0.7, 2000, 200)) == pytest.approx(1.290e-5, abs=5e-9)
 
 

@@ -21,7 +21,7 @@ from volterra_sgd.sgd import _root_entropy
 
 # ------------------------------------------------------------------ naive reference
 def _m_naive(lam, n, z):
-    """m(z) at real z < 0 from THEORY.md §3.3: m + (1/n) sum lam m/(lam m - z) = 1."""
+    """m(z) at real z < 0 from docs/theory.md, Eq. (6.8): m + (1/n) sum lam m/(lam m - z) = 1."""
     return brentq(lambda m: m + np.sum(lam * m / (lam * m - z)) / n - 1.0, 1e-300, 1.0,
                   xtol=1e-300, rtol=1e-15, maxiter=500)
 

@@ -4,7 +4,7 @@ Four kinds of evidence:
 
 * pathwise identities, exact to rounding: the kernels against NumPy re-implementations fed
   with the same normals, and the eigenbasis reduction against literal SGD driven by the
-  same data vectors (THEORY.md §B.7);
+  same data vectors (docs/theory.md, Eqs. (5.1)-(5.2));
 * statistical agreement with the exact expected loss ``expected_loss_given_w`` (within 4
   standard errors at every recorded iteration) and between the two engines;
 * reproducibility (seeds, thread count, chunking, number of runs);
@@ -174,8 +174,8 @@ def test_literal_kernel_equals_numpy_replica(B):
 
 @pytest.mark.parametrize("v,d", [(50, 15), (12, 20)])
 def test_eigenbasis_reduction_is_pathwise_exact(v, d):
-    # THEORY.md §B.7: drive literal SGD with data z and the eigenbasis recursion with
-    # zeta = U^T z, xi = <c_perp, z>/|c_perp|: the losses coincide step by step.
+    # docs/theory.md, Eqs. (5.1)-(5.2): drive literal SGD with data z and the eigenbasis
+    # recursion with zeta = U^T z, xi = <c_perp, z>/|c_perp|: the losses coincide step by step.
     # (12, 20): v < d, rank v, F0 = 0.
     model = vs.PLRF(alpha=0.9, beta=0.2, v=v, d=d)
     W = model.sample_embedding(rng=3)

@@ -107,7 +107,7 @@ def test_loss_curve_within_5_percent_of_sgd_d400():
 
 def test_fixed_w_schedule_matches_expected_loss_d400():
     # A schedule at the size of the acceptance test, on one fixed embedding: SGD (eigenbasis
-    # engine) against the exact E[P | W] from the step recursion (docs/theory.md §8), within
+    # engine) against the exact E[P | W] from the step recursion (docs/theory.md, Sec. 8), within
     # 4 standard errors.  gamma(s) = gamma0 (1 + s/100)^(-1/2), B = 1 up to s = 2000 then 2.
     model = MODEL
     W = model.sample_embedding(rng=5)

@@ -1,9 +1,9 @@
 """Tests of the generic discrete Volterra solver (volterra_sgd/volterra.py).
 
-Equation (THEORY.md §3.1): P(r) = F(r) + sum_{s<r} K(r-1-s) P(s).  References: closed forms
-for one-exponential kernels, mpmath at 40 digits, the fsum-based double loop of
+Equation (docs/theory.md, Eq. (4.1)): P(r) = F(r) + sum_{s<r} K(r-1-s) P(s).  References: closed
+forms for one-exponential kernels, mpmath at 40 digits, the fsum-based double loop of
 tests/naive.py, and the Numba direct kernel for large n (the FFT scheme must equal the
-direct sum to round-off, THEORY.md §B.4).
+direct sum to round-off, docs/theory.md, Eq. (4.2)).
 """
 
 import math
@@ -106,7 +106,7 @@ def test_fft_keeps_relative_accuracy_on_exponential_decay():
 
 @pytest.mark.parametrize("alpha,beta,v,d", [(1.0, 0.7, 120, 40), (1.0, 0.5, 60, 90)])
 def test_reproduces_exact_sgd_loss(alpha, beta, v, d):
-    # F, K of a PLRF model for one embedding (sums of exponentials, THEORY.md §3.1): the
+    # F, K of a PLRF model for one embedding (sums of exponentials, docs/theory.md, Eq. (3.3)): the
     # exact O(d)-per-step mode recursion of volterra_sgd.exact solves the same equation.
     model = vs.PLRF(alpha=alpha, beta=beta, v=v, d=d)
     res = vs.expected_loss_given_w(model, model.sample_embedding(rng=11), np.arange(3000),

@@ -8,9 +8,119 @@ input exits with status 2 and a one-line message on stderr.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 __all__ = ["main"]
+
+_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+# ------------------------------------------------------------- argument types
+# Each runs while argparse reads the command line, so that a mistake is reported (one line,
+# exit status 2) before any computation starts.
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _finite_float(text: str) -> float:
+    x = _number(text)
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+def _positive_float(text: str) -> float:
+    x = _finite_float(text)
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return x
+
+
+def _integer(text: str, minimum: int | None = None) -> int:
+    """An integer; integral floats such as ``1e3`` or ``1000.0`` are accepted as well."""
+    try:
+        value = int(text)
+    except ValueError:
+        x = _number(text)
+        if not (math.isfinite(x) and x == int(x)):
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        value = int(x)
+    if minimum is not None and value < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def _nonneg_int(text: str) -> int:
+    return _integer(text, 0)
+
+
+def _existing_file(text: str) -> str:
+    """A file that exists and can be read (checked by opening it)."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
+    try:
+        with open(text, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror}") from None
+    return text
+
+
+def _check_folder(folder: str, what: str) -> None:
+    folder = folder or "."
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder {folder!r} of {what} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"the folder {folder!r} of {what} is not writable")
+
+
+def _output_file(*suffixes: str):
+    """Type of an output file: one of ``suffixes``, in an existing writable folder."""
+    def check(text: str) -> str:
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
+        if os.path.isdir(text):
+            raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+        _check_folder(os.path.dirname(text), repr(text))
+        return text
+    check.__name__ = "output file"
+    return check
+
+
+def _output_dir(text: str) -> str:
+    """An output directory: existing, or creatable under an existing writable folder."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
+    parent = os.path.abspath(text)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot create {text!r}: {parent!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{parent!r} is not writable")
+    return text
+
+
+def _save_figure(fig, path, **kwargs) -> None:
+    """Write a matplotlib figure atomically (format from the suffix)."""
+    import io
+
+    from .io import _atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=os.path.splitext(os.fspath(path))[1][1:].lower(), **kwargs)
+    _atomic_write({path: buf.getvalue()})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,10 +134,11 @@ class _Parser(argparse.ArgumentParser):
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="predicted loss curve against simulated SGD (table + figure)")
     p.add_argument("--out", default="volterra_sgd_demo.png",
-                   help="figure file (PNG or PDF); default %(default)s")
+                   type=_output_file(*_FIGURE_SUFFIXES),
+                   help="figure file (.png, .pdf or .svg); default %(default)s")
     p.add_argument("--runs", type=_positive_int, default=100,
                    help="simulated SGD runs (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default %(default)s)")
     p.set_defaults(run=_run_demo)
 
 
@@ -45,9 +156,9 @@ def _add_phases(sub) -> None:
         description="Without --alpha/--beta: print the table of all phases (region, xi, eta, "
                     "dominant terms). With both: the phase of (alpha, beta), xi (d* ~ f^xi), "
                     "eta (P* ~ f^-eta) and the dominant terms (docs/theory.md, Sec. 11).")
-    p.add_argument("--alpha", type=float, help="data exponent alpha > 0")
-    p.add_argument("--beta", type=float, help="target exponent beta, 2(alpha+beta) > 1")
-    p.add_argument("--plot", metavar="FILE",
+    p.add_argument("--alpha", type=_finite_float, help="data exponent alpha > 0")
+    p.add_argument("--beta", type=_finite_float, help="target exponent beta, 2(alpha+beta) > 1")
+    p.add_argument("--plot", metavar="FILE", type=_output_file(".png", ".pdf"),
                    help="write the phase diagram to FILE (.png or .pdf) and to FILE with the "
                         "other suffix")
     p.add_argument("--heatmap", choices=("none", "eta", "xi"), default="none",
@@ -64,7 +175,7 @@ def _run_phases(args) -> int:
     point = None
     if args.alpha is not None:
         point = (args.alpha, args.beta)
-        info = phase_info(*point)
+        info = phase_info(*point)  # refuses an inadmissible point before printing
         ex = phase_exponents(*point)
         print(f"alpha = {ex.alpha:g}, beta = {ex.beta:g}")
         print(f"phase: {ex.phase}  [region: {ex.region_status}]")
@@ -105,45 +216,38 @@ def _write_phase_plot(file: str, heatmap, point) -> None:
     from .plotting import plot_phase_diagram
 
     path = Path(file)
-    other = {".png": ".pdf", ".pdf": ".png"}.get(path.suffix.lower())
-    if other is None:
-        raise ValueError(f"--plot FILE must end in .png or .pdf; got {file!r}")
+    other = {".png": ".pdf", ".pdf": ".png"}[path.suffix.lower()]
     ax = plot_phase_diagram(heatmap=heatmap, mark=point)
     for out in (path, path.with_suffix(other)):
-        ax.figure.savefig(out, dpi=150)
+        _save_figure(ax.figure, out, dpi=150)
         print(f"wrote {out}")
 
 
 # ------------------------------------------------------------------------ curve
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def _v_value(text: str):
     if text.lower() in ("inf", "infinity"):
-        import math
-
         return math.inf
     return _positive_int(text)
+
+
+def _max_iter(text: str) -> float:
+    x = _finite_float(text)
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return x
 
 
 def _add_curve(sub) -> None:
     p = sub.add_parser("curve", help="deterministic loss curve P(r) with its parts",
                        description="Deterministic loss curve of one-pass SGD on PLRF "
-                       "(docs/theory.md §6-7), or on a general spectrum read with --spectrum "
+                       "(docs/theory.md, Secs. 6-7), or on a general spectrum read with --spectrum "
                        "(docs/spectral_models.md): prints a table, writes NPZ or CSV (+JSON), "
                        "optionally a log-log figure.")
-    p.add_argument("--alpha", type=float, default=None,
+    p.add_argument("--alpha", type=_finite_float, default=None,
                    help="data exponent alpha (PLRF; required unless --spectrum)")
-    p.add_argument("--beta", type=float, default=None,
+    p.add_argument("--beta", type=_finite_float, default=None,
                    help="target exponent beta (PLRF; required unless --spectrum)")
-    p.add_argument("--spectrum", metavar="FILE", default=None,
+    p.add_argument("--spectrum", metavar="FILE", default=None, type=_existing_file,
                    help="general diagonal model: eigenvalues lambda_j and targets b_j from a "
                         "CSV (two columns, header optional) or an NPZ (arrays 'eigenvalues', "
                         "'target'); excludes --alpha/--beta/--v")
@@ -152,19 +256,21 @@ def _add_curve(sub) -> None:
                    help="hidden dimension v (integer or 'inf'); default 10 d")
     p.add_argument("--batch-size", type=_positive_int, default=1, help="B (default 1)")
     lr = p.add_mutually_exclusive_group()
-    lr.add_argument("--learning-rate", type=float, default=None, help="gamma")
-    lr.add_argument("--lr-scale", type=float, default=None,
+    lr.add_argument("--learning-rate", type=_positive_float, default=None, help="gamma")
+    lr.add_argument("--lr-scale", type=_positive_float, default=None,
                     help="g in gamma = g / tr D / B, tr D = sum_j lambda_j (default 0.5)")
     it = p.add_mutually_exclusive_group()
-    it.add_argument("--iterations", type=int, nargs="+", default=None,
+    it.add_argument("--iterations", type=_nonneg_int, nargs="+", default=None,
                     help="explicit iterations r")
-    it.add_argument("--max-iter", type=float, default=None,
+    it.add_argument("--max-iter", type=_max_iter, default=None,
                     help="largest iteration of a log-spaced grid (default 1e6)")
     p.add_argument("--points", type=_positive_int, default=100,
                    help="points of the log-spaced grid (default 100)")
-    p.add_argument("--out", default=None, help="output file (.npz or .csv)")
-    p.add_argument("--plot", default=None, help="figure file (.png or .pdf)")
-    p.add_argument("--cache-dir", default=None,
+    p.add_argument("--out", default=None, type=_output_file(".npz", ".csv"),
+                   help="output file (.npz, or .csv with a .csv.json sidecar)")
+    p.add_argument("--plot", default=None, type=_output_file(*_FIGURE_SUFFIXES),
+                   help="figure file (.png, .pdf or .svg)")
+    p.add_argument("--cache-dir", default=None, type=_output_dir,
                    help="on-disk cache of the spectral stage (default: $VOLTERRA_SGD_CACHE, "
                    "else none)")
     p.set_defaults(run=_run_curve)
@@ -196,12 +302,8 @@ def _run_curve(args) -> int:
         r = np.asarray(args.iterations)
     else:
         rmax = 1e6 if args.max_iter is None else args.max_iter
-        if not rmax >= 1:
-            raise ValueError(f"--max-iter must be >= 1; got {rmax}")
         r = np.unique(np.r_[0, np.round(np.logspace(0, np.log10(rmax), args.points))])
-    import os
-
-    cache = args.cache_dir or os.environ.get("VOLTERRA_SGD_CACHE") or None
+    cache = _cache_dir(args.cache_dir)
     curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size,
                        cache_dir=cache)
     print(f"{label}, "
@@ -224,17 +326,28 @@ def _run_curve(args) -> int:
 
         ax = plot_loss_curve(curve)
         ax.set_title(label)
-        ax.figure.savefig(args.plot, dpi=120)
+        _save_figure(ax.figure, args.plot, dpi=120)
         print(f"figure written to {args.plot}")
     return 0
 
 
 # ------------------------------------------------------------------------ ridge
-def _nonneg_float(text: str) -> float:
-    import math
+def _cache_dir(given):
+    """The cache folder: ``--cache-dir``, else ``$VOLTERRA_SGD_CACHE`` (checked), else None."""
+    if given:
+        return given
+    env = os.environ.get("VOLTERRA_SGD_CACHE") or None
+    if env is not None:
+        try:
+            _output_dir(env)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"$VOLTERRA_SGD_CACHE: {exc}") from None
+    return env
 
-    x = float(text)
-    if not (math.isfinite(x) and x >= 0.0):
+
+def _nonneg_float(text: str) -> float:
+    x = _finite_float(text)
+    if not x >= 0.0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text!r}")
     return x
 
@@ -246,8 +359,8 @@ def _add_ridge(sub) -> None:
                        "regression (min-norm least squares at --ridge 0) on N random features "
                        "of the PLRF data, trained on T samples (docs/ridge.md); optionally "
                        "checked by simulation (--runs).  Several N and T give a table.")
-    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
-    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
     p.add_argument("--n-features", type=_positive_int, nargs="+", required=True,
                    help="number(s) of random features N")
     p.add_argument("--n-samples", type=_positive_int, nargs="+", required=True,
@@ -258,9 +371,9 @@ def _add_ridge(sub) -> None:
     p.add_argument("--v", type=_v_value, default=None,
                    help="hidden dimension v (integer or 'inf', which needs 2 alpha > 1 and "
                         "no --runs; default 10 max(N, T))")
-    p.add_argument("--runs", type=int, default=0,
+    p.add_argument("--runs", type=_nonneg_int, default=0,
                    help="simulated runs per point (fresh W and samples; default 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default %(default)s)")
     p.set_defaults(run=_run_ridge)
 
 
@@ -268,8 +381,6 @@ def _run_ridge(args) -> int:
     from .model import PLRF
     from .ridge import ridge_equivalent, simulate_ridge
 
-    if args.runs < 0:
-        raise ValueError(f"--runs must be >= 0; got {args.runs}")
     v = args.v if args.v is not None else 10 * max(max(args.n_features), max(args.n_samples))
     if args.runs and v == float("inf"):
         raise ValueError("--runs (simulation) needs a finite --v")
@@ -279,15 +390,17 @@ def _run_ridge(args) -> int:
     if args.runs:
         head += f" {'simulation':>12} {'std.err':>10} {'sim/DE-1':>9}"
     print(head)
-    for n in args.n_features:
-        model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=n)
+    models = [PLRF(alpha=args.alpha, beta=args.beta, v=v, d=n) for n in args.n_features]
+    for n, model in zip(args.n_features, models, strict=True):
         for t in args.n_samples:
             eq = ridge_equivalent(model, t, args.ridge)
             line = f"{n:>8d} {t:>8d} {n / t:>7.3g} {eq.loss:>12.5e} {eq.kappa:>11.4e}"
             if args.runs:
                 sim = simulate_ridge(model, t, args.ridge, n_runs=args.runs, rng=args.seed)
-                line += (f" {sim.loss:>12.5e} {sim.stderr:>10.2e} "
-                         f"{sim.loss / eq.loss - 1:>+9.4f}")
+                # a zero or infinite prediction (N >= v, or the N = T peak) has no ratio
+                rel = (f"{sim.loss / eq.loss - 1:>+9.4f}" if 0 < eq.loss < math.inf
+                       else f"{'n/a':>9}")
+                line += f" {sim.loss:>12.5e} {sim.stderr:>10.2e} {rel}"
             print(line)
     return 0
 
@@ -303,8 +416,8 @@ def _add_validate(sub) -> None:
                     "figures beside it and DIR/summary.json with every number.  Exit status "
                     "0 when every comparison is within its tolerance, 1 otherwise "
                     "(docs/validation.md).")
-    p.add_argument("--out", metavar="DIR", help="report directory (created; required unless "
-                   "--list)")
+    p.add_argument("--out", metavar="DIR", type=_output_dir,
+                   help="report directory (created; required unless --list)")
     p.add_argument("--quick", action="store_true",
                    help="small sizes and few draws (minutes instead of up to an hour)")
     p.add_argument("--only", nargs="+", metavar="NAME", default=None,
@@ -347,55 +460,72 @@ def _add_compute_optimal(sub) -> None:
                     "and fit xi and eta with bootstrap 95%% intervals (docs/theory.md, "
                     "Eqs. (11.1), (12.1); docs/compute_optimal.md). Writes frontier.csv (+ .json), "
                     "compute_optimal.json, result.npz and figures into --out.")
-    p.add_argument("--alpha", type=float, required=True, help="data exponent alpha")
-    p.add_argument("--beta", type=float, required=True, help="target exponent beta")
+    p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
     p.add_argument("--d-min", type=_positive_int, default=256, help="smallest d (default 256)")
     p.add_argument("--d-max", type=_positive_int, default=65536,
                    help="largest d (default 65536)")
     p.add_argument("--points", type=_positive_int, default=17,
                    help="number of model sizes, geometric (default 17)")
     p.add_argument("--batch-size", type=_positive_int, default=1, help="B (default 1)")
-    p.add_argument("--lr-scale", type=float, default=0.5,
+    p.add_argument("--lr-scale", type=_positive_float, default=0.5,
                    help="g in gamma = g / sum_j j^(-2 alpha) / B (default 0.5)")
-    p.add_argument("--v-ratio", type=float, default=10.0,
-                   help="v = v_ratio * d; 'inf' for v = infinity (default 10)")
-    p.add_argument("--max-flops", type=float, default=1e13,
+    p.add_argument("--v-ratio", type=_v_ratio, default=10.0,
+                   help="v = v_ratio * d, > 1; 'inf' for v = infinity (default 10)")
+    p.add_argument("--max-flops", type=_positive_float, default=1e13,
                    help="compute at the end of every curve (default 1e13)")
-    p.add_argument("--window", type=float, nargs=2, metavar=("F_LO", "F_HI"), default=None,
-                   help="flops window of the fits (default: where d* is inside the grid)")
-    p.add_argument("--n-boot", type=int, default=400, help="bootstrap draws (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--window", type=_positive_float, nargs=2, metavar=("F_LO", "F_HI"),
+                   default=None,
+                   help="flops window of the fits, 0 < F_LO < F_HI <= --max-flops (default: "
+                        "where d* is inside the grid)")
+    p.add_argument("--n-boot", type=_positive_int, default=400,
+                   help="bootstrap draws, >= 1 (default 400)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="local worker processes (default min(2, cpus))")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="Dask scheduler address (e.g. tcp://host:8786); needs the 'dist' extra")
-    p.add_argument("--cache-dir", default=None,
+    p.add_argument("--cache-dir", default=None, type=_output_dir,
                    help="resumable per-d cache of the sweep (default: $VOLTERRA_SGD_CACHE, "
                    "else none)")
     p.add_argument("--no-chinchilla", action="store_true", help="skip the Chinchilla fit")
     p.add_argument("--no-plots", action="store_true", help="do not write figures")
     p.add_argument("--progress", action="store_true", help="progress bar (needs tqdm)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, type=_output_dir,
+                   help="output directory (created if missing)")
     p.set_defaults(run=_run_compute_optimal)
 
 
+def _v_ratio(text: str) -> float:
+    if text.lower() in ("inf", "infinity"):
+        return math.inf
+    x = _finite_float(text)
+    if not x > 1:
+        raise argparse.ArgumentTypeError(f"expected a number > 1 or 'inf', got {text!r}")
+    return x
+
+
 def _run_compute_optimal(args) -> int:
-    import json
-    import os
     from pathlib import Path
 
     import numpy as np
 
     from .compute_optimal import compute_optimal
+    from .io import _atomic_write, _csv_with_sidecar, _format_meta, _json_bytes
+    from .phases import phase_info
 
     if not 2 <= args.d_min < args.d_max:
         raise ValueError(f"--d-min must be >= 2 and below --d-max; got {args.d_min}, "
                          f"{args.d_max}")
     if args.points < 3:
         raise ValueError(f"--points must be >= 3; got {args.points}")
+    if args.window is not None and not args.window[0] < args.window[1] <= args.max_flops:
+        raise ValueError(f"--window F_LO F_HI must satisfy F_LO < F_HI <= --max-flops "
+                         f"({args.max_flops:g}); got {args.window[0]:g} {args.window[1]:g}")
+    phase_info(args.alpha, args.beta)  # an inadmissible (alpha, beta) is refused here
     d_values = np.unique(np.round(np.geomspace(args.d_min, args.d_max, args.points))
                          .astype(np.int64))
-    cache = args.cache_dir or os.environ.get("VOLTERRA_SGD_CACHE") or None
+    cache = _cache_dir(args.cache_dir)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     co = compute_optimal(args.alpha, args.beta, d_values, args.batch_size,
@@ -408,13 +538,19 @@ def _run_compute_optimal(args) -> int:
     tab = co.frontier
     inwin = fr.in_window[fr.interior].astype(float)
     csv = out / "frontier.csv"
-    np.savetxt(csv, np.column_stack([tab["flops"], tab["d_opt"], tab["loss_opt"], inwin]),
-               delimiter=",", header="flops,d_opt,loss_opt,in_window", comments="",
-               fmt="%.17g")
-    with open(str(csv) + ".json", "w") as fh:
-        json.dump(summ, fh, indent=1)
-    with open(out / "compute_optimal.json", "w") as fh:
-        json.dump(summ, fh, indent=1)
+    side = {"kind": "IsoFLOPFrontierTable", **_format_meta(),
+            "description": "compute-optimal frontier: at each compute f (log-spaced grid), the "
+                           "model size d* minimising the loss and that loss",
+            "columns": ["flops", "d_opt", "loss_opt", "in_window"],
+            "units": {"flops": "compute f = d * B * r", "d_opt": "optimal model size d*(f) "
+                      "(interpolated between grid sizes)", "loss_opt": "optimal loss P*(f)",
+                      "in_window": "1 if the point is inside the fit window, else 0"},
+            "alpha": co.alpha, "beta": co.beta, "batch_size": co.batch_size,
+            "window": list(co.window), "summary": "compute_optimal.json"}
+    files = _csv_with_sidecar(str(csv), {"flops": tab["flops"], "d_opt": tab["d_opt"],
+                                         "loss_opt": tab["loss_opt"], "in_window": inwin}, side)
+    files[str(out / "compute_optimal.json")] = _json_bytes(summ, indent=1)  # NaN -> null
+    _atomic_write(files)
     co.save(out / "result.npz")
     th = co.theory
     print(f"PLRF alpha={co.alpha:g}, beta={co.beta:g}, B={co.batch_size}: "
@@ -447,7 +583,7 @@ def _run_compute_optimal(args) -> int:
             ax = fn(co)
             ax.set_title(f"PLRF α={co.alpha:g}, β={co.beta:g}")
             for ext in ("png", "pdf"):
-                ax.figure.savefig(out / f"{name}.{ext}", dpi=130)
+                _save_figure(ax.figure, out / f"{name}.{ext}", dpi=130)
         print(f"wrote figures loss_vs_flops, optimal_size, isoflop_slices (.png, .pdf) in {out}")
     return 0
 
@@ -497,11 +633,26 @@ def main(argv: list[str] | None = None) -> int:
     2
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
-    except (ValueError, TypeError) as exc:
-        print(f"volterra-sgd {args.command}: error: {exc}", file=sys.stderr)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        try:  # silence the final flush at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+            pass
+        print(f"volterra-sgd {args.command}: error: output pipe closed before the end "
+              "(broken pipe)", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"volterra-sgd {args.command}: error: {text}", file=sys.stderr)
         return 2
 
 

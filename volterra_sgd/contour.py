@@ -8,7 +8,7 @@ docs/theory.md, Eqs. (6.1)-(6.6) and (6.13).  The forcing and kernel functions a
     K(r) = -\frac{\gamma^2 B}{2\pi i}\oint q(z)^r G_K(z)\,dz,
 
 with :math:`G_F(z) = \sum_j j^{-2(\alpha+\beta)}/(j^{-2\alpha} m(z) - z)` and
-:math:`G_K(z) = d\,z\,(1 - m(z))` (docs/theory.md §6).  Off the real axis
+:math:`G_K(z) = d\,z\,(1 - m(z))` (docs/theory.md, Eq. (6.2)).  Off the real axis
 :math:`|q(z)|^r` grows like :math:`\exp(r\,\gamma^2 B(B+1)\,\mathrm{Im}(z)^2)` and the
 integrand oscillates, so a contour at a fixed distance loses all digits at late times.  We
 therefore collapse the contour onto the spectrum: :math:`F(r) = F_0 + \int q(x)^r\,
@@ -791,14 +791,8 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
 
 
 def _trace_d2(model: PLRF | SpectralModel) -> float:
-    """A scale for the K-mass: sum_j j^(-4 alpha) (finite for the deterministic models)."""
-    if isinstance(model, SpectralModel):
-        return model.trace_data_covariance_squared
-    if model.finite:
-        return float(np.sum(model.data_eigenvalues[::-1] ** 2))
-    from scipy.special import zeta
-
-    return float(zeta(4.0 * model.alpha, 1.0))
+    """A scale for the K-mass: tr D^2 = sum_j lambda_j^2 (no length-v array for a PLRF)."""
+    return model.trace_data_covariance_squared
 
 
 @dataclass(frozen=True)

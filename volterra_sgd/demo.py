@@ -1,9 +1,9 @@
 """The ``volterra-sgd demo`` job: the deterministic loss curve against simulated SGD.
 
-It computes the deterministic loss curve :math:`\\mathcal P(r)` of a PLRF model (no random
-draw; docs/theory.md §6-7), simulates one-pass SGD with a fresh embedding per run (exact-in-law
-eigenbasis engine), prints a table of both with the statistical discrepancy, and writes a
-log-log figure.
+It computes the deterministic loss curve :math:`\\mathcal P(r)` of a PLRF model (no random draw;
+docs/theory.md, Secs. 6-7), simulates one-pass SGD with a fresh embedding per run (exact-in-law
+eigenbasis engine), prints a table of both with the statistical discrepancy, and writes a log-log
+figure.
 """
 
 from __future__ import annotations

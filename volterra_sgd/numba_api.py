@@ -20,7 +20,7 @@ mode_recursion(q, c, f0, rho, r_start, r_out, out) -> int
 
 volterra_direct(F, K, P) -> int
     Direct O(n^2) solution of the discrete Volterra equation
-    ``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md eq. 4.1) into ``P``.
+    ``P(r) = F(r) + sum_{s<r} K(r-1-s) P(s)`` (docs/theory.md, Eq. (4.1)) into ``P``.
 volterra_leaf(K, P, lo, hi) -> int
     Solve in place on ``P[lo:hi]``, which on entry holds ``F`` plus the history from
     ``s < lo``.
@@ -29,11 +29,11 @@ volterra_block(K, P, s0, s1, r0, r1) -> int
     block of the relaxed (divide-and-conquer) scheme of :func:`volterra_sgd.solve_volterra`.
 
 secular_roots(p, kappa, origin, tau) -> int
-    Roots of the secular equation ``sum_k kappa_k / (p_k - mu) = 1`` (docs/theory.md eq. 7.2),
+    Roots of the secular equation ``sum_k kappa_k / (p_k - mu) = 1`` (docs/theory.md, Eq. (7.2)),
     one per interval between the increasing poles ``p_k = 1 - q_k``; each root is returned as
     an offset ``tau[i]`` from pole ``origin[i]`` (-1: from 0).  Status 1: kernel norm >= 1.
 secular_residues(p, kappa, f, f0, origin, tau, mu, resid) -> int
-    ``mu_i = 1 - nu_i`` and the residues ``R_i`` of eq. 7.3.
+    ``mu_i = 1 - nu_i`` and the residues ``R_i`` of Eq. (7.3).
 secular_evaluate(mu, resid, p_inf, r, out) -> int
     ``out[j] = p_inf + sum_i R_i (1 - mu_i)^r_j``: the closed-form solution at any ``r``.
 

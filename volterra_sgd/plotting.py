@@ -350,7 +350,7 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     return ax
 
 
-# =========================================================== compute-optimal frontier (§7)
+# ==================================== compute-optimal frontier (docs/theory.md, Eq. (12.1))
 def _isoflop(obj):
     return getattr(obj, "isoflop", obj)
 

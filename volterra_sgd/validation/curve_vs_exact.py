@@ -1,8 +1,8 @@
 """Deterministic loss curves against the W-averaged exact expected loss, and against SGD.
 
 1. For each (alpha, beta) phase representative, d in {200, 800} (v = 10 d) and B in {1, 4}:
-   average the exact given-W expected loss E[P(theta_r) | W] (docs/theory.md eq. 3.4) over
-   ``--draws`` embeddings and compare with the deterministic curve P(r) (eq. 7.3) for
+   average the exact given-W expected loss E[P(theta_r) | W] (docs/theory.md, Eq. (3.4)) over
+   ``--draws`` embeddings and compare with the deterministic curve P(r) (Eq. (7.3)) for
    r <= 4e5.  Criterion (loss-curve issue): within 4 % at d = 200 and 3 % at d = 800.
 2. ``--sgd``: deterministic curve against simulated SGD (fresh embedding per run) at d = 400,
    alpha = beta = 0.7, B = 1, r in [0, 1e5]; criterion 5 %.
@@ -172,7 +172,7 @@ def run(out, quick=False):
                                 f"runs, r <= 1e5; worst |SGD/P - 1| = {sg['worst']:.4f}, "
                                 f"max |z| = {sg['max_abs_z']:.2f}"})
     desc = ("Deterministic loss curve P(r) (`loss_curve`, docs/theory.md, Eq. (7.3)) against the "
-            "W-average of the exact given-W expected loss E[P(theta_r) | W] (eq. 3.4), for the "
+            "W-average of the exact given-W expected loss E[P(theta_r) | W] (Eq. (3.4)), for the "
             "seven phase representatives, v = 10 d, B = 1 and 4, gamma = 0.5 / sum_j "
             "j^(-2 alpha) / B, r <= 4e5.  Each row shows |P/avg - 1| at the r where it comes "
             "closest to (or exceeds) its tolerance: the loss-curve issue's criterion (4 % at "

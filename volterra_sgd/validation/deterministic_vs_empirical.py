@@ -1,7 +1,7 @@
 """Deterministic F(r), K(r), F0 against averages over draws of the embedding W.
 
 For each (alpha, beta) case and model size d (v = 10 d) this draws ``--draws`` embeddings,
-computes the exact given-W forcing and kernel (docs/theory.md eq. 3.3) and averages them, and
+computes the exact given-W forcing and kernel (docs/theory.md, Eq. (3.3)) and averages them, and
 compares with the deterministic-equivalent forcing_and_kernel (contour integrals collapsed on
 the real axis).  It writes validation/out/deterministic_vs_empirical.json (worst ratios per
 case) and, with --plot, a figure of the ratios.
@@ -190,9 +190,10 @@ def run(out, quick=False):
                             "worst |K/avg - 1| (K > 1e-5 K(0))", "F0 det/avg"], rows)
     desc = ("Deterministic forcing F(r), kernel K(r) and limit F0 (docs/theory.md, Sec. 6; "
             "`forcing_and_kernel`) against their averages over draws of W of the exact "
-            "given-W values (theory eq. 3.3), for the seven phase representatives, v = 10 d, "
-            "gamma = 0.5 / sum_j j^(-2 alpha), B = 1, r in [0, 1e9] (61 log-spaced points).  "
-            "Each row shows |det/avg - 1| at the r where it comes closest to (or exceeds) its "
+            "given-W values (docs/theory.md, Eq. (3.3)), for the seven phase representatives, "
+            "v = 10 d, gamma = 0.5 / sum_j j^(-2 alpha), B = 1, r in [0, 1e9] (61 log-spaced "
+            "points).  Each row shows |det/avg - 1| at the r where it comes closest to "
+            "(or exceeds) its "
             f"tolerance {TOL:.0%} + 3 standard errors of the W-average (finite-d effects "
             "plus Monte-Carlo error, as in the slow test "
             "tests/test_deterministic_vs_empirical.py).  Spectra of the draws from the Gram "

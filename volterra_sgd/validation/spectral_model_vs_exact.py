@@ -149,7 +149,7 @@ def run(out, quick: bool = False) -> dict:
                             "worst |P/avg - 1|", "at r", "max rel. SE", "curve [s]"], rows)
     desc = ("Deterministic loss curve of a general diagonal model (`SpectralModel`, "
             "docs/spectral_models.md) against the W-average of the exact given-W expected "
-            "loss (docs/theory.md eq. 3.4), for a broken power law (exponents 1.6 -> 2.8 at "
+            "loss (docs/theory.md, Eq. (3.4)), for a broken power law (exponents 1.6 -> 2.8 at "
             "j = 100, targets 0.4 -> 0.9) and a spectrum with a jump (factor 6 after j = 30, "
             "which splits the bulk), d = 400, v = 4000, gamma = 0.5 / tr D, r <= 1e6.  "
             "Criterion (issue 7): within 4 % plus 3 standard errors.  Also "
