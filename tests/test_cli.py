@@ -34,3 +34,93 @@ def test_curve_bad_input_exit_2(capsys):
         assert code == 2
         err = capsys.readouterr().err.strip()
         assert err and "\n" not in err
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("the computation started before the arguments were checked")
+
+
+def _run(argv):
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse errors
+        return e.code
+
+
+def test_user_mistakes_are_one_line_before_any_computation(tmp_path, capsys, monkeypatch):
+    import importlib
+
+    for mod, name in (("curve", "loss_curve"), ("compute_optimal", "compute_optimal"),
+                      ("demo", "run_demo")):
+        monkeypatch.setattr(importlib.import_module(f"volterra_sgd.{mod}"), name,
+                            _fail_if_called)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"\x00\x01not a zip")
+    curve = ["curve", "--alpha", "1", "--beta", "0.7", "--d", "50"]
+    co = ["compute-optimal", "--alpha", "0.7", "--beta", "0.7", "--out", str(tmp_path / "co")]
+    cases = {
+        "missing output folder": (curve + ["--out", str(tmp_path / "no" / "c.npz")], "exist"),
+        "wrong --out suffix": (curve + ["--out", str(tmp_path / "c.txt")], ".npz or .csv"),
+        "wrong --plot suffix": (curve + ["--plot", str(tmp_path / "c.xyz")], ".png"),
+        "--plot into a missing folder": (curve + ["--plot", str(tmp_path / "no" / "c.png")],
+                                         "exist"),
+        "missing --spectrum": (["curve", "--spectrum", str(tmp_path / "s.csv"), "--d", "5"],
+                               "no such file"),
+        "--spectrum a folder": (["curve", "--spectrum", str(tmp_path), "--d", "5"],
+                                "directory"),
+        "--spectrum not an archive": (["curve", "--spectrum", str(junk), "--d", "5"],
+                                      "junk.npz"),
+        "--d 1.5": (curve[:-1] + ["1.5"], "integer"),
+        "--max-iter 0.5": (curve + ["--max-iter", "0.5"], ">= 1"),
+        "negative --iterations": (curve + ["--iterations", "0", "-3"], ">= 0"),
+        "--out an existing file": (co[:-1] + [str(a_file)], "not a directory"),
+        "--n-boot 0": (co + ["--n-boot", "0"], ">= 1"),
+        "--window reversed": (co + ["--window", "1e8", "1e6"], "--window"),
+        "--window beyond --max-flops": (co + ["--window", "1e6", "1e20"], "--max-flops"),
+        "--v-ratio 0.5": (co + ["--v-ratio", "0.5"], "> 1"),
+        "demo into a missing folder": (["demo", "--out", str(tmp_path / "no" / "d.png")],
+                                       "exist"),
+        "phases --plot .xyz": (["phases", "--plot", str(tmp_path / "p.xyz")], ".png"),
+        "validate --out an existing file": (["validate", "--out", str(a_file)],
+                                            "not a directory"),
+    }
+    for case, (argv, words) in cases.items():
+        assert _run(argv) == 2, case
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and words in err and "Traceback" not in err, (case, err)
+    assert not (tmp_path / "co").exists()
+
+
+def test_integral_floats_accepted_and_usage_without_arguments(capsys):
+    from volterra_sgd.cli import _positive_int
+
+    assert _positive_int("1e3") == _positive_int("1000.0") == _positive_int("1000") == 1000
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: volterra-sgd") and "compute-optimal" in err
+    for sub in ("curve", "compute-optimal", "phases", "ridge", "validate", "demo"):
+        try:
+            main([sub, "--help"])
+        except SystemExit:
+            pass
+        text = capsys.readouterr().out
+        for bad in ("%%", "``", ":math:", "docs/", "THEORY"):
+            assert bad not in text, (sub, bad)
+
+
+def test_ridge_without_a_ratio_and_broken_pipe(capsys):
+    import subprocess
+    import sys
+
+    # N >= v: the deterministic loss is 0, the ratio sim/DE - 1 does not exist
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "60",
+                 "--n-samples", "80", "--v", "50", "--runs", "2"]) == 0
+    assert "n/a" in capsys.readouterr().out
+    proc = subprocess.Popen([sys.executable, "-m", "volterra_sgd", "phases"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # like `| head -0`: the reader is gone before the first write
+    err = proc.stderr.read().strip()
+    assert proc.wait() == 2
+    assert "broken pipe" in err and "\n" not in err and "Traceback" not in err

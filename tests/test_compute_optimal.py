@@ -349,7 +349,13 @@ def test_cli_compute_optimal_smoke(tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "eta =" in text and "xi  =" in text and "theory 0.6429" in text
-    summ = json.loads((out / "compute_optimal.json").read_text())
+    def strict(text):  # bare NaN/Infinity are not JSON
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+
+    summ = strict((out / "compute_optimal.json").read_text())
+    side = strict((out / "frontier.csv.json").read_text())  # describes the CSV's columns
+    assert side["columns"] == ["flops", "d_opt", "loss_opt", "in_window"]
+    assert set(side["units"]) == set(side["columns"]) and side["rows"] > 5
     assert summ["theory"]["phase"] == "III" and len(summ["eta_ci"]) == 2
     assert summ["eta_ci"][0] <= summ["eta"] <= summ["eta_ci"][1]
     assert "chinchilla" in summ and "kaplan" in summ and len(summ["window"]) == 2

@@ -18,8 +18,13 @@ import numpy as np
 import pytest
 
 import volterra_sgd as vs
-from volterra_sgd.compute_optimal import (ComputeOptimalResult, CurveSweep, isoflop_frontier,
-                                          kaplan_fits, load_compute_optimal)
+from volterra_sgd.compute_optimal import (
+    ComputeOptimalResult,
+    CurveSweep,
+    isoflop_frontier,
+    kaplan_fits,
+    load_compute_optimal,
+)
 from volterra_sgd.curve import LossCurve, SolverInfo
 from volterra_sgd.io import _ARRAYS, _PARTS
 
@@ -40,7 +45,7 @@ def _result():
     """A small ComputeOptimalResult from synthetic curves L = 1/d + (f/d)^(-1/2)."""
     d = np.array([10, 20, 40, 80, 160], dtype=np.int64)
     r = tuple(np.unique(np.round(np.logspace(0, 8, 60))).astype(np.int64) for _ in d)
-    loss = tuple(1 / di + ri.astype(float) ** -0.5 for di, ri in zip(d, r))
+    loss = tuple(1 / di + ri.astype(float) ** -0.5 for di, ri in zip(d, r, strict=True))
     sweep = CurveSweep(d_values=d, r=r, loss=loss, loss_error=tuple(x * 0 for x in loss),
                        limit_loss=1.0 / d, kernel_norm=np.full(5, 0.3),
                        learning_rate=np.full(5, 0.1), v_values=np.full(5, np.inf),

@@ -42,7 +42,7 @@ def _positive_float(text: str) -> float:
 
 
 def _integer(text: str, minimum: int | None = None) -> int:
-    """An integer; integral floats such as ``1e3`` or ``1000.0`` are accepted as well."""
+    """Parse an integer; integral floats such as ``1e3`` or ``1000.0`` are accepted too."""
     try:
         value = int(text)
     except ValueError:
@@ -64,7 +64,7 @@ def _nonneg_int(text: str) -> int:
 
 
 def _existing_file(text: str) -> str:
-    """A file that exists and can be read (checked by opening it)."""
+    """Return ``text`` if it names an existing file that can be read (checked by opening it)."""
     if not os.path.exists(text):
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
     if os.path.isdir(text):
@@ -99,7 +99,7 @@ def _output_file(*suffixes: str):
 
 
 def _output_dir(text: str) -> str:
-    """An output directory: existing, or creatable under an existing writable folder."""
+    """Return ``text`` if it is an existing directory or can be created under a writable one."""
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
     parent = os.path.abspath(text)
@@ -155,7 +155,7 @@ def _add_phases(sub) -> None:
         "phases", help="4+3 phase diagram: phase, exponents xi and eta, dominant terms",
         description="Without --alpha/--beta: print the table of all phases (region, xi, eta, "
                     "dominant terms). With both: the phase of (alpha, beta), xi (d* ~ f^xi), "
-                    "eta (P* ~ f^-eta) and the dominant terms (docs/theory.md, Sec. 11).")
+                    "eta (P* ~ f^-eta) and the dominant terms (documentation: Theory, Sec. 11).")
     p.add_argument("--alpha", type=_finite_float, help="data exponent alpha > 0")
     p.add_argument("--beta", type=_finite_float, help="target exponent beta, 2(alpha+beta) > 1")
     p.add_argument("--plot", metavar="FILE", type=_output_file(".png", ".pdf"),
@@ -192,7 +192,7 @@ def _run_phases(args) -> int:
         print(f"trade-off at the optimum: {ex.tradeoff}")
     else:
         print("The 4+3 phases of compute-optimal scaling "
-              "(docs/theory.md, Eq. (11.3); exponents [derived]).")
+              "(documentation: Theory, Eq. (11.3); exponents [derived]).")
         print("d* ~ f^xi and P* ~ f^-eta at compute f = d*B*r; terms: Fo = limit level F0, "
               "Fpp = outliers,")
         print("Fac = bulk, noise = Kpp * sum of Fpp (SGD noise).  All regions lie inside "
@@ -240,8 +240,9 @@ def _max_iter(text: str) -> float:
 def _add_curve(sub) -> None:
     p = sub.add_parser("curve", help="deterministic loss curve P(r) with its parts",
                        description="Deterministic loss curve of one-pass SGD on PLRF "
-                       "(docs/theory.md, Secs. 6-7), or on a general spectrum read with --spectrum "
-                       "(docs/spectral_models.md): prints a table, writes NPZ or CSV (+JSON), "
+                       "(documentation: Theory, Secs. 6-7), or on a general spectrum read with "
+                       "--spectrum (documentation: Spectral models): prints a table, writes NPZ "
+                       "or CSV (+JSON), "
                        "optionally a log-log figure.")
     p.add_argument("--alpha", type=_finite_float, default=None,
                    help="data exponent alpha (PLRF; required unless --spectrum)")
@@ -333,7 +334,7 @@ def _run_curve(args) -> int:
 
 # ------------------------------------------------------------------------ ridge
 def _cache_dir(given):
-    """The cache folder: ``--cache-dir``, else ``$VOLTERRA_SGD_CACHE`` (checked), else None."""
+    """Return ``--cache-dir``, else ``$VOLTERRA_SGD_CACHE`` (checked), else None."""
     if given:
         return given
     env = os.environ.get("VOLTERRA_SGD_CACHE") or None
@@ -357,7 +358,7 @@ def _add_ridge(sub) -> None:
                        "trained on T samples",
                        description="Deterministic equivalent of the test loss of ridge "
                        "regression (min-norm least squares at --ridge 0) on N random features "
-                       "of the PLRF data, trained on T samples (docs/ridge.md); optionally "
+                       "of the PLRF data, trained on T samples (documentation: Ridge); optionally "
                        "checked by simulation (--runs).  Several N and T give a table.")
     p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
     p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
@@ -415,7 +416,7 @@ def _add_validate(sub) -> None:
                     "compute-optimal exponents, timings) and write DIR/report.md with the "
                     "figures beside it and DIR/summary.json with every number.  Exit status "
                     "0 when every comparison is within its tolerance, 1 otherwise "
-                    "(docs/validation.md).")
+                    "(documentation: Validation).")
     p.add_argument("--out", metavar="DIR", type=_output_dir,
                    help="report directory (created; required unless --list)")
     p.add_argument("--quick", action="store_true",
@@ -457,8 +458,8 @@ def _add_compute_optimal(sub) -> None:
         "compute-optimal", help="IsoFLOP frontier: xi, eta with intervals, Kaplan/Chinchilla fits",
         description="Sweep deterministic loss curves over a geometric grid of model sizes d, "
                     "extract the compute-optimal frontier d*(f), P*(f) at compute f = d*B*r "
-                    "and fit xi and eta with bootstrap 95%% intervals (docs/theory.md, "
-                    "Eqs. (11.1), (12.1); docs/compute_optimal.md). Writes frontier.csv (+ .json), "
+                    "and fit xi and eta with bootstrap 95% intervals (documentation: Theory, "
+                    "Eqs. (11.1), (12.1); Compute-optimal scaling). Writes frontier.csv (+ .json), "
                     "compute_optimal.json, result.npz and figures into --out.")
     p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
     p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
@@ -596,7 +597,11 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``volterra-sgd`` command."""
     from . import __version__
 
-    parser = _Parser(prog="volterra-sgd", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="volterra-sgd",
+                     description="Deterministic loss curves of one-pass SGD on power-law "
+                     "random features, phases, ridge and compute-optimal scaling.  Run "
+                     "'volterra-sgd SUBCOMMAND --help' for the options of a subcommand "
+                     "(also 'python -m volterra_sgd').")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _SUBCOMMANDS:

@@ -123,7 +123,7 @@ def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> Spectr
 
 
 def _read_cached_measure(path, key, model) -> SpectralMeasure | None:
-    """The measure stored at ``path``, or None if the entry is corrupt or for another key."""
+    """Return the measure stored at ``path``; None if the entry is corrupt or for another key."""
     from .contour import SpectralSupport
 
     try:
@@ -131,7 +131,7 @@ def _read_cached_measure(path, key, model) -> SpectralMeasure | None:
             arrays = {k: z[k] for k in z.files}
         if str(arrays.pop("key")) != key:
             return None
-        for k, a in arrays.items():
+        for a in arrays.values():
             if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
                 return None
         sup = SpectralSupport(lower_edge=float(arrays["lower_edge"]),

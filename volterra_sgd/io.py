@@ -95,7 +95,7 @@ def _json_bytes(obj, indent=None) -> bytes:
 
 
 def _npz_bytes(meta: dict, arrays: dict) -> bytes:
-    """An uncompressed NPZ archive of ``arrays`` plus ``meta`` as a JSON string, in memory."""
+    """Return an uncompressed NPZ archive of ``arrays`` plus ``meta`` (a JSON string) as bytes."""
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays)
     return buf.getvalue()
@@ -104,7 +104,7 @@ def _npz_bytes(meta: dict, arrays: dict) -> bytes:
 def _format_meta() -> dict:
     from . import __version__
 
-    return {"format_version": "%d.%d" % FORMAT_VERSION, "version": __version__}
+    return {"format_version": "{}.{}".format(*FORMAT_VERSION), "version": __version__}
 
 
 def _csv_with_sidecar(path: str, columns: dict, meta: dict) -> dict:
@@ -258,7 +258,7 @@ class _Reader:
         return arr
 
     def iterations(self, arr, field: str = "r") -> np.ndarray:
-        """Iterations: finite, integral, non-negative and sorted; returned as int64."""
+        """Check iterations (finite, integral, non-negative, sorted); return them as int64."""
         if not isinstance(arr, np.ndarray):
             self.fail(field, "missing")
         if arr.dtype.kind == "f":
