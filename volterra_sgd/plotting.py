@@ -249,12 +249,13 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
     Parameters
     ----------
     curve : LossCurve
-        The curve (``r = 0`` is drawn at ``r = 1/2`` on the log axis).
+        The curve.  ``r = 0`` has no place on a log axis: it is drawn at ``r = 1/2``, and the
+        axis label says so.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when None.
     parts : bool, default True
-        Also draw :math:`F_o`, :math:`F_{pp}`, :math:`F_{ac}` and :math:`K_{pp}`, and the
-        limit :math:`\mathcal P(\infty)`.
+        Also draw :math:`F_o`, :math:`F_{pp}`, :math:`F_{ac}`, :math:`K_{pp}` and
+        :math:`K_{ac}` (where positive), and the limit :math:`\mathcal P(\infty)`.
     label : str, optional
         Legend label of the loss.
 
@@ -270,8 +271,10 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
     >>> curve = vs.loss_curve(model, [0, 10, 100, 1000],
     ...                       learning_rate=model.reference_learning_rate(0.5))
     >>> ax = plot_loss_curve(curve)
-    >>> ax.get_xscale(), ax.get_yscale(), len(ax.get_lines()) > 1
-    ('log', 'log', True)
+    >>> ax.get_xscale(), ax.get_yscale(), [line.get_label() for line in ax.get_lines()][1:]
+    ('log', 'log', ['Fo', 'Fpp', 'Fac', 'Kpp', 'Kac', '$\\mathcal{P}(\\infty)$'])
+    >>> ax.get_xlabel()
+    'iteration r  (r = 0 drawn at r = 1/2)'
     >>> plt.close(ax.figure)
     """
     ax = _new_axes(ax)
@@ -279,7 +282,8 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
     ax.loglog(r, curve.loss, color="k", lw=2, label=label or r"$\mathcal{P}(r)$")
     if parts:
         styles = {"Fo": ("tab:gray", ":"), "Fpp": ("tab:blue", "--"),
-                  "Fac": ("tab:green", "--"), "Kpp": ("tab:red", "-.")}
+                  "Fac": ("tab:green", "--"), "Kpp": ("tab:red", "-."),
+                  "Kac": ("tab:purple", "-.")}
         for key, (col, ls) in styles.items():
             y = np.asarray(curve.parts[key])
             ok = y > 0
@@ -289,10 +293,16 @@ def plot_loss_curve(curve, ax=None, *, parts: bool = True, label: str | None = N
                    label=r"$\mathcal{P}(\infty)$")
     lo = float(np.min(curve.loss[curve.loss > 0])) if np.any(curve.loss > 0) else 1e-300
     ax.set_ylim(lo * 1e-3, float(np.max(curve.loss)) * 2.0)
-    ax.set_xlabel("iteration r")
+    ax.set_xlabel(_r_label(curve.r))
     ax.set_ylabel("loss")
     ax.legend(fontsize=8)
     return ax
+
+
+def _r_label(r) -> str:
+    """Label of the iteration axis, saying where ``r = 0`` is drawn when it is present."""
+    return "iteration r  (r = 0 drawn at r = 1/2)" if np.any(np.asarray(r) == 0) \
+        else "iteration r"
 
 
 def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | None = None,
@@ -304,7 +314,8 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     Parameters
     ----------
     r, predicted, mean, stderr : array_like
-        Iterations, predicted loss, SGD mean and its standard error.
+        Iterations, predicted loss, SGD mean and its standard error (``r = 0`` is drawn at
+        ``r = 1/2``, and the axis label says so).
     predicted_r : array_like, optional
         Iterations of ``predicted`` when it is given on its own (denser) grid.
     ax : matplotlib.axes.Axes, optional
@@ -333,6 +344,8 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     """
     ax = _new_axes(ax)
     x = np.maximum(np.asarray(r, dtype=float), 0.5)
+    zero = np.any(np.asarray(r) == 0) or (predicted_r is not None
+                                          and np.any(np.asarray(predicted_r) == 0))
     mean = np.asarray(mean)
     se = np.asarray(stderr)
     ax.fill_between(x, np.maximum(mean - 2 * se, 1e-300), mean + 2 * se, color="tab:orange",
@@ -342,7 +355,7 @@ def plot_loss_comparison(r, predicted, mean, stderr, ax=None, *, limit: float | 
     ax.loglog(xp, predicted, "-", color="k", lw=1.5, label=predicted_label)
     if limit is not None:
         ax.axhline(limit, color="tab:gray", ls=":", lw=1, label="limit loss")
-    ax.set_xlabel("iteration r")
+    ax.set_xlabel(_r_label([0] if zero else []))
     ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
