@@ -1,6 +1,6 @@
 r"""Closed-form solution of the Volterra equation with sum-of-exponentials F and K.
 
-THEORY.md §B.2.  With :math:`F(r) = f_0 + \sum_k f_k q_k^r` and
+docs/theory.md, Eqs. (7.1)-(7.3).  With :math:`F(r) = f_0 + \sum_k f_k q_k^r` and
 :math:`K(r) = \sum_k \kappa_k q_k^r` (:math:`0 < q_k < 1`, :math:`\kappa_k > 0`), the
 generating function of :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s) P(s)` is
 :math:`\hat P(w) = \hat F(w) / (1 - w \hat K(w))`.  Its poles :math:`w = 1/\nu_i` solve the
@@ -219,7 +219,7 @@ def secular_residues_kernel(p, kappa, f, f0, origin, tau, mu, resid):
     origin, tau : int64[:], float64[:]
         The roots, as returned by :func:`secular_roots`.
     mu, resid : float64[:]
-        Output: :math:`\\mu_i` and the residues :math:`R_i` (eq. 7.3).
+        Output: :math:`\\mu_i` and the residues :math:`R_i` (Eq. (7.3)).
 
     Returns
     -------

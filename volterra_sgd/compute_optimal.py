@@ -1,16 +1,16 @@
-r"""Compute-optimal scaling: IsoFLOP frontiers, exponent fits and sweeps (THEORY.md §5, §7).
+r"""Compute-optimal scaling: IsoFLOP frontiers, exponent fits, sweeps (docs/theory.md, Secs. 11-12).
 
-At fixed compute :math:`f = d\,B\,r` (THEORY.md §A) the loss :math:`\mathcal P(f/(dB), d)` is
-minimised over the model size :math:`d`; the compute-optimal size and loss scale as
-:math:`d^\star \propto f^{\xi}` and :math:`\mathcal P^\star \propto f^{-\eta}` (THEORY.md §5.1,
-predictions in §5.3 and :func:`volterra_sgd.phase_exponents`).
+At fixed compute :math:`f = d\,B\,r` (docs/theory.md, Eq. (2.3)) the loss
+:math:`\mathcal P(f/(dB), d)` is minimised over the model size :math:`d`; the compute-optimal size
+and loss scale as :math:`d^\star \propto f^{\xi}` and :math:`\mathcal P^\star \propto f^{-\eta}`
+(docs/theory.md, Eq. (11.1); predictions in Eq. (11.3) and :func:`volterra_sgd.phase_exponents`).
 
 This module
 
 * sweeps deterministic loss curves over a geometric grid of model sizes, on a local process
   pool or a Dask cluster, with an optional resumable disk cache (:func:`sweep_loss_curves`);
 * extracts the IsoFLOP frontier from any set of curves, deterministic or simulated SGD
-  (:func:`isoflop_frontier`, THEORY.md §7 "Compute-optimal extraction"), with bootstrap
+  (:func:`isoflop_frontier`, docs/theory.md, Sec. 12 and Eq. (12.1)), with bootstrap
   confidence intervals of :math:`\eta` and :math:`\xi`;
 * fits the empirical laws of Kaplan et al. (:func:`kaplan_fits`) and Chinchilla's
   parametric law :math:`L(N, D) = E + A N^{-a} + B D^{-b}` (:func:`chinchilla_fit`);
@@ -225,7 +225,7 @@ def _longest_run(mask):
 # ======================================================================= IsoFLOP frontier
 @dataclass(frozen=True)
 class IsoFLOPFrontier:
-    r"""Compute-optimal frontier extracted from a family of loss curves (THEORY.md §7).
+    r"""Compute-optimal frontier extracted from loss curves (docs/theory.md, Eq. (12.1)).
 
     Attributes
     ----------
@@ -310,8 +310,8 @@ def isoflop_frontier(curves, *, flops_per_decade: int = 40, window=None, trim: f
     ----------
     curves : sequence
         At least 3 curves with distinct model sizes: :class:`~volterra_sgd.LossCurve` or
-        :class:`~volterra_sgd.SGDRun` objects (flops :math:`f = dBr`, THEORY.md §A), or tuples
-        ``(d, flops, loss)`` with ``loss`` of shape ``(n,)`` or ``(n_runs, n)``.  Points with
+        :class:`~volterra_sgd.SGDRun` objects (flops :math:`f = dBr`, docs/theory.md, Eq. (2.3)), or
+        tuples ``(d, flops, loss)`` with ``loss`` of shape ``(n,)`` or ``(n_runs, n)``.  Points with
         ``flops == 0`` are ignored.
     flops_per_decade : int, default 40
         Density of the common log-spaced flops grid.
@@ -344,8 +344,8 @@ def isoflop_frontier(curves, *, flops_per_decade: int = 40, window=None, trim: f
 
     Notes
     -----
-    THEORY.md §7: :math:`\log\mathcal P_d` is interpolated linearly in :math:`\log f` on a
-    common grid; at each :math:`f` the arg-min over the :math:`d` grid is refined by the
+    docs/theory.md, Sec. 12: :math:`\log\mathcal P_d` is interpolated linearly in :math:`\log f` on
+    a common grid; at each :math:`f` the arg-min over the :math:`d` grid is refined by the
     parabola through it and its neighbours in :math:`(\log d, \log\mathcal P)`; only the
     :math:`f` whose minimum lies strictly inside the grid are kept; :math:`\log\mathcal P^\star`
     and :math:`\log d^\star` are fitted linearly in :math:`\log f` over the window (equally
@@ -469,8 +469,8 @@ class KaplanFits:
     params_vs_compute : PowerLawFit
         :math:`N^\star(C) \propto C^{\xi}` (Kaplan: :math:`\xi \approx 0.73`).
     theory : dict
-        The PLRF predictions of the four exponents where they are known (THEORY.md §5.1,
-        §5.3; [derived]): ``alpha_N`` from :math:`F_0 \asymp d^{-2\alpha+\max(0,1-2\beta)}`,
+        The PLRF predictions of the four exponents where they are known (docs/theory.md,
+        Eq. (11.6); [derived]): ``alpha_N`` from :math:`F_0 \asymp d^{-2\alpha+\max(0,1-2\beta)}`,
         ``alpha_D`` from the slower of :math:`F_{pp} \asymp T^{-(2\alpha+2\beta-1)/(2\alpha)}`
         and the noise :math:`\asymp T^{-(2-1/(2\alpha))}` (the latter only for
         :math:`2\beta > 1`), ``alpha_C`` = :math:`\eta`, ``xi``; empty for plain arrays.
@@ -493,7 +493,7 @@ class KaplanFits:
 
 
 def kaplan_theory(alpha: float, beta: float) -> dict:
-    r"""PLRF predictions of the Kaplan-style exponents (THEORY.md §5.1, §5.3; [derived]).
+    r"""PLRF predictions of the Kaplan-style exponents (docs/theory.md, Eq. (11.6); derived).
 
     Parameters
     ----------
@@ -915,7 +915,7 @@ class CurveSweep:
 
     @property
     def flops(self) -> tuple:
-        """Compute :math:`f = d B r` of each curve (THEORY.md §A)."""
+        """Compute :math:`f = d B r` of each curve (docs/theory.md, Eq. (2.3))."""
         B = self.params["batch_size"]
         return tuple(d * B * r.astype(np.float64)
                      for d, r in zip(self.d_values, self.r, strict=True))
@@ -1086,7 +1086,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
                       points_per_decade: int = 40, rtol: float = 1e-11, client=None,
                       n_jobs: int | None = None, progress: bool = False,
                       cache_dir=None) -> CurveSweep:
-    r"""Deterministic loss curves for a grid of model sizes, in parallel (THEORY.md §A, §3).
+    r"""Deterministic loss curves for a grid of model sizes, in parallel (docs/theory.md).
 
     Each model size is one task, a pure function of JSON-serialisable parameters
     (:func:`volterra_sgd.loss_curve` on its own log-spaced iterations), so the local process
@@ -1230,7 +1230,8 @@ class ComputeOptimalResult:
     chinchilla : ChinchillaFit or None
         Approach 3 on the curves' points inside the IsoFLOP window (None if disabled).
     theory : dict
-        ``phase``, ``xi``, ``eta`` from :func:`volterra_sgd.phase_exponents` (THEORY.md §5.3).
+        ``phase``, ``xi``, ``eta`` from :func:`volterra_sgd.phase_exponents`
+        (docs/theory.md, Eq. (11.3)).
     seconds : dict
         Wall time: ``sweep`` (all curves, as seen by the caller), ``spectral`` and
         ``solver`` (sums over the workers), ``fits``.
@@ -1502,7 +1503,7 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     extracts the IsoFLOP frontier (:func:`isoflop_frontier`), fits :math:`\eta` and
     :math:`\xi` with bootstrap intervals, the Kaplan-style laws (:func:`kaplan_fits`) and
     Chinchilla's parametric law (:func:`chinchilla_fit`), and reports the phase theory's
-    prediction (:func:`volterra_sgd.phase_exponents`, THEORY.md §5.3).
+    prediction (:func:`volterra_sgd.phase_exponents`, docs/theory.md, Eq. (11.3)).
 
     Parameters
     ----------

@@ -9,8 +9,8 @@ The deterministic-equivalent forcing and kernel are sums of exponentials over th
     \qquad \kappa_i = \gamma^2 B\, x_i^2 \rho_i,
 
 so the Volterra equation :math:`\mathcal P(r) = F(r) + \sum_{s<r} K(r-1-s)\mathcal P(s)` has
-the closed form :math:`\mathcal P(r) = \mathcal P(\infty) + \sum_i R_i \nu_i^r` from the
-secular equation :math:`\sum_i \kappa_i/(\nu - q(x_i)) = 1` (docs/theory.md §7): exact for the
+the closed form :math:`\mathcal P(r) = \mathcal P(\infty) + \sum_i R_i \nu_i^r` from the secular
+equation :math:`\sum_i \kappa_i/(\nu - q(x_i)) = 1` (docs/theory.md, Eq. (7.2)): exact for the
 discretized measure, at any horizon, with no time stepping.
 """
 

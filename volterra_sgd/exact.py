@@ -1,4 +1,4 @@
-r"""Exact expected loss of SGD for one fixed embedding ``W`` (THEORY.md §3.1, §3.4, §B.1).
+r"""Exact expected loss of SGD for one fixed embedding ``W`` (docs/theory.md, Sec. 3).
 
 For Gaussian data the expected loss :math:`P(r) = E[P(\theta_r) \mid W]` solves the
 discrete convolution-type Volterra equation exactly,
@@ -56,7 +56,7 @@ STATUS = {0: "success", 1: "a non-finite value appeared in the recursion", 2: "i
 # ------------------------------------------------------------------- spectrum
 @dataclass(frozen=True)
 class EmbeddingSpectrum:
-    r"""Spectral data of one embedding ``W`` (THEORY.md §3.1, §B.1).
+    r"""Spectral data of one embedding ``W`` (docs/theory.md, Eq. (3.2)).
 
     Attributes
     ----------
@@ -100,7 +100,7 @@ class EmbeddingSpectrum:
 
 
 def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -> EmbeddingSpectrum:
-    r"""Eigenvalues, forcing weights and irreducible loss of one embedding (THEORY.md §B.1).
+    r"""Eigenvalues, forcing weights and irreducible loss of one embedding (Eqs. (3.2), (3.10)).
 
     Parameters
     ----------
@@ -176,7 +176,9 @@ def _ro(a: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------- stability, ||K||
 def generator_polynomial(lam, learning_rate: float, batch_size: int = 1):
-    r""":math:`q(\lambda) = 1 - 2\gamma B\lambda + \gamma^2 B(B+1)\lambda^2` (THEORY.md §3.1).
+    r""":math:`q(\lambda) = 1 - 2\gamma B\lambda + \gamma^2 B(B+1)\lambda^2`.
+
+    The generator polynomial of docs/theory.md, Eq. (3.1).
 
     Parameters
     ----------
@@ -206,7 +208,7 @@ def generator_polynomial(lam, learning_rate: float, batch_size: int = 1):
 def kernel_norm(eigenvalues, learning_rate: float, batch_size: int = 1, *,
                 weights=None) -> float:
     r"""Kernel norm :math:`\|K\| = \sum_r K(r) = \frac{\gamma}{2}\sum_k \frac{\lambda_k}{1 -
-    \gamma(B+1)\lambda_k/2}` (THEORY.md §3.4; docs/theory.md eq. 3.7).
+    \gamma(B+1)\lambda_k/2}` (docs/theory.md, Eq. (3.7)).
 
     Returns ``inf`` when :math:`\gamma(B+1)\lambda_{max} \ge 2`.
 
@@ -313,7 +315,7 @@ def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1, 
     """Raise :class:`UnstableLearningRateError` unless the run is stable; return ``||K||``.
 
     Stable means :math:`\\gamma(B+1)\\lambda_{max} < 2` and :math:`\\|K\\| < 1`
-    (THEORY.md §A, §3.4).  The error message names the largest stable learning rate.
+    (docs/theory.md, Eq. (3.7)).  The error message names the largest stable learning rate.
 
     Parameters
     ----------
@@ -364,7 +366,7 @@ def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1, 
 def _mode_recursion_kernel(q, c, f0, rho, r_start, r_out, out):
     """Advance the exact per-mode recursion and record P at the requested iterations.
 
-    ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k`` (THEORY.md §3.1, §B.1).
+    ``rho_k <- q_k rho_k + c_k P``, ``P = f0 + sum_k rho_k`` (docs/theory.md, Eq. (3.6)).
 
     Parameters
     ----------
@@ -524,10 +526,10 @@ class ExpectedLoss:
 
 def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, batch_size=1,
                           method: str = "auto", progress: bool = False) -> ExpectedLoss:
-    r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (THEORY.md §3.1, §B.1, §B.2).
+    r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (docs/theory.md, Eqs. (3.4), (7.3)).
 
     Solves the exact Volterra equation :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s)P(s)` for
-    the given embedding (docs/theory.md eqs. 3.3-3.6), either by the
+    the given embedding (docs/theory.md, Eqs. (3.3)-(3.6)), either by the
     :math:`O(k)`-per-step mode recursion
     :math:`\rho_k(r+1) = q_k\rho_k(r) + \gamma^2 B\lambda_k^2 P(r)` (``"recursion"``)
     or by its closed form :math:`P(r) = P(\infty) + \sum_i R_i \nu_i^r` from the secular
@@ -554,9 +556,9 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     method : {"auto", "closed_form", "recursion", "integrator"}
         Solver.  ``"auto"``: the closed form for constant hyper-parameters, the exact
         recursion for schedules.  The recursion costs :math:`O(k \max r)`; ``"integrator"``
-        is the geometric-block integrator of :mod:`volterra_sgd.schedule` (docs/theory.md
-        §8).  Under a schedule, ``forcing``, ``kernel`` and the stability check refer to the
-        hyper-parameters at step 0.
+        is the geometric-block integrator of :mod:`volterra_sgd.schedule` (docs/theory.md,
+        Eq. (8.1)).  Under a schedule, ``forcing``, ``kernel`` and the stability check refer to
+        the hyper-parameters at step 0.
     progress : bool, default False
         Show a ``tqdm`` progress bar for the recursion (needs the ``progress`` extra).
 
