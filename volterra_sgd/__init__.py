@@ -55,6 +55,8 @@ from .features import FeatureSpectrum, feature_spectrum
 from .forcing import ForcingKernel, forcing_and_kernel
 from .io import load_curve, save_curve
 from .model import PLRF, SpectralModel
+from .momentum import MomentumLoss, momentum_loss
+from .optimizers import DANA, SGD, GeneralizedMomentum, HeavyBall, Nesterov
 from .phases import (
     AsymptoticParts,
     PhaseExponents,
@@ -94,6 +96,14 @@ __all__ = [
     "check_learning_rate",
     "kernel_norm",
     "max_stable_learning_rate",
+    # optimizers beyond plain SGD (docs/optimizers.md)
+    "SGD",
+    "HeavyBall",
+    "Nesterov",
+    "GeneralizedMomentum",
+    "DANA",
+    "MomentumLoss",
+    "momentum_loss",
     # generic Volterra solver
     "solve_volterra",
     # simulated SGD

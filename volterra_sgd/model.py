@@ -118,6 +118,11 @@ class PLRF(_DiagonalModel):
         accept it, anything that samples ``W`` needs a finite ``v``.
     d : int
         Model (parameter) dimension, the number of random features.
+    noise_variance : float, default 0
+        Label-noise variance :math:`\sigma^2 \ge 0`: targets
+        :math:`y = \langle x, b\rangle + \epsilon`, :math:`\epsilon \sim N(0, \sigma^2)`
+        (docs/theory.md eq. 9.1).  Losses stay the excess risk; curves also report
+        ``total_loss = loss + noise_variance``.  At 0 every result is unchanged.
 
     Raises
     ------
@@ -149,6 +154,7 @@ class PLRF(_DiagonalModel):
     beta: float
     v: int | float
     d: int
+    noise_variance: float = 0.0
 
     def __post_init__(self):
         alpha = as_real(self.alpha, "alpha", lower=0.0)
@@ -171,6 +177,8 @@ class PLRF(_DiagonalModel):
         object.__setattr__(self, "beta", beta)
         object.__setattr__(self, "v", v)
         object.__setattr__(self, "d", d)
+        object.__setattr__(self, "noise_variance", as_real(
+            self.noise_variance, "noise_variance", lower=0.0, lower_open=False))
 
     # ----------------------------------------------------------------- spectrum
     @property
@@ -314,6 +322,9 @@ class SpectralModel(_DiagonalModel):
         Infinite spectra only: length of the head evaluated from the callables
         (default ``max(2**16, 64 d)``).  The power-law continuation is exact for pure
         power laws; otherwise the head must reach the asymptotic regime.
+    noise_variance : float, default 0
+        Label-noise variance :math:`\sigma^2 \ge 0` (as for :class:`PLRF`; docs/theory.md
+        eq. 9.1).
 
     Raises
     ------
@@ -349,10 +360,10 @@ class SpectralModel(_DiagonalModel):
     (False, True)
     """
 
-    __slots__ = ("_lam", "_b", "_d", "_v", "_p", "_q", "_n", "_fun", "_cache")
+    __slots__ = ("_lam", "_b", "_d", "_v", "_p", "_q", "_n", "_fun", "_cache", "_sigma2")
 
     def __init__(self, eigenvalues, target, d, *, v=None, tail_power=None,
-                 target_tail_power=None, n_explicit=None):
+                 target_tail_power=None, n_explicit=None, noise_variance=0.0):
         set_ = object.__setattr__
         d = as_int(d, "d", minimum=1)
         lam_call = callable(eigenvalues)
@@ -418,6 +429,8 @@ class SpectralModel(_DiagonalModel):
         set_(self, "_n", n)
         set_(self, "_fun", fun)
         set_(self, "_cache", {})
+        set_(self, "_sigma2", as_real(noise_variance, "noise_variance", lower=0.0,
+                                      lower_open=False))
 
     def __setattr__(self, name, value):
         raise AttributeError("SpectralModel is immutable")
@@ -451,10 +464,12 @@ class SpectralModel(_DiagonalModel):
         if not isinstance(model, PLRF):
             raise TypeError(f"model must be a PLRF; got {type(model).__name__}")
         if model.finite:
-            return cls(model.data_eigenvalues, model.target, model.d)
+            return cls(model.data_eigenvalues, model.target, model.d,
+                       noise_variance=model.noise_variance)
         a, b = model.alpha, model.beta
         return cls(lambda j: j ** (-2.0 * a), lambda j: j ** (-b), model.d,
-                   tail_power=2.0 * a, target_tail_power=2.0 * (a + b), n_explicit=n_explicit)
+                   tail_power=2.0 * a, target_tail_power=2.0 * (a + b), n_explicit=n_explicit,
+                   noise_variance=model.noise_variance)
 
     @classmethod
     def from_file(cls, path, d: int) -> SpectralModel:
@@ -499,6 +514,11 @@ class SpectralModel(_DiagonalModel):
     def finite(self) -> bool:
         """Whether the spectrum is a finite list."""
         return not math.isinf(self._v)
+
+    @property
+    def noise_variance(self) -> float:
+        r"""Label-noise variance :math:`\sigma^2` (docs/theory.md eq. 9.1)."""
+        return self._sigma2
 
     @property
     def tail_power(self) -> float | None:
@@ -601,6 +621,8 @@ class SpectralModel(_DiagonalModel):
             h.update(np.ascontiguousarray(self._lam, dtype="<f8").tobytes())
             h.update(np.ascontiguousarray(self._b, dtype="<f8").tobytes())
             h.update(repr((self._d, str(self._v), self._p, self._q, self._n)).encode())
+            if self._sigma2 != 0.0:  # keys of noiseless models are unchanged
+                h.update(repr(("noise_variance", self._sigma2)).encode())
             c = h.hexdigest()
             self._cache["key"] = c
         return c
@@ -616,10 +638,16 @@ class SpectralModel(_DiagonalModel):
     def __repr__(self):
         kind = f"v={self._v}" if self.finite else (
             f"v=inf, tail_power={self._p}, target_tail_power={self._q}, n_explicit={self._n}")
-        return f"SpectralModel({kind}, d={self._d}, key={self.key[:12]})"
+        noise = f", noise_variance={self._sigma2!r}" if self._sigma2 != 0.0 else ""
+        return f"SpectralModel({kind}, d={self._d}{noise}, key={self.key[:12]})"
 
     def __reduce__(self):
         if self.finite:
+            if self._sigma2 != 0.0:
+                from functools import partial
+
+                return (partial(SpectralModel, noise_variance=self._sigma2),
+                        (self._lam, self._b, self._d))
             return (SpectralModel, (self._lam, self._b, self._d))
         raise TypeError("an infinite SpectralModel (callables) cannot be pickled")
 
@@ -629,6 +657,8 @@ class SpectralModel(_DiagonalModel):
                "d": self._d, "sha256": self.key}
         if not self.finite:
             out.update(tail_power=self._p, target_tail_power=self._q, n_explicit=self._n)
+        if self._sigma2 != 0.0:
+            out["noise_variance"] = self._sigma2
         return out
 
 
@@ -644,5 +674,8 @@ def model_metadata(model) -> dict:
     """JSON-serialisable description of a PLRF or SpectralModel."""
     if isinstance(model, SpectralModel):
         return model.metadata()
-    return {"alpha": model.alpha, "beta": model.beta,
-            "v": "inf" if not model.finite else int(model.v), "d": model.d}
+    out = {"alpha": model.alpha, "beta": model.beta,
+           "v": "inf" if not model.finite else int(model.v), "d": model.d}
+    if model.noise_variance != 0.0:
+        out["noise_variance"] = model.noise_variance
+    return out

@@ -1,0 +1,368 @@
+"""Optimizers beyond SGD: label noise, heavy ball, Nesterov, DANA (docs/theory.md §9).
+
+References: dense second-moment recursions in the original coordinates (tests/naive_momentum.py,
+no eigendecomposition), the independent SGD secular solver, a 60-digit mpmath evaluation of
+the coupled linear system, and the published Case I numbers of the team notes (reproduced
+below as plain reference values).
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from naive_momentum import generalized_momentum_moments, two_step_moments
+
+import volterra_sgd as vs
+from volterra_sgd._secular import solve_exponential_volterra
+from volterra_sgd.momentum import momentum_loss
+from volterra_sgd.optimizers import mode_noise_response
+
+SMALL = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20)
+W_SMALL = SMALL.sample_embedding(rng=3)
+SPEC_SMALL = vs.embedding_spectrum(SMALL, W_SMALL)
+TR_SMALL = SMALL.trace_data_covariance
+
+CASE1 = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50)
+W1 = np.random.default_rng(0).standard_normal((200, 50)) / math.sqrt(50)
+SPEC1 = vs.embedding_spectrum(CASE1, W1)
+TR1 = CASE1.trace_data_covariance
+
+
+def _loss(spec, opt, r, sigma2=0.0, **kw):
+    return momentum_loss(spec.eigenvalues, spec.weights, spec.limit_loss, r, opt,
+                         noise_variance=sigma2, **kw)
+
+
+def _optimizer(name, B):
+    g = 0.05 / TR_SMALL
+    if name == "sgd":
+        return vs.SGD(0.25 / TR_SMALL, B)
+    if name == "heavy ball":
+        return vs.HeavyBall(g, 0.9, B)
+    if name == "nesterov":
+        return vs.Nesterov(g, 0.9, B)
+    if name == "dana-decaying":                  # c2 = 0.3: this embedding has lambda_max 1.6
+        return vs.DANA.decaying(SMALL, B, c2=0.3)
+    return vs.DANA.constant(SMALL, B, c2=0.3)
+
+
+NAMES = ["sgd", "heavy ball", "nesterov", "dana-decaying", "dana-constant"]
+
+
+@pytest.mark.parametrize("sigma2", [0.0, 0.04])
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("name", NAMES)
+def test_exact_recursion_matches_bruteforce_in_original_coordinates(name, B, sigma2):
+    opt = _optimizer(name, B)
+    R = 150
+    r = np.arange(R + 1)
+    got = _loss(SPEC_SMALL, opt, r, sigma2, method="recursion")
+    if name in ("heavy ball", "nesterov"):
+        ref = two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R,
+                               nesterov=name == "nesterov", batch_size=B, sigma2=sigma2)
+    else:
+        def hyper(s):
+            return tuple(float(a[0]) for a in opt.hyperparameters(np.array([s])))
+        ref = generalized_momentum_moments(SMALL, W_SMALL, hyper, R, batch_size=B,
+                                           sigma2=sigma2)
+    assert np.max(np.abs(got.loss - ref) / ref) < 1e-10
+    np.testing.assert_array_equal(got.total_loss, got.loss + sigma2)
+
+
+def test_nesterov_lookahead_loss_matches_bruteforce():
+    opt = vs.Nesterov(0.05 / TR_SMALL, 0.8, 2)
+    gm = opt.learning_rate * opt.momentum
+    look = vs.GeneralizedMomentum(1.0, opt.learning_rate, gm, 1 - opt.momentum, 2)
+    R = 100
+    ref_look = generalized_momentum_moments(
+        SMALL, W_SMALL, lambda s: (1.0, opt.learning_rate, gm, 1 - opt.momentum), R,
+        batch_size=2, sigma2=0.04)
+    ref_theta = generalized_momentum_moments(
+        SMALL, W_SMALL, lambda s: (1.0, opt.learning_rate, gm, 1 - opt.momentum), R,
+        batch_size=2, sigma2=0.04, readout=(1.0, gm))
+    r = np.arange(R + 1)
+    assert np.max(np.abs(_loss(SPEC_SMALL, look, r, 0.04).loss - ref_look) / ref_look) < 1e-10
+    assert np.max(np.abs(_loss(SPEC_SMALL, opt, r, 0.04).loss - ref_theta) / ref_theta) < 1e-10
+
+
+# Case I (v = 200, d = 50, alpha = 1, beta = 0.7, seed 0): P at r = 1, 10, 100, 1000 and
+# (||K||, P(inf)) where listed -- reference values of the team notes, from a per-mode
+# recursion checked against an independent 2d x 2d brute force.
+CASE1_TABLE = {
+    "sgd+noise": ([6.7392799608e-01, 7.6804207149e-02, 2.5515686371e-02, 2.2192831753e-02],
+                  (0.3177987643, 2.1646259739e-02)),
+    "hb": ([1.0890734552e+00, 2.6792505803e-01, 1.4593825708e-02, 3.8617539944e-03],
+           (0.2502624406, 2.7411652829e-03)),
+    "nesterov-lookahead": ([1.0481553288e+00, 2.3503682530e-01, 1.2576895021e-02,
+                            3.7102242071e-03], (0.2214855165, 2.6398411496e-03)),
+    "nesterov": ([1.0890734552e+00, 2.5913012232e-01, 1.2612044056e-02, 3.6871724871e-03],
+                 None),
+    "dana-decaying": ([8.5069127627e-01, 1.3152992210e-01, 1.0028175858e-02,
+                       3.7200434405e-03], None),
+    "dana-constant": ([8.4088848797e-01, 1.3699548225e-01, 2.6612193102e-02,
+                       2.0494610636e-02], None),
+}
+
+
+def _case1(name):
+    g = 0.05 / TR1
+    return {
+        "sgd+noise": (vs.SGD(0.5 / TR1, 2), 0.04),
+        "hb": (vs.HeavyBall(g, 0.9), 0.0),
+        "nesterov-lookahead": (vs.GeneralizedMomentum(1.0, g, 0.9 * g, 0.1), 0.0),
+        "nesterov": (vs.Nesterov(g, 0.9), 0.0),
+        "dana-decaying": (vs.DANA.decaying(CASE1), 0.0),
+        "dana-constant": (vs.DANA.constant(CASE1), 0.04),
+    }[name]
+
+
+@pytest.mark.parametrize("name", list(CASE1_TABLE))
+def test_case_one_reference_values(name):
+    assert abs(TR1 - 1.639946546015) < 1e-11
+    assert abs(SPEC1.limit_loss - 2.055154568999e-03) < 1e-14
+    opt, sigma2 = _case1(name)
+    values, norm_limit = CASE1_TABLE[name]
+    res = _loss(SPEC1, opt, [1, 10, 100, 1000], sigma2, method="recursion")
+    np.testing.assert_allclose(res.loss, values, rtol=1e-10, atol=0)
+    if norm_limit is not None:
+        cf = _loss(SPEC1, opt, [0, 10**6], sigma2)
+        assert abs(cf.kernel_norm - norm_limit[0]) < 1e-10
+        assert abs(cf.limit_loss - norm_limit[1]) < 1e-10 * norm_limit[1]
+
+
+def test_dana_rules_reproduce_case_one_hyperparameters():
+    dec, con = vs.DANA.decaying(CASE1), vs.DANA.constant(CASE1)
+    r = np.array([0, 1, 99], dtype=np.int64)
+    g1, g2, g3, dl = dec.hyperparameters(r)
+    np.testing.assert_allclose(g2, 0.5 / TR1, rtol=1e-15)
+    np.testing.assert_allclose(g3, 0.25 / TR1 / np.sqrt(1.0 + r), rtol=1e-15)
+    np.testing.assert_allclose(dl, 5.7 / (5.7 + r), rtol=1e-15)
+    np.testing.assert_array_equal(g1, 1.0)
+    assert con.hyperparameters(r)[2][2] == pytest.approx(0.1 / (50 * TR1), rel=1e-15)
+    assert vs.DANA.decaying(CASE1, 4).gamma1 == 0.25
+    with pytest.raises(ValueError, match="delta"):
+        vs.DANA.constant(vs.SpectralModel.from_plrf(CASE1))
+
+
+# ------------------------------------------------------------------ closed form
+R6 = np.unique(np.round(np.logspace(0, 6, 40)).astype(np.int64))
+
+
+@pytest.mark.parametrize("name,sigma2", [("sgd", 0.04), ("hb", 0.0), ("hb99", 0.04),
+                                         ("nesterov", 0.0), ("general", 0.04)])
+def test_closed_form_matches_unit_steps_to_a_million(name, sigma2):
+    g = 0.05 / TR1
+    opt = {"sgd": vs.SGD(0.5 / TR1, 2), "hb": vs.HeavyBall(g, 0.9),
+           "hb99": vs.HeavyBall(0.005 / TR1, 0.99, 3), "nesterov": vs.Nesterov(g, 0.9),
+           "general": vs.GeneralizedMomentum(0.5, 0.2 / TR1, 0.02 / TR1, 0.05, 2)}[name]
+    ref = _loss(SPEC1, opt, R6, sigma2, method="recursion").loss
+    cf = _loss(SPEC1, opt, R6, sigma2)
+    assert cf.method == "closed_form" and cf.status == 0
+    assert np.max(np.abs(cf.loss - ref) / ref) < 1e-10
+    assert np.all(cf.loss_error <= 1e-8 * ref)
+    assert np.all(np.abs(cf.loss - ref) <= cf.loss_error + 1e-15 * ref)
+
+
+def test_closed_form_sgd_matches_the_independent_secular_solver_to_1e12():
+    x = np.geomspace(1.0, 1e-13, 200)
+    f = x**0.7
+    w = x**0.5 / np.sum(x**1.5)
+    g = 0.5 * vs.SGD(1.0).max_stable_learning_rate(x, weights=w)
+    r = np.unique(np.round(np.logspace(0, 12, 80)).astype(np.int64))
+    got = momentum_loss(x, f, 1e-3, r, vs.SGD(g), eigen_weights=w)
+    p = g * x * (2.0 - 2.0 * g * x)
+    ref, _ = solve_exponential_volterra(p, f, g * g * x * x * w, 1e-3, r)
+    assert np.max(np.abs(got.loss - ref) / ref) < 1e-12
+
+
+def _mp_reference(x, f, f0, sigma2, g1, g2, g3, dl, r):
+    """P(r) of the coupled system X' = M X + x^2 w (P + sigma^2), 60 digits, by powering."""
+    mpmath.mp.dps = 60
+    n = len(x)
+    s = mpmath.mpf(g2) + mpmath.mpf(g1) * mpmath.mpf(g3)
+    ob = [s * s, -s * g1, mpmath.mpf(g1) ** 2]
+    G = mpmath.zeros(3 * n + 1, 3 * n + 1)
+    for i, xi in enumerate(x):
+        xi = mpmath.mpf(xi)
+        t11, t12 = 1 - s * xi, -mpmath.mpf(g3) * (1 - mpmath.mpf(dl))
+        t21, t22 = g1 * xi, 1 - mpmath.mpf(dl)
+        sig = [[t11**2, 2 * t11 * t12, t12**2],
+               [t11 * t21, t11 * t22 + t12 * t21, t12 * t22],
+               [t21**2, 2 * t21 * t22, t22**2]]
+        for a in range(3):
+            for b in range(3):
+                G[3 * i + a, 3 * i + b] = sig[a][b]
+            G[3 * i + a, 3 * i] += xi * xi * ob[a]   # self-noise B a_i^2 (eq. 9.8)
+            for j in range(n):                       # coupling through P = F0 + sum_j A_j
+                G[3 * i + a, 3 * j] += xi * xi * ob[a]
+            G[3 * i + a, 3 * n] = xi * xi * ob[a] * (mpmath.mpf(f0) + mpmath.mpf(sigma2))
+    G[3 * n, 3 * n] = 1
+    Y = mpmath.zeros(3 * n + 1, 1)
+    for i in range(n):
+        Y[3 * i] = mpmath.mpf(f[i])
+    Y[3 * n] = 1
+    Y = (G**int(r)) * Y
+    return float(mpmath.mpf(f0) + sum(Y[3 * i] for i in range(n)))
+
+
+@pytest.mark.parametrize("opt", [vs.HeavyBall(0.1, 0.9), vs.Nesterov(0.1, 0.9)])
+def test_closed_form_against_mpmath_at_1e12(opt):
+    # modes with 1 - nu ~ 1e-12 (lambda = 1e-13): plain eig or repeated squaring in float64
+    # lose 20-100 % here; the structured slow root keeps full accuracy.
+    x = [0.5, 1e-4, 1e-13]
+    f = [0.3, 0.2, 0.1]
+    g1, g2, g3, dl = (float(a[0]) for a in opt.hyperparameters([0]))
+    read = opt.readout
+    for r in (10**6, 10**12):
+        got = momentum_loss(np.array(x), np.array(f), 1e-3, [r], vs.GeneralizedMomentum(
+            g1, g2, g3, dl), noise_variance=0.01).loss[0]
+        ref = _mp_reference(x, f, 1e-3, 0.01, g1, g2, g3, dl, r)
+        assert abs(got - ref) < 1e-12 * ref, (r, got, ref)
+    assert read[0] == 1.0
+
+
+def test_closed_form_finite_and_monotone_to_1e12():
+    x = np.geomspace(1.0, 1e-13, 300)
+    w = x**0.5 / np.sum(x**1.5)
+    r = np.unique(np.round(np.logspace(3, 12.5, 120)).astype(np.int64))
+    for opt in (vs.HeavyBall(1.0, 0.9), vs.Nesterov(1.0, 0.9)):
+        opt = type(opt)(0.5 * opt.max_stable_learning_rate(x, weights=w), 0.9)
+        res = momentum_loss(x, x**0.7, 1e-3, r, opt, eigen_weights=w, noise_variance=0.01)
+        assert res.status == 0 and np.all(np.isfinite(res.loss))
+        assert np.all(np.diff(res.loss) <= 0)            # late times: monotone decrease
+        assert res.loss[-1] > res.limit_loss
+        assert abs(res.loss[-1] / res.limit_loss - 1) < 0.1
+
+
+def test_label_noise_limit_and_total_loss():
+    opt = vs.SGD(0.5 / TR1, 2)
+    kn = opt.kernel_norm(SPEC1.eigenvalues)
+    limit = (SPEC1.limit_loss + 0.04 * kn) / (1 - kn)           # eq. 9.5
+    far = _loss(SPEC1, opt, [2 * 10**5], 0.04, method="recursion")
+    assert abs(far.loss[0] - limit) < 1e-10 * limit
+    assert abs(far.total_loss[0] - (SPEC1.limit_loss + 0.04) / (1 - kn)) < 1e-10 * limit
+    # sigma^2 = 0 reproduces plain SGD of expected_loss_given_w (eqs. 3.4, 9.2)
+    r = np.array([0, 1, 10, 1000, 10**6])
+    plain = vs.expected_loss_given_w(CASE1, W1, r, learning_rate=0.5 / TR1, batch_size=2)
+    ours = _loss(SPEC1, opt, r, 0.0)
+    assert np.max(np.abs(ours.loss - plain.loss) / plain.loss) < 1e-12
+
+
+def test_node_weights_enter_as_multiplicities():
+    # splitting every mode into two half-weight copies (forcing and eigenvalue weight) is
+    # the same spectrum (eq. 9.19)
+    opt = vs.DANA.decaying(CASE1)
+    r = np.array([0, 5, 50, 500])
+    a = _loss(SPEC1, opt, r, 0.02, method="recursion").loss
+    x = np.repeat(SPEC1.eigenvalues, 2)
+    f = np.repeat(SPEC1.weights, 2) / 2
+    b = momentum_loss(x, f, SPEC1.limit_loss, r, opt, eigen_weights=np.full(x.size, 0.5),
+                      noise_variance=0.02, method="recursion").loss
+    assert np.max(np.abs(a - b) / a) < 1e-13
+
+
+# ------------------------------------------------------------------ block integrator
+RB = np.unique(np.round(np.logspace(0, 5, 40)).astype(np.int64))
+
+
+@pytest.mark.parametrize("which,sigma2", [("decaying", 0.0), ("constant", 0.04)])
+def test_block_integrator_is_accurate_and_honest_for_dana(which, sigma2):
+    opt = getattr(vs.DANA, which)(CASE1)
+    ref = _loss(SPEC1, opt, RB, sigma2, method="recursion").loss
+    res = _loss(SPEC1, opt, RB, sigma2)
+    assert res.method == "blocks"
+    err = np.abs(res.loss - ref)
+    assert np.max(err / ref) < 1e-4
+    assert np.all(err <= res.loss_error + 1e-14 * ref)          # honest estimate
+    assert np.max(res.loss_error / ref) < 1e-3                    # and not absurdly loose
+
+
+def test_block_integrator_converges_with_order_above_one():
+    opt = vs.DANA.decaying(CASE1)
+    ref = _loss(SPEC1, opt, RB, 0.0, method="recursion").loss
+    errs = [np.max(np.abs(_loss(SPEC1, opt, RB, 0.0, method="blocks", h=h).loss - ref) / ref)
+            for h in (0.04, 0.02, 0.01)]
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    # first-order freezing of the coefficients, second-order interpolation of P: measured
+    # orders 1.42 and 1.61 here (the team notes report about 1.4)
+    assert np.all(orders > 1.2) and np.all(orders < 2.0), orders
+
+
+def test_block_integrator_exact_for_unit_blocks_and_constant_runs():
+    opt = vs.HeavyBall(0.05 / TR1, 0.9)
+    r = np.array([0, 3, 700])
+    ref = _loss(SPEC1, opt, r, 0.04, method="recursion").loss
+    unit = _loss(SPEC1, opt, r, 0.04, method="blocks", r_exact=10**4)   # only unit blocks
+    assert np.max(np.abs(unit.loss - ref) / ref) < 1e-13
+    long = _loss(SPEC1, opt, R6, 0.04, method="blocks")
+    exact = _loss(SPEC1, opt, R6, 0.04, method="recursion").loss
+    assert np.max(np.abs(long.loss - exact) / exact) < 1e-5
+
+
+# ------------------------------------------------------------------ stability
+def test_mode_response_closed_form_matches_a_generic_3x3_solve():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        lam, g1, g2, g3 = rng.uniform(0.01, 1.0), rng.uniform(0, 1), rng.uniform(0, 0.5), \
+            rng.uniform(0, 0.5)
+        dl, B = rng.uniform(0.01, 1.0), int(rng.integers(1, 4))
+        h, ok = mode_noise_response(lam, g1, g2, g3, dl, B)
+        s = g2 + g1 * g3
+        T = np.array([[1 - s * B * lam, -g3 * (1 - dl)], [g1 * B * lam, 1 - dl]])
+        Sig = np.array([[T[0, 0]**2, 2 * T[0, 0] * T[0, 1], T[0, 1]**2],
+                        [T[0, 0] * T[1, 0], T[0, 0] * T[1, 1] + T[0, 1] * T[1, 0],
+                         T[0, 1] * T[1, 1]],
+                        [T[1, 0]**2, 2 * T[1, 0] * T[1, 1], T[1, 1]**2]])
+        om = B * lam**2 * np.array([s * s, -s * g1, g1 * g1])
+        M = Sig + np.outer(om, [1.0, 0.0, 0.0])
+        stable = np.max(np.abs(np.linalg.eigvals(M))) < 1
+        assert bool(ok) == stable
+        if np.max(np.abs(np.linalg.eigvals(T))) < 1:
+            generic = np.linalg.solve(np.eye(3) - Sig, om)[0]
+            assert abs(h - generic) <= 1e-9 * abs(generic)
+
+
+def test_kernel_norm_is_the_sum_of_the_kernel():
+    # ||K|| = sum_j K(j): the loss response to a unit extra loss at step 0 summed over time
+    opt = vs.HeavyBall(0.05 / TR1, 0.9)
+    x = SPEC1.eigenvalues
+    kn = opt.kernel_norm(x)
+    # K(j) = sum_k e1^T M_k^j omega_k by unit steps on modes with no initial mass and
+    # a one-step source: drive with F0 = 0, f = 0, sigma^2 = 1 for one step is the same as
+    # the steady state limit P(inf) = sigma^2 ||K|| / (1 - ||K||) with F0 = 0
+    res = momentum_loss(x, np.zeros_like(x), 0.0, [0, 10**6], opt, noise_variance=1.0)
+    assert abs(res.limit_loss - kn / (1 - kn)) < 1e-12
+    assert abs(res.loss[-1] - kn / (1 - kn)) < 1e-9
+
+
+@pytest.mark.parametrize("opt", [vs.SGD(1.0, 2), vs.HeavyBall(1.0, 0.9, 3), vs.Nesterov(1.0, 0.5)])
+def test_unstable_learning_rate_is_refused_naming_the_largest_stable_one(opt):
+    x = SPEC1.eigenvalues
+    gmax = opt.max_stable_learning_rate(x)
+    ok = type(opt)(**{**opt.__dict__, "learning_rate": 0.999 * gmax})
+    bad = type(opt)(**{**opt.__dict__, "learning_rate": 1.001 * gmax})
+    assert ok.kernel_norm(x) < 1.0
+    with pytest.raises(vs.UnstableLearningRateError, match="must be below") as err:
+        momentum_loss(x, SPEC1.weights, SPEC1.limit_loss, [10], bad)
+    assert err.value.max_learning_rate == pytest.approx(gmax, rel=1e-9)
+    if isinstance(opt, vs.SGD):
+        assert gmax == pytest.approx(vs.max_stable_learning_rate(x, 2), rel=1e-12)
+
+
+def test_invalid_optimizer_arguments_are_refused():
+    with pytest.raises(ValueError, match="momentum"):
+        vs.HeavyBall(0.1, 1.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        vs.Nesterov(-0.1, 0.5)
+    with pytest.raises((TypeError, ValueError), match="batch_size"):
+        vs.SGD(0.1, 1.5)
+    with pytest.raises(ValueError, match="delta"):
+        vs.GeneralizedMomentum(1.0, 0.1, 0.1, 1.5)
+    bad = vs.GeneralizedMomentum(1.0, 0.1, lambda r: -0.1 + 0 * r, 0.5)
+    with pytest.raises(ValueError, match="gamma3"):
+        bad.hyperparameters(np.arange(3))
+    with pytest.raises(TypeError, match="optimizer"):
+        momentum_loss([0.1], [1.0], 0.0, [1], "sgd")
+    with pytest.raises(ValueError, match="noise_variance"):
+        vs.PLRF(1.0, 0.7, 100, 10, noise_variance=-1.0)

@@ -1,0 +1,749 @@
+r"""Expected loss of generalized momentum methods on a spectrum (docs/theory.md §9).
+
+This is the seam between a spectrum and the dynamics.  A spectrum is a set of modes (nodes)
+:math:`x_i > 0` with forcing weights :math:`f_i` and eigenvalue weights :math:`\rho_i` (1 for
+the exact eigenpairs of a given embedding; the quadrature weights of the deterministic
+spectral measure otherwise), plus the constant :math:`F_0`.  Each mode carries the second
+moments :math:`X_i = (A_i, C_i, E_i)` and obeys the exact recursion (eqs. 9.6-9.9)
+
+.. math::
+
+    X_i(r+1) = M_i(r) X_i(r) + x_i^2\rho_i\,\bar\omega(r)\,(P(r) + \sigma^2), \qquad
+    P(r) = F_0 + \sum_i A_i(r), \qquad X_i(0) = f_i e_1 .
+
+Three solvers:
+
+* ``"recursion"`` -- unit steps, exact, :math:`O(N)` per step (the reference);
+* ``"closed_form"`` -- constant hyperparameters, any horizon: unit steps up to a switch
+  iteration, then :math:`P(r) = P(\infty) + \sum_j A_j \nu_j^r` over the slow roots of the
+  secular equation (eq. 9.16), each root found as an offset from its nearest slow pole,
+  the slow poles from the structured characteristic polynomial (eq. 9.15);
+* ``"blocks"`` -- time-varying hyperparameters: geometric blocks with exact per-mode block
+  propagators built by doubling of :math:`M - I` and :math:`P` linear inside a block (eq.
+  9.18); run with ``h`` and ``h/2``, the difference is the error estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._numba import njit
+from ._validation import as_iterations, as_real
+from .exceptions import ConvergenceError
+from .optimizers import check_optimizer
+
+__all__ = ["MomentumLoss", "momentum_loss", "STATUS"]
+
+#: Status codes of the kernels and of :func:`momentum_loss`.
+STATUS = {
+    0: "success",
+    1: "a non-finite value appeared (unstable hyperparameters)",
+    2: "invalid input",
+    3: "closed form: a slow pole is complex or a bracket is empty; fell back to blocks",
+    4: "closed form: root search failed; fell back to blocks",
+    5: "closed form did not match the recursion at the switch iteration; fell back to blocks",
+}
+
+
+# =============================================================================== kernels
+@njit
+def _unit_kernel(x, f, m, f0, s2, B, g1, g2, g3, dl, ca, cc, ce, A, C, E, r_start, r_out, out):
+    """Advance eqs. 9.6-9.9 by unit steps from ``r_start``; ``out[i]`` = readout at ``r_out[i]``.
+
+    ``g1, g2, g3, dl`` are indexed by the absolute step; ``A, C, E`` hold the state at
+    ``r_start`` and are advanced in place.  Returns a status (0 ok, 1 non-finite, 2 input).
+    """
+    n = x.shape[0]
+    nout = r_out.shape[0]
+    if f.shape[0] != n or m.shape[0] != n or out.shape[0] != nout:
+        return 2
+    if nout == 0:
+        return 0
+    if r_out[0] < r_start or g1.shape[0] < r_out[nout - 1]:
+        return 2
+    r = r_start
+    i = 0
+    while True:
+        sa = 0.0
+        sr = 0.0
+        for k in range(n):
+            sa += A[k]
+            sr += ca * A[k] + cc * C[k] + ce * E[k]
+        while i < nout and r_out[i] == r:
+            out[i] = f0 + sr
+            i += 1
+        if i == nout:
+            break
+        if r_out[i] < r:
+            return 2
+        p = f0 + sa + s2
+        a1 = g1[r]
+        a2 = g2[r]
+        a3 = g3[r]
+        d = dl[r]
+        s = a2 + a1 * a3
+        o1 = B * s * s
+        o2 = -B * s * a1
+        o3 = B * a1 * a1
+        t12 = -a3 * (1.0 - d)
+        t22 = 1.0 - d
+        for k in range(n):
+            xk = x[k]
+            t11 = 1.0 - s * B * xk
+            t21 = a1 * B * xk
+            a = A[k]
+            c = C[k]
+            e = E[k]
+            drive = xk * xk * a + m[k] * p
+            A[k] = t11 * t11 * a + 2.0 * t11 * t12 * c + t12 * t12 * e + o1 * drive
+            C[k] = t11 * t21 * a + (t11 * t22 + t12 * t21) * c + t12 * t22 * e + o2 * drive
+            E[k] = t21 * t21 * a + 2.0 * t21 * t22 * c + t22 * t22 * e + o3 * drive
+        if not math.isfinite(p):
+            return 1
+        r += 1
+    return 0
+
+
+@njit
+def _n_matrix(xk, a1, a2, a3, d, B, N):
+    """``N = M - I`` (eq. 9.7) with cancellation-free entries, written into the 3x3 ``N``."""
+    s = a2 + a1 * a3
+    u11 = -s * B * xk
+    t12 = -a3 * (1.0 - d)
+    t21 = a1 * B * xk
+    u22 = -d
+    t11 = 1.0 + u11
+    t22 = 1.0 + u22
+    x2 = xk * xk
+    N[0, 0] = 2.0 * u11 + u11 * u11 + x2 * B * s * s
+    N[0, 1] = 2.0 * t11 * t12
+    N[0, 2] = t12 * t12
+    N[1, 0] = t11 * t21 - x2 * B * s * a1
+    N[1, 1] = u11 + u22 + u11 * u22 + t12 * t21
+    N[1, 2] = t12 * t22
+    N[2, 0] = t21 * t21 + x2 * B * a1 * a1
+    N[2, 1] = 2.0 * t21 * t22
+    N[2, 2] = 2.0 * u22 + u22 * u22
+
+
+@njit
+def _mm(X, Y, out):
+    for i in range(3):
+        for j in range(3):
+            out[i, j] = X[i, 0] * Y[0, j] + X[i, 1] * Y[1, j] + X[i, 2] * Y[2, j]
+
+
+@njit
+def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
+    """For ``M = I + N``: ``D = M^L - I``, ``U = sum_{i<L} M^i``, ``V = sum_{i<L} i M^i``.
+
+    Binary method on ``M - I`` (eq. 9.18), which keeps the deviation of slow modes from the
+    identity to full relative accuracy.
+    """
+    for i in range(3):
+        for j in range(3):
+            D[i, j] = 0.0
+            U[i, j] = 0.0
+            V[i, j] = 0.0
+            Dp[i, j] = N[i, j]
+            Up[i, j] = 1.0 if i == j else 0.0
+            Vp[i, j] = 0.0
+    lr = 0.0
+    P = 1.0
+    rem = L
+    while rem > 0:
+        if rem & 1:
+            # result (length lr) followed by the power block (length P)
+            _mm(D, Up, T1)                     # D_r U_P
+            for i in range(3):
+                for j in range(3):
+                    T2[i, j] = Vp[i, j] + lr * Up[i, j]
+            _mm(D, T2, T3)                     # D_r (V_P + lr U_P)
+            for i in range(3):
+                for j in range(3):
+                    V[i, j] = V[i, j] + T2[i, j] + T3[i, j]
+                    U[i, j] = U[i, j] + Up[i, j] + T1[i, j]
+            _mm(D, Dp, T1)
+            for i in range(3):
+                for j in range(3):
+                    D[i, j] = D[i, j] + Dp[i, j] + T1[i, j]
+            lr += P
+        rem >>= 1
+        if rem == 0:
+            break
+        # square the power block: 2P
+        for i in range(3):
+            for j in range(3):
+                T2[i, j] = Vp[i, j] + P * Up[i, j]
+        _mm(Dp, T2, T3)                        # D_P (V_P + P U_P)
+        _mm(Dp, Up, T1)                        # D_P U_P
+        for i in range(3):
+            for j in range(3):
+                Vp[i, j] = Vp[i, j] + T2[i, j] + T3[i, j]
+                Up[i, j] = 2.0 * Up[i, j] + T1[i, j]
+        _mm(Dp, Dp, T1)
+        for i in range(3):
+            for j in range(3):
+                Dp[i, j] = 2.0 * Dp[i, j] + T1[i, j]
+        P *= 2.0
+
+
+@njit
+def _block_kernel(x, f, m, f0, s2, B, ca, cc, ce, lengths, g1, g2, g3, dl, out):
+    """Geometric blocks (eq. 9.18): ``out[b]`` = readout at the end of block ``b``.
+
+    Block ``b`` has length ``lengths[b]`` and frozen hyperparameters ``g1[b] .. dl[b]``;
+    ``P + sigma^2`` is linear inside the block, closed by one scalar equation.
+    """
+    n = x.shape[0]
+    nb = lengths.shape[0]
+    A = f.copy()
+    C = np.zeros(n)
+    E = np.zeros(n)
+    Xa = np.zeros((n, 3))
+    Xb = np.zeros((n, 3))
+    N = np.empty((3, 3))
+    D = np.empty((3, 3))
+    U = np.empty((3, 3))
+    V = np.empty((3, 3))
+    Dp = np.empty((3, 3))
+    Up = np.empty((3, 3))
+    Vp = np.empty((3, 3))
+    T1 = np.empty((3, 3))
+    T2 = np.empty((3, 3))
+    T3 = np.empty((3, 3))
+    p_now = f0
+    for k in range(n):
+        p_now += A[k]
+    for b in range(nb):
+        L = lengths[b]
+        a1 = g1[b]
+        a2 = g2[b]
+        a3 = g3[b]
+        d = dl[b]
+        s = a2 + a1 * a3
+        o1 = B * s * s
+        o2 = -B * s * a1
+        o3 = B * a1 * a1
+        p0 = p_now + s2
+        suma = 0.0
+        sumb = 0.0
+        fl = float(L)
+        for k in range(n):
+            _n_matrix(x[k], a1, a2, a3, d, B, N)
+            _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3)
+            mk = m[k]
+            w1 = mk * o1
+            w2 = mk * o2
+            w3 = mk * o3
+            a = A[k]
+            c = C[k]
+            e = E[k]
+            for i in range(3):
+                # (I + D) X + p0 (U + V)/L w  and  W w, W = ((L-1) U - V)/L
+                uw = U[i, 0] * w1 + U[i, 1] * w2 + U[i, 2] * w3
+                vw = V[i, 0] * w1 + V[i, 1] * w2 + V[i, 2] * w3
+                xi = a if i == 0 else (c if i == 1 else e)
+                Xa[k, i] = xi + D[i, 0] * a + D[i, 1] * c + D[i, 2] * e + p0 * (uw + vw) / fl
+                Xb[k, i] = ((fl - 1.0) * uw - vw) / fl
+            suma += Xa[k, 0]
+            sumb += Xb[k, 0]
+        # P1 = f0 + suma + sumb (P1 + s2)
+        p1 = (f0 + suma + sumb * s2) / (1.0 - sumb)
+        if not math.isfinite(p1):
+            return 1
+        q1 = p1 + s2
+        sr = 0.0
+        for k in range(n):
+            A[k] = Xa[k, 0] + q1 * Xb[k, 0]
+            C[k] = Xa[k, 1] + q1 * Xb[k, 1]
+            E[k] = Xa[k, 2] + q1 * Xb[k, 2]
+            sr += ca * A[k] + cc * C[k] + ce * E[k]
+        p_now = p1
+        out[b] = f0 + sr
+    return 0
+
+
+@njit
+def _secular_value(eta, org, t, eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, deriv):
+    """Evaluate a secular sum (or its derivative) at ``eta = org + t``.
+
+    Slow modes contribute ``c/(eta - eps) + (l1 eta + l0)/(eta^2 + b1 eta + b0)``, the other
+    modes ``(q2 eta^2 + q1 eta + q0)/(eta^3 + a2 eta^2 + a1 eta + a0)``.
+    ``eta = org + t`` with ``org`` a slow pole or 0; distances to slow poles are
+    ``(org - eps_j) + t``.  ``deriv=True`` returns the derivative instead.
+    """
+    tot = 0.0
+    for j in range(eps.shape[0]):
+        dist = (org - eps[j]) + t
+        qd = eta * eta + b1[j] * eta + b0[j]
+        ln = l1[j] * eta + l0[j]
+        if deriv:
+            tot += -cs[j] / (dist * dist) + (l1[j] * qd - ln * (2.0 * eta + b1[j])) / (qd * qd)
+        else:
+            tot += cs[j] / dist + ln / qd
+    for j in range(q2.shape[0]):
+        num = (q2[j] * eta + q1[j]) * eta + q0[j]
+        den = ((eta + a2[j]) * eta + a1[j]) * eta + a0[j]
+        if deriv:
+            dnum = 2.0 * q2[j] * eta + q1[j]
+            dden = (3.0 * eta + 2.0 * a2[j]) * eta + a1[j]
+            tot += (dnum * den - num * dden) / (den * den)
+        else:
+            tot += num / den
+    return tot
+
+
+@njit
+def _secular_roots(eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, org_out, t_out):
+    """Find one root of ``H(eta) = 1`` per bracket between slow poles (eq. 9.16).
+
+    The brackets are the intervals between consecutive slow poles and ``(eps_max, 0)``;
+    ``eps`` ascending, every ``cs > 0``.  Root ``j`` is ``org_out[j] + t_out[j]`` with
+    ``org_out`` its nearer bracket end.  Returns a status.
+    """
+    ns = eps.shape[0]
+    for k in range(ns):
+        left = eps[k]
+        right = eps[k + 1] if k + 1 < ns else 0.0
+        gap = right - left
+        if not gap > 0.0:
+            return 3
+        half = 0.5 * gap
+        fmid = 1.0 - _secular_value(left + half, left, half, eps, cs, l1, l0, b1, b0, q2, q1,
+                                    q0, a2, a1, a0, False)
+        if fmid > 0.0:      # root in (left, mid): f -> -inf at left+
+            org = left
+            sgn = 1.0
+            want = -1.0     # sign of f near the origin
+        else:               # root in (mid, right): f -> +inf at right- (or 1 - ||K|| at 0)
+            org = right
+            sgn = -1.0
+            want = 1.0
+        hi = half           # |t| with f of the far sign
+        lo = 0.5 * half
+        found = False
+        for _ in range(1100):
+            fl = 1.0 - _secular_value(org + sgn * lo, org, sgn * lo, eps, cs, l1, l0, b1, b0,
+                                      q2, q1, q0, a2, a1, a0, False)
+            if fl * want > 0.0:
+                found = True
+                break
+            hi = lo
+            lo = 0.5 * lo
+            if lo == 0.0:
+                break
+        if not found:
+            return 4
+        for _ in range(200):   # bisection on |t| in [lo, hi], hi <= 2 lo
+            mid = 0.5 * (lo + hi)
+            if mid <= lo or mid >= hi:
+                break
+            fm = 1.0 - _secular_value(org + sgn * mid, org, sgn * mid, eps, cs, l1, l0, b1, b0,
+                                      q2, q1, q0, a2, a1, a0, False)
+            if fm * want > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        org_out[k] = org
+        t_out[k] = sgn * 0.5 * (lo + hi)
+    return 0
+
+
+# ========================================================================= setup (NumPy)
+def _n_matrices(x, g1, g2, g3, d, B) -> np.ndarray:
+    """``N_i = M_i - I`` for all modes, shape (n, 3, 3) (eq. 9.7, cancellation-free)."""
+    out = np.empty((x.size, 3, 3))
+    for k in range(x.size):
+        _n_matrix(float(x[k]), g1, g2, g3, d, float(B), out[k])
+    return out
+
+
+def _cofactor_poly(N, c, v):
+    """Coefficients ``(k2, k1, k0)`` of ``c^T adj(eta I - N) v`` (quadratic in eta), per mode."""
+    n11, n12, n13 = N[:, 0, 0], N[:, 0, 1], N[:, 0, 2]
+    n21, n22, n23 = N[:, 1, 0], N[:, 1, 1], N[:, 1, 2]
+    n31, n32, n33 = N[:, 2, 0], N[:, 2, 1], N[:, 2, 2]
+    z = np.zeros_like(n11)
+    o = np.ones_like(n11)
+    # cofactors C_ab of Z = eta I - N as (eta^2, eta, 1) coefficient triples
+    cof = {
+        (1, 1): (o, -(n22 + n33), n22 * n33 - n23 * n32),
+        (2, 1): (z, n12, n13 * n32 - n12 * n33),
+        (3, 1): (z, n13, n12 * n23 - n13 * n22),
+        (1, 2): (z, n21, n23 * n31 - n21 * n33),
+        (2, 2): (o, -(n11 + n33), n11 * n33 - n13 * n31),
+        (3, 2): (z, n23, n13 * n21 - n23 * n11),
+        (1, 3): (z, n31, n21 * n32 - n31 * n22),
+        (2, 3): (z, n32, n12 * n31 - n32 * n11),
+        (3, 3): (o, -(n11 + n22), n11 * n22 - n12 * n21),
+    }
+    k = [np.zeros_like(n11) for _ in range(3)]
+    for a in range(3):          # adj_ab = C_ba
+        for b in range(3):
+            if c[a] == 0.0:
+                continue
+            tri = cof[(b + 1, a + 1)]
+            vb = v[:, b] if np.ndim(v) == 2 else v[b]
+            for p in range(3):
+                k[p] = k[p] + c[a] * tri[p] * vb
+    return k
+
+
+@dataclass(frozen=True)
+class _ClosedForm:
+    p_inf: float
+    read_inf: float
+    kernel_norm: float
+    eta: np.ndarray
+    amp: np.ndarray
+    tau: float
+    status: int
+
+
+def _closed_form_setup(x, f, m, f0, s2, B, hp, read) -> _ClosedForm:
+    """Slow poles, secular roots and amplitudes for constant hyperparameters (eqs. 9.15, 9.16)."""
+    g1, g2, g3, d = hp
+    N = _n_matrices(x, g1, g2, g3, d, B)
+    ob = np.array([B * (g2 + g1 * g3) ** 2, -B * (g2 + g1 * g3) * g1, B * g1 * g1])
+    e1 = np.array([1.0, 0.0, 0.0])
+    # eigenvalues for classification only
+    z = np.linalg.eigvals(np.eye(3)[None, :, :] + N)
+    with np.errstate(divide="ignore"):
+        rate = -np.log(np.abs(z))
+    order = np.argsort(rate, axis=1)
+    rs = np.take_along_axis(rate, order, axis=1)
+    zs = np.take_along_axis(z, order, axis=1)
+    tau = min(0.05, 0.5 * float(np.min(rs[:, 1]))) if x.size else 0.05
+    slow = rs[:, 0] < tau
+    if np.any(slow & (zs[:, 0].imag != 0.0)):
+        return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, 3)
+    # characteristic polynomial of N: eta^3 + a2 eta^2 + a1 eta + a0, a0 = det(I - M) (eq. 9.15)
+    a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
+    a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
+          + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
+          + N[:, 1, 1] * N[:, 2, 2] - N[:, 1, 2] * N[:, 2, 1])
+    p = g1 * g3
+    pt1 = B * x * (p + d * g2)
+    one_m_det = d + B * g2 * x * (1.0 - d)
+    ptm1 = 4.0 - 2.0 * d - B * x * (p + (2.0 - d) * g2)
+    num_h = x * ((2.0 - d) * (p + d * g2) + B * x * (1.0 - d) * g2 * ((2.0 - d) * g2 + p))
+    a0 = pt1 * (one_m_det * ptm1 - num_h)
+    h = num_h / (one_m_det * ptm1)
+    kn = float(np.sum(m / (x * x) * h / (1.0 - h)))
+    # structured slow root by Newton from -a0/a1
+    xs = np.flatnonzero(slow)
+    eps = -a0[xs] / a1[xs]
+    for _ in range(8):
+        pv = ((eps + a2[xs]) * eps + a1[xs]) * eps + a0[xs]
+        dv = (3.0 * eps + 2.0 * a2[xs]) * eps + a1[xs]
+        eps = eps - pv / dv
+    if np.any(~np.isfinite(eps)) or np.any(np.abs(eps - (zs[xs, 0].real - 1.0)) >
+                                           1e-6 * np.maximum(np.abs(eps), 1e-300) + 1e-12):
+        return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, 3)
+    b1 = a2[xs] + eps
+    b0 = a1[xs] + eps * b1
+
+    def split(kk):
+        k2, k1, k0 = (kk[0][xs], kk[1][xs], kk[2][xs])
+        c1 = ((k2 * eps + k1) * eps + k0) / ((eps + b1) * eps + b0)
+        l1 = k2 - c1
+        l0 = k1 - c1 * b1 + eps * l1
+        return c1, l1, l0
+
+    rest = np.flatnonzero(~slow)
+    kH = [k * m for k in _cofactor_poly(N, e1, ob)]
+    kF = [k * f for k in _cofactor_poly(N, e1, e1)]
+    kC = [k * m for k in _cofactor_poly(N, np.asarray(read, dtype=np.float64), ob)]
+    cH, lH1, lH0 = split(kH)
+    if np.any(~(cH > 0.0)):
+        return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, 3)
+    srt = np.argsort(eps)
+    eps, b1, b0 = eps[srt], b1[srt], b0[srt]
+    cH, lH1, lH0 = cH[srt], lH1[srt], lH0[srt]
+    cF, lF1, lF0 = (a[srt] for a in split(kF))
+    cC, lC1, lC0 = (a[srt] for a in split(kC))
+    cub = (a2[rest], a1[rest], a0[rest])
+
+    def arr(v):
+        return np.ascontiguousarray(v, dtype=np.float64)
+
+    Hn = tuple(arr(k[rest]) for k in kH)
+    org = np.empty(eps.size)
+    t = np.empty(eps.size)
+    st = _secular_roots(arr(eps), arr(cH), arr(lH1), arr(lH0), arr(b1), arr(b0), *Hn,
+                        *(arr(c) for c in cub), org, t)
+    if st != 0:
+        return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, st)
+    eta = org + t
+    amp = np.empty(eps.size)
+    Fn = tuple(arr(k[rest]) for k in kF)
+    Cn = tuple(arr(k[rest]) for k in kC)
+    e_args = (arr(eps), arr(b1), arr(b0))
+    for j in range(eps.size):
+        o, tj, ej = float(org[j]), float(t[j]), float(eta[j])
+        dH = _secular_value(ej, o, tj, e_args[0], arr(cH), arr(lH1), arr(lH0), e_args[1],
+                            e_args[2], *Hn, *(arr(c) for c in cub), True)
+        Fv = _secular_value(ej, o, tj, e_args[0], arr(cF), arr(lF1), arr(lF0), e_args[1],
+                            e_args[2], *Fn, *(arr(c) for c in cub), False)
+        Rj = ((f0 + s2) / ej + Fv) / (-dH)
+        if tuple(read) == (1.0, 0.0, 0.0):
+            amp[j] = Rj
+        else:
+            Cv = _secular_value(ej, o, tj, e_args[0], arr(cC), arr(lC1), arr(lC0), e_args[1],
+                                e_args[2], *Cn, *(arr(c) for c in cub), False)
+            amp[j] = Rj * Cv
+    p_inf = (f0 + s2 * kn) / (1.0 - kn)
+    if tuple(read) == (1.0, 0.0, 0.0):
+        read_inf = p_inf
+    else:
+        hc0 = _secular_value(0.0, 0.0, 0.0, e_args[0], arr(cC), arr(lC1), arr(lC0), e_args[1],
+                             e_args[2], *Cn, *(arr(c) for c in cub), False)
+        read_inf = f0 + hc0 * (p_inf + s2)
+    return _ClosedForm(p_inf, read_inf, kn, eta, amp, tau, 0)
+
+
+def _evaluate_closed(cf: _ClosedForm, r: np.ndarray) -> np.ndarray:
+    out = np.empty(r.size)
+    lg = np.log1p(cf.eta)
+    step = max(1, (1 << 20) // max(1, cf.eta.size))
+    for i in range(0, r.size, step):
+        rr = r[i:i + step].astype(np.float64)
+        out[i:i + step] = cf.read_inf + np.exp(np.multiply.outer(rr, lg)) @ cf.amp
+    return out
+
+
+# ====================================================================== friendly layer
+@dataclass(frozen=True)
+class MomentumLoss:
+    r"""Expected loss of a generalized momentum method on a spectrum (:func:`momentum_loss`).
+
+    Attributes
+    ----------
+    r : ndarray of int64
+        Iterations.
+    loss : ndarray
+        Excess risk :math:`P(r)` of the reported iterates (eq. 9.10).
+    total_loss : ndarray
+        ``loss + noise_variance`` (eq. 9.1).
+    loss_error : ndarray
+        Error estimate of ``loss`` (0 for the exact recursion; see :func:`momentum_loss`).
+    kernel_norm : float
+        :math:`\|K\|` with the hyperparameters of step 0 (eq. 9.13).
+    limit_loss : float
+        :math:`P(\infty)` for constant hyperparameters (eq. 9.14), else ``nan``.
+    method : str
+        Solver used.
+    status : int
+        0 on success; otherwise see :data:`STATUS` (the result is still valid: it comes from
+        the fallback solver).
+    message : str
+        ``STATUS[status]``.
+    """
+
+    r: np.ndarray
+    loss: np.ndarray
+    total_loss: np.ndarray
+    loss_error: np.ndarray
+    kernel_norm: float
+    limit_loss: float
+    method: str
+    status: int
+    message: str
+
+
+def _as_modes(nodes, forcing_weights, eigen_weights):
+    x = np.ascontiguousarray(nodes, dtype=np.float64)
+    f = np.ascontiguousarray(forcing_weights, dtype=np.float64)
+    if x.ndim != 1 or f.shape != x.shape:
+        raise ValueError("nodes and forcing_weights must be 1-D arrays of the same length; got "
+                         f"shapes {x.shape} and {f.shape}")
+    if eigen_weights is None:
+        w = np.ones_like(x)
+    else:
+        w = np.ascontiguousarray(eigen_weights, dtype=np.float64)
+        if w.shape != x.shape:
+            raise ValueError(f"eigen_weights must have the shape of nodes {x.shape}; "
+                             f"got {w.shape}")
+    for name, a in (("nodes", x), ("forcing_weights", f), ("eigen_weights", w)):
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"{name} must be finite and non-negative")
+    keep = x > 0
+    return x[keep].copy(), f[keep].copy(), w[keep].copy()
+
+
+def _hyper_arrays(optimizer, steps):
+    return tuple(np.ascontiguousarray(a, dtype=np.float64)
+                 for a in optimizer.hyperparameters(steps))
+
+
+def _recursion(x, f, m, f0, s2, opt, r):
+    rmax = int(r[-1])
+    hp = _hyper_arrays(opt, np.arange(max(rmax, 1), dtype=np.int64))
+    ca, cc, ce = opt.readout
+    out = np.empty(r.size)
+    st = _unit_kernel(x, f, m, f0, s2, float(opt.batch_size), *hp, ca, cc, ce, f.copy(),
+                      np.zeros(x.size), np.zeros(x.size), 0, r, out)
+    return out, st
+
+
+def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact):
+    from .schedule import _blocks, envelope
+
+    ca, cc, ce = opt.readout
+    res = []
+    for hh in (h, h / 2):
+        lengths, ends = _blocks(r, hh, r_exact)
+        starts = ends - lengths
+        # frozen at the block's mean step s + (L - 1)/2 (a half-integer for even L: the mean
+        # of the two neighbouring steps)
+        lo_mid = starts + (lengths - 1) // 2
+        hi_mid = starts + lengths // 2
+        hp = tuple(np.ascontiguousarray(0.5 * (a + b)) for a, b in
+                   zip(_hyper_arrays(opt, lo_mid), _hyper_arrays(opt, hi_mid), strict=True))
+        out = np.empty(lengths.size)
+        st = _block_kernel(x, f, m, f0, s2, float(opt.batch_size), ca, cc, ce,
+                           np.ascontiguousarray(lengths), *hp, out)
+        if st != 0:
+            return None, None, st
+        p0 = f0 + ca * float(np.sum(f))
+        vals = np.r_[p0, out]
+        res.append(vals[np.searchsorted(np.r_[0, ends], r)])
+    return res[1], envelope(r, np.abs(res[0] - res[1])), 0
+
+
+def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_weights=None,
+                  noise_variance: float = 0.0, method: str = "auto", h: float = 0.02,
+                  r_exact: int = 1000, throw: bool = True) -> MomentumLoss:
+    r"""Compute the expected loss of a generalized momentum method on a spectrum.
+
+    The per-mode recursion of docs/theory.md §9 (eqs. 9.6-9.10), over exact eigenpairs or
+    deterministic nodes (eq. 9.19), solved by unit steps, the closed form (eq. 9.16) or
+    geometric blocks (eq. 9.18).
+
+    Parameters
+    ----------
+    nodes : array_like
+        Modes :math:`x_i \ge 0` (eigenvalues of :math:`W^TDW`, or deterministic nodes);
+        zero modes are dropped (their mass belongs in ``limit_loss``).
+    forcing_weights : array_like
+        :math:`f_i` (:math:`w_k` for an embedding), the initial :math:`A_i(0)`.
+    limit_loss : float
+        :math:`F_0`.
+    r : array_like of int
+        Non-decreasing iterations.
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA
+        The method (:mod:`volterra_sgd.optimizers`).
+    eigen_weights : array_like, optional
+        :math:`\rho_i`; the kernel weights are :math:`m_i = x_i^2\rho_i` (eq. 9.19).
+        Default 1 (exact eigenpairs).
+    noise_variance : float, default 0
+        Label-noise variance :math:`\sigma^2` (eq. 9.1).
+    method : {"auto", "recursion", "closed_form", "blocks"}
+        ``"auto"``: ``"closed_form"`` for constant hyperparameters, ``"blocks"`` otherwise
+        (``"recursion"`` when ``max(r) <= r_exact``).
+    h : float, default 0.02
+        Relative block length of ``"blocks"``.
+    r_exact : int, default 1000
+        Unit steps up to this iteration in ``"blocks"``.
+    throw : bool, default True
+        Raise :class:`ConvergenceError` if the loss becomes non-finite.
+
+    Returns
+    -------
+    MomentumLoss
+
+    Notes
+    -----
+    Error estimates: 0 for ``"recursion"``; for ``"blocks"`` the envelope of
+    :math:`|P_h - P_{h/2}|` (the :math:`h/2` run is returned; the scheme converges with
+    order about 1.4 for DANA and 2 for constant hyperparameters, so this bounds the error of
+    the returned run); for ``"closed_form"`` the mismatch between closed form and recursion
+    at the switch iteration (the neglected fast roots decay beyond it) plus rounding.
+
+    Examples
+    --------
+    Heavy ball on three modes, closed form against unit steps:
+
+    >>> import numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.momentum import momentum_loss
+    >>> x, f = np.array([0.5, 0.05, 0.005]), np.array([1.0, 0.5, 0.25])
+    >>> opt = vs.HeavyBall(learning_rate=0.05, momentum=0.9)
+    >>> r = np.array([0, 10, 1000, 10**5])
+    >>> a = momentum_loss(x, f, 0.01, r, opt, method="recursion").loss
+    >>> b = momentum_loss(x, f, 0.01, r, opt).loss
+    >>> bool(np.max(np.abs(a - b) / a) < 1e-12)
+    True
+    """
+    opt = check_optimizer(optimizer)
+    x, f, w = _as_modes(nodes, forcing_weights, eigen_weights)
+    f0 = as_real(limit_loss, "limit_loss", lower=0.0, lower_open=False)
+    s2 = as_real(noise_variance, "noise_variance", lower=0.0, lower_open=False)
+    r = as_iterations(r)
+    h = as_real(h, "h", lower=0.0, upper=1.0)
+    m = np.ascontiguousarray(x * x * w)
+    if method == "auto":
+        if int(r[-1]) <= r_exact:
+            method = "recursion"
+        else:
+            method = "closed_form" if opt.is_constant else "blocks"
+    if method not in ("recursion", "closed_form", "blocks"):
+        raise ValueError("method must be 'auto', 'recursion', 'closed_form' or 'blocks'; "
+                         f"got {method!r}")
+    if method == "closed_form" and not opt.is_constant:
+        raise ValueError("method='closed_form' needs constant hyperparameters; "
+                         f"{type(opt).__name__} has time-varying ones")
+    steps = (0,) if opt.is_constant else (0, int(r[-1]))
+    kn = opt.check_stable(x, weights=w, steps=steps)
+    status = 0
+    err = np.zeros(r.size)
+    limit = math.nan
+    if method == "closed_form":
+        hp = tuple(float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+        cf = _closed_form_setup(x, f, m, f0, s2, opt.batch_size, hp, opt.readout)
+        status = cf.status
+        if status == 0:
+            loss, err, status = _closed_form_curve(x, f, m, f0, s2, opt, r, cf)
+            limit = cf.read_inf
+        if status != 0:
+            method = "blocks"
+    if method == "recursion":
+        loss, st = _recursion(x, f, m, f0, s2, opt, r)
+        if st != 0:
+            loss = np.full(r.size, np.nan)
+            status = st
+    elif method == "blocks":
+        loss, err, st = _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact)
+        if st != 0:
+            loss, err, status = np.full(r.size, np.nan), np.full(r.size, np.nan), st
+    if throw and not np.all(np.isfinite(loss)):
+        raise ConvergenceError(f"momentum_loss: {STATUS.get(status, status)}")
+    return MomentumLoss(r=r, loss=loss, total_loss=loss + s2, loss_error=err,
+                        kernel_norm=float(kn), limit_loss=limit, method=method,
+                        status=int(status), message=STATUS.get(int(status), "unknown"))
+
+
+def _closed_form_curve(x, f, m, f0, s2, opt, r, cf):
+    """Return unit steps below the switch iteration and the slow-root closed form above."""
+    r_sw = int(math.ceil(40.0 / cf.tau))
+    checks = np.unique(np.r_[r_sw, (5 * r_sw) // 4, (3 * r_sw) // 2]).astype(np.int64)
+    early = r[r < r_sw]
+    rr = np.unique(np.r_[early, checks]).astype(np.int64)
+    vals, st = _recursion(x, f, m, f0, s2, opt, rr)
+    if st != 0:
+        return None, None, 1
+    ref = vals[np.searchsorted(rr, checks)]
+    cfv = _evaluate_closed(cf, checks)
+    mismatch = float(np.max(np.abs(cfv - ref)))
+    scale = float(np.min(np.abs(ref)))
+    if not mismatch <= 1e-9 * scale:
+        return None, None, 5
+    loss = np.empty(r.size)
+    lo = r < r_sw
+    loss[lo] = vals[np.searchsorted(rr, r[lo])]
+    loss[~lo] = _evaluate_closed(cf, r[~lo])
+    err = np.where(lo, 0.0, mismatch + 1e-15 * np.abs(loss) * np.log2(2.0 + r))
+    return loss, err, 0
