@@ -113,14 +113,9 @@ def _output_dir(text: str) -> str:
 
 
 def _save_figure(fig, path, **kwargs) -> None:
-    """Write a matplotlib figure atomically (format from the suffix)."""
-    import io
+    from .io import _save_figure
 
-    from .io import _atomic_write
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=os.path.splitext(os.fspath(path))[1][1:].lower(), **kwargs)
-    _atomic_write({path: buf.getvalue()})
+    _save_figure(fig, path, **kwargs)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,6 @@
-"""The ``volterra-sgd demo`` job: the deterministic loss curve against simulated SGD.
+r"""The ``volterra-sgd demo`` job: the deterministic loss curve against simulated SGD.
 
-It computes the deterministic loss curve :math:`\\mathcal P(r)` of a PLRF model (no random draw;
+It computes the deterministic loss curve :math:`\mathcal P(r)` of a PLRF model (no random draw;
 docs/theory.md, Secs. 6-7), simulates one-pass SGD with a fresh embedding per run (exact-in-law
 eigenbasis engine), prints a table of both with the statistical discrepancy, and writes a log-log
 figure.
@@ -20,7 +20,7 @@ __all__ = ["run_demo"]
 def run_demo(out: str | None = "volterra_sgd_demo.png", n_runs: int = 100, seed: int = 0,
              *, alpha: float = 1.0, beta: float = 0.7, v: int = 2000, d: int = 200,
              lr_scale: float = 0.5, max_iter: int = 20_000, points: int = 12) -> dict:
-    """Run the demo, print its table and write the figure ``out`` (skip if ``None``).
+    r"""Run the demo, print its table and write the figure ``out`` (skip if ``None``).
 
     Parameters
     ----------
@@ -31,7 +31,7 @@ def run_demo(out: str | None = "volterra_sgd_demo.png", n_runs: int = 100, seed:
     alpha, beta, v, d : float, float, int, int
         The PLRF model.
     lr_scale : float
-        :math:`g` of the learning rate :math:`\\gamma = g / \\sum_j j^{-2\\alpha}`.
+        :math:`g` of the learning rate :math:`\gamma = g / \sum_j j^{-2\alpha}`.
     max_iter, points : int
         Largest iteration and number of log-spaced iterations in the table.
 
@@ -77,6 +77,8 @@ def run_demo(out: str | None = "volterra_sgd_demo.png", n_runs: int = 100, seed:
                                   limit=curve.limit_loss, predicted_label="deterministic P(r)",
                                   title=f"PLRF α={alpha}, β={beta}, v={v}, d={d}: "
                                   f"{n_runs} SGD runs")
-        ax.figure.savefig(out, dpi=120, bbox_inches="tight")
+        from .io import _save_figure
+
+        _save_figure(ax.figure, out, dpi=120, bbox_inches="tight")
         print(f"figure written to {out}")
     return {"r": r, "deterministic": curve.loss, "sgd": sim.loss, "stderr": sim.stderr}

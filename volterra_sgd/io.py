@@ -72,6 +72,13 @@ def _atomic_write(files: dict) -> None:
                 os.close(dfd)
 
 
+def _save_figure(fig, path, **kwargs) -> None:
+    """Write a matplotlib figure atomically; the format comes from the suffix of ``path``."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=os.path.splitext(os.fspath(path))[1][1:].lower(), **kwargs)
+    _atomic_write({path: buf.getvalue()})
+
+
 def _json_safe(obj):
     """``obj`` with NumPy scalars as Python numbers and non-finite floats as None (strict JSON)."""
     if isinstance(obj, dict):
