@@ -224,6 +224,8 @@ CSV_CASES = {
     "sidecar not UTF-8": (lambda p: open(p + ".json", "wb").write(b"\xff\xfe{"), "'sidecar'"),
     "sidecar newer major format": (_sidecar(_set(["format_version"], "9.1")),
                                    "'format_version'"),
+    "newer format with other columns": (_sidecar(lambda s: s.update(
+        format_version="2.0", columns=["t", "loss"])), "upgrade volterra_sgd"),
     "sidecar rows a string": (_sidecar(_set(["rows"], "6")), "'rows'"),
     "row count against sidecar": (_sidecar(_set(["rows"], 7)), "'rows'"),
     "sidecar without columns": (_sidecar(_set(["columns"], _DELETE)), "'columns'"),

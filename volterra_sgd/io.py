@@ -464,6 +464,7 @@ def load_curve(path: str | os.PathLike):
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such file: {path!r}")
         meta = rd.json_file(path + ".json", "sidecar")
+        rd.version(meta, "LossCurve")  # before reading columns a newer format may change
         if "format_version" not in meta:  # written before sidecars described their columns
             meta["columns"] = [*_ARRAYS, *_PARTS]
         cols = rd.csv(meta)
