@@ -7,7 +7,7 @@ and loss scale as :math:`d^\star \propto f^{\xi}` and :math:`\mathcal P^\star \p
 
 This module
 
-* sweeps deterministic loss curves over a geometric grid of model sizes, on a local process
+* sweeps deterministic loss curves over a geometric grid of model sizes, on a local thread
   pool or a Dask cluster, with an optional resumable disk cache (:func:`sweep_loss_curves`);
 * extracts the IsoFLOP frontier from any set of curves, deterministic or simulated SGD
   (:func:`isoflop_frontier`, docs/theory.md, Sec. 12 and Eq. (12.1)), with bootstrap
@@ -933,7 +933,21 @@ def _iterations(d, batch_size, max_flops, points_per_decade):
 
 
 def _sweep_task(task: dict) -> dict:
-    """One curve of the sweep: a pure function of ``task`` (JSON-serialisable parameters)."""
+    """One curve of the sweep: a pure function of ``task`` (JSON-serialisable parameters).
+
+    BLAS runs single-threaded (and, inside a Dask worker, the ``prange`` kernels too), so
+    the numbers do not depend on where the task runs: serially, in the thread pool or on Dask.
+    """
+    import contextlib
+
+    from ._parallel import blas_single_thread, in_dask_worker, numba_threads
+
+    with blas_single_thread(), (numba_threads(1) if in_dask_worker()
+                                else contextlib.nullcontext()):
+        return _sweep_task_body(task)
+
+
+def _sweep_task_body(task: dict) -> dict:
     from .curve import loss_curve
     from .forcing import deterministic_measure
     from .model import PLRF
@@ -1050,6 +1064,7 @@ def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
             pass
         elif client is not None:
             cl, owned = _get_client(client)
+            futs = {}
             try:
                 from dask.distributed import as_completed
 
@@ -1058,23 +1073,18 @@ def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
                         for i in todo}
                 for fut in as_completed(list(futs)):
                     done(futs[fut], fut.result())
+            except BaseException:
+                cl.cancel([f for f in futs if not f.done()])  # Ctrl-C or a failed task
+                raise
             finally:
                 if owned:
                     cl.close()
-        elif n_jobs == 1 or len(todo) == 1:
-            for i in todo:
-                done(i, _sweep_task(tasks[i]))
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from ._parallel import run_tasks
 
-            # spawn: fork is unsafe once OpenMP (Numba/BLAS) is initialised in this process.
-            # Scripts therefore need the ``if __name__ == "__main__":`` guard.
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=ctx) as ex:
-                futs = {ex.submit(_sweep_task, tasks[i]): i for i in todo}
-                for fut in as_completed(futs):
-                    done(futs[fut], fut.result())
+            # threads over nogil kernels: no pickling, no guard, Ctrl-C returns at once
+            run_tasks(_sweep_task, [tasks[i] for i in todo], n_jobs,
+                      lambda k, res: done(todo[k], res))
     finally:
         if bar is not None:
             bar.close()
@@ -1089,7 +1099,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     r"""Deterministic loss curves for a grid of model sizes, in parallel (docs/theory.md).
 
     Each model size is one task, a pure function of JSON-serialisable parameters
-    (:func:`volterra_sgd.loss_curve` on its own log-spaced iterations), so the local process
+    (:func:`volterra_sgd.loss_curve` on its own log-spaced iterations), so the local thread
     pool, a Dask cluster and a serial run give bit-identical curves.
 
     Parameters
@@ -1118,8 +1128,11 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         Run the tasks on this Dask cluster (a scheduler address is connected to and closed
         afterwards); needs the ``dist`` extra.
     n_jobs : int, optional
-        Local worker processes (default ``min(2, os.cpu_count())``); 1 runs serially in this
-        process.  Ignored with ``client``.
+        Local worker threads (default ``numba.get_num_threads()``, i.e. the available cores;
+        1 when called inside a Dask worker); 1 runs serially in the calling thread.  The
+        kernels release the GIL, so threads run in parallel; each task runs BLAS on one
+        thread, and the results are bit-identical whatever ``n_jobs``.  Ignored with
+        ``client``.
     progress : bool, default False
         Show a ``tqdm`` progress bar.
     cache_dir : str or os.PathLike, optional
@@ -1177,7 +1190,9 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     ppd = as_int(points_per_decade, "points_per_decade", minimum=2)
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
     if n_jobs is None:
-        n_jobs = min(2, os.cpu_count() or 1)
+        from ._parallel import default_workers
+
+        n_jobs = default_workers()
     n_jobs = as_int(n_jobs, "n_jobs")
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be a bool; got {progress!r}")
@@ -1515,7 +1530,7 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     batch_size : int, default 1
         :math:`B` (compute :math:`f = dBr`).
     client : dask.distributed.Client or str, optional
-        Dask cluster (or scheduler address) for the sweep; default: a local process pool.
+        Dask cluster (or scheduler address) for the sweep; default: a local thread pool.
     lr_scale, v_ratio, max_flops, points_per_decade, rtol
         Sweep settings, see :func:`sweep_loss_curves` (defaults :math:`g = 0.5`,
         :math:`v = 10d`, :math:`f \le 10^{13}`).

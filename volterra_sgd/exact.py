@@ -64,8 +64,10 @@ class EmbeddingSpectrum:
         Nonzero eigenvalues :math:`\lambda_k` of :math:`W^T D W` (equivalently of
         :math:`D^{1/2} W W^T D^{1/2}`), descending, shape ``(k,)``, ``k = rank``.
     coefficients : ndarray
-        :math:`a_k = \langle u_k, D^{1/2} b\rangle` (signed), :math:`u_k` the left singular
-        vectors of :math:`X = D^{1/2} W`.
+        :math:`a_k = \langle u_k, D^{1/2} b\rangle \ge 0`, :math:`u_k` the left singular
+        vectors of :math:`X = D^{1/2} W`, each with its sign chosen so that :math:`a_k \ge 0`
+        (singular vectors are defined up to sign, and LAPACK's choice depends on the
+        BLAS build and thread count).
     weights : ndarray
         :math:`w_k = a_k^2`, the forcing weights.
     limit_loss : float
@@ -124,6 +126,12 @@ def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -
     Singular values below ``max(v, d) * eps * sigma_max`` are treated as zero (their
     directions never move under SGD and their target mass is part of :math:`F_0`).
 
+    Reproducibility: the decomposition runs with BLAS limited to one thread (threadpoolctl,
+    while the call lasts), and the sign of each :math:`u_k` is fixed by :math:`a_k \ge 0`,
+    so the result is bit-identical whatever the BLAS thread count (a multi-threaded
+    LAPACK call rounds differently and flips eigenvector signs at will).  Across machines
+    with different CPU kernels it agrees to rounding.
+
     Examples
     --------
     >>> import volterra_sgd as vs
@@ -132,8 +140,17 @@ def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -
     >>> bool(abs(spec.limit_loss + spec.weights.sum() - model.initial_loss) < 1e-14)
     True
     """
+    from ._parallel import blas_single_thread
+
     check_model(model)
     W = model.check_embedding(W)
+    if method not in ("svd", "eigh"):
+        raise ValueError(f"method must be 'svd' or 'eigh'; got {method!r}")
+    with blas_single_thread():
+        return _embedding_spectrum(model, W, method)
+
+
+def _embedding_spectrum(model, W, method: str) -> EmbeddingSpectrum:
     sqrt_d = np.sqrt(model.data_eigenvalues)
     X = W * sqrt_d[:, None]
     c = np.asarray(model.scaled_target, dtype=np.float64)
@@ -141,11 +158,9 @@ def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -
         lam, V = scipy.linalg.eigh(X.T @ X, check_finite=False)
         lam, V = lam[::-1], V[:, ::-1]
         s = np.sqrt(np.maximum(lam, 0.0))
-    elif method == "svd":
+    else:
         U, s, _ = scipy.linalg.svd(X, full_matrices=False, lapack_driver="gesdd",
                                    check_finite=False)
-    else:
-        raise ValueError(f"method must be 'svd' or 'eigh'; got {method!r}")
     if s.size and not np.all(np.isfinite(s)):  # pragma: no cover - LAPACK failure
         raise ConvergenceError("decomposition of D^(1/2) W failed to converge")
     tol = (max(X.shape) * np.finfo(np.float64).eps * s[0]) if s.size else 0.0
@@ -159,6 +174,7 @@ def embedding_spectrum(model: PLRF | SpectralModel, W, *, method: str = "svd") -
         U = U[:, keep]
         a = U.T @ c
         resid = c - U @ a
+    a = np.abs(a)  # the sign convention a_k >= 0 (u_k -> -u_k where a_k < 0)
     return EmbeddingSpectrum(
         eigenvalues=_ro(s * s),
         coefficients=_ro(a),
@@ -628,25 +644,60 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
 def _recursion(spec, q, c, r, progress):
     rho = np.array(spec.weights, dtype=np.float64)
     loss = np.empty(r.size)
-    chunks = _progress_chunks(r, progress)
+    scratch = np.empty(1)
     r_now = 0
-    for sl in chunks:
-        status = _mode_recursion_kernel(q, c, spec.limit_loss, rho, r_now, r[sl], loss[sl])
+    stops = _progress_chunks(r, progress, rho.size)
+    for stop, sl in stops:
+        if sl is None:  # an intermediate stop: advance rho, record nothing
+            status = _mode_recursion_kernel(q, c, spec.limit_loss, rho, r_now,
+                                            np.array([stop], dtype=np.int64), scratch)
+        else:
+            status = _mode_recursion_kernel(q, c, spec.limit_loss, rho, r_now, r[sl], loss[sl])
         if status != 0:
             raise ConvergenceError(f"mode recursion failed: {STATUS.get(status, status)}")
-        r_now = int(r[sl][-1])
-        if hasattr(chunks, "set_postfix"):
-            chunks.set_postfix(r=r_now)
+        r_now = stop
+        if hasattr(stops, "set_postfix"):
+            stops.set_postfix(r=r_now)
     return loss
 
 
-def _progress_chunks(r: np.ndarray, progress: bool):
-    """Slices of ``r``: one slice, or ~100 slices wrapped in a tqdm bar."""
+# Mode-steps (k times steps) per kernel call of the recursion: ~0.1-0.3 s, so that Ctrl-C
+# (handled between calls) stops a long recursion within a fraction of a second.  The
+# chunking does not change a bit: the kernel resumes from rho exactly where it stopped.
+_RECURSION_CHUNK = 2**27
+
+
+def _progress_chunks(r: np.ndarray, progress: bool, k: int = 0):
+    """Kernel calls of :func:`_recursion`: ``(stop, slice of r or None)``, in order.
+
+    The iterations ``r`` are split into one slice, or ~100 slices wrapped in a tqdm bar with
+    ``progress``; a stretch longer than ``_RECURSION_CHUNK / k`` steps is cut by stops that
+    record nothing (``None``), so that no kernel call runs for long.
+    """
+    if progress:
+        n = max(1, min(100, r.size))
+        edges = np.unique(np.linspace(0, r.size, n + 1).astype(int))[1:]
+    else:
+        edges = np.array([r.size])
+    max_steps = max(1, _RECURSION_CHUNK // max(k, 1))
+    calls = []
+    r_now = 0
+    i = 0
+    e = 0
+    while i < r.size:
+        if int(r[i]) - r_now > max_steps:
+            r_now += max_steps
+            calls.append((r_now, None))
+            continue
+        while edges[e] <= i:
+            e += 1
+        j = int(np.searchsorted(r, r_now + max_steps, side="right"))
+        j = max(i + 1, min(j, int(edges[e])))
+        r_now = int(r[j - 1])
+        calls.append((r_now, slice(i, j)))
+        i = j
     if not progress:
-        return [slice(0, r.size)]
+        return calls
     from tqdm.auto import tqdm  # lazy: optional extra
 
-    n = max(1, min(100, r.size))
-    edges = np.unique(np.linspace(0, r.size, n + 1).astype(int))
-    return tqdm([slice(a, b) for a, b in zip(edges[:-1], edges[1:])], desc="recursion",
-                unit="chunk")
+    return tqdm(calls, desc="recursion", unit="chunk")

@@ -79,6 +79,10 @@ STATUS = {
 # Memory allowed for the embeddings of one literal-engine chunk when W=None.
 _LITERAL_CHUNK_BYTES = 256 * 2**20
 
+# Work (runs x modes x batch per step for the eigenbasis engine, runs x v x d x batch for the
+# literal one) per kernel call: ~0.1 s, so that Ctrl-C stops a long simulation promptly.
+_CHUNK_WORK = 2e7
+
 
 # ============================================================================ kernels
 # One kernel per engine serves constant hyper-parameters and schedules.  The learning rate and
@@ -545,22 +549,67 @@ def _sgd_states(entropy: int, n_runs: int) -> np.ndarray:
                              for i in range(n_runs)])
 
 
-def _segments(r: np.ndarray, progress: bool):
-    """``(step0, step_end, lo, hi)``: advance to ``step_end`` recording ``r[lo:hi]``."""
+def _segments(r: np.ndarray, progress: bool, step_work: float = 0.0):
+    """``(step0, step_end, lo, hi)``: advance to ``step_end`` recording ``r[lo:hi]``.
+
+    One segment, or 100 with ``progress``; segments longer than ``_CHUNK_WORK / step_work``
+    steps are split, so that no kernel call runs for long and Ctrl-C (handled between calls)
+    takes effect within a fraction of a second.  Splitting changes no bit: the kernels
+    resume from their state arrays exactly where they stopped.
+    """
     r_max = int(r[-1])
-    if progress and r_max > 0:
-        edges = np.unique(np.round(np.linspace(0, r_max, 101)).astype(np.int64))
-    else:
-        edges = np.array([0, r_max], dtype=np.int64)
+    if r_max == 0:
+        return [(0, 0, 0, r.size)]
+    edges = [np.array([0, r_max], dtype=np.int64)]
+    if progress:
+        edges.append(np.round(np.linspace(0, r_max, 101)).astype(np.int64))
+    if step_work > 0:
+        max_steps = max(1, int(_CHUNK_WORK // step_work))
+        if max_steps < r_max:
+            edges.append(np.arange(0, r_max, max_steps, dtype=np.int64))
+    edges = np.unique(np.concatenate(edges))
     segs = []
     lo = 0
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         hi = int(np.searchsorted(r, b, side="right"))
         segs.append((int(a), int(b), lo, hi))
         lo = hi
-    if r_max == 0:
-        segs = [(0, 0, 0, r.size)]
     return segs
+
+
+def _drawn_spectra(model, entropy: int, runs, method: str, g, B, gam, bat, bar=None,
+                   out_W=None) -> list:
+    """Draw the embeddings of ``runs`` and compute their spectra, on the package's threads.
+
+    Returns the spectra in the order of ``runs``; with ``out_W`` the embeddings are also
+    written to ``out_W[k]``.  Each embedding comes from its own SeedSequence child and each
+    spectrum is computed with one BLAS thread (:func:`~volterra_sgd.embedding_spectrum`), so
+    nothing depends on the number of threads.  The first run is checked for stability
+    before the others are drawn (an unstable learning rate fails at once); the error names
+    the first run, in run order, that fails.
+    """
+    from ._parallel import blas_single_thread, default_workers, run_tasks
+
+    items = list(enumerate(int(i) for i in runs))
+    out = [None] * len(items)
+
+    def task(item):
+        k, i = item
+        W = _draw_embedding(model, entropy, i)
+        if out_W is not None:
+            out_W[k] = W
+        return embedding_spectrum(model, W, method=method)
+
+    def store(k, spec):
+        out[k] = spec
+        _bar_note(bar, f"embedding {sum(x is not None for x in out)}/{len(out)}")
+
+    with blas_single_thread():
+        for k0, k1, workers in ((0, 1, 1), (1, len(items), default_workers())):
+            run_tasks(task, items[k0:k1], workers, lambda k, spec, k0=k0: store(k0 + k, spec))
+            for k in range(k0, k1):
+                _check_drawn(out[k].eigenvalues, g, B, items[k][1], gam, bat)
+    return out
 
 
 def _check_status(status: int) -> None:
@@ -727,7 +776,6 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
     states = _sgd_states(entropy, n_runs)
     n_rec = r.size
     out = np.empty((n_rec, n_runs))
-    segs = _segments(r, progress)
     bar = _progress_bar(progress, n_runs, int(r[-1]), engine, fixed)
 
     # per-step arrays for the kernels; one entry each for constant hyper-parameters
@@ -739,12 +787,8 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         if fixed:
             _check_stability(specs[0].eigenvalues, g, B, gam, bat)
         else:
-            for i in range(n_runs):
-                spec = embedding_spectrum(model, _draw_embedding(model, entropy, i),
-                                          method=spectrum_method)
-                _check_drawn(spec.eigenvalues, g, B, i, gam, bat)
-                specs.append(spec)
-                _bar_note(bar, f"embedding {i + 1}/{n_runs}")
+            specs = _drawn_spectra(model, entropy, range(n_runs), spectrum_method, g, B, gam,
+                                   bat, bar)
         kmax = max(s.rank for s in specs)
         n_spec = len(specs)
         lam = np.zeros((n_spec, kmax))
@@ -762,6 +806,7 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         phi = np.ascontiguousarray(phi0[spec_index])
         noise = np.sqrt(f0)
         status = 0
+        segs = _segments(r, progress, n_runs * kmax * float(np.max(batch)))
         for step0, step_end, lo, hi in segs:
             st = _sgd_eigen_kernel(lam, noise, f0, n_modes, spec_index, gamma, batch, step0,
                                    step_end, r[lo:hi], phi, states, *tables, out[lo:hi])
@@ -790,15 +835,15 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
                 w_index = np.zeros(runs.size, dtype=np.int64)
             else:
                 Ws = np.empty((runs.size, int(model.v), model.d))
-                for c, i in enumerate(runs):
-                    Ws[c] = _draw_embedding(model, entropy, int(i))
-                    spec = embedding_spectrum(model, Ws[c], method=spectrum_method)
-                    _check_drawn(spec.eigenvalues, g, B, int(i), gam, bat)
-                    limit_losses[i] = spec.limit_loss
+                drawn = _drawn_spectra(model, entropy, runs, spectrum_method, g, B, gam, bat,
+                                       out_W=Ws)
+                limit_losses[runs] = [spec.limit_loss for spec in drawn]
                 w_index = np.arange(runs.size, dtype=np.int64)
             theta = np.zeros((runs.size, model.d))
             st_chunk = np.ascontiguousarray(states[runs])
             out_chunk = np.empty((n_rec, runs.size))
+            segs = _segments(r, progress, runs.size * int(model.v) * model.d
+                             * float(np.max(batch)))
             for step0, step_end, lo, hi in segs:
                 st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, gamma, batch,
                                          step0, step_end, r[lo:hi], theta, st_chunk, *tables,
