@@ -607,8 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    Library errors caused by bad input (``ValueError``, ``TypeError``) are reported as a
-    single line on stderr with exit status 2.
+    Bad input is reported as a single line on stderr with exit status 2, before any
+    computation when the arguments show it: argument errors, library errors caused by the
+    input (``ValueError``, ``TypeError``), file errors (``OSError``) and an output pipe
+    closed by its reader (``BrokenPipeError``).  Without arguments the usage is printed.
 
     Parameters
     ----------
@@ -618,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 on bad input.
+        Exit status: 0 on success (and for ``--help``), 2 on bad input (also for the
+        argument errors that argparse reports), 1 when ``validate`` finds a failed check.
 
     Examples
     --------
@@ -637,7 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         parser.print_help(sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a parse error (status 2, message printed), --help or --version
+        return exc.code if isinstance(exc.code, int) else 0
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
