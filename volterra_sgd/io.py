@@ -306,16 +306,20 @@ class _Reader:
         body = [ln for ln in lines[1:] if ln.strip()]
         if rows is not None and len(body) != rows:
             self.fail("rows", f"the sidecar says {rows} rows; the CSV has {len(body)}")
-        data = np.empty((len(body), len(names)))
-        for i, line in enumerate(body):
-            fields = line.split(",")
-            if len(fields) != len(names):
-                self.fail(f"line {i + 2}", f"expected {len(names)} columns; got {len(fields)}")
-            for j, text in enumerate(fields):
-                try:
-                    data[i, j] = float(text)
-                except ValueError:
-                    self.fail(names[j], f"line {i + 2}: not a number: {text!r}")
+        cells = [line.split(",") for line in body]
+        try:  # fast path; on failure the loop below finds the bad cell
+            data = np.array(cells, dtype=np.float64).reshape(len(body), len(names))
+        except ValueError:
+            for i, fields in enumerate(cells):
+                if len(fields) != len(names):
+                    self.fail(f"line {i + 2}", f"expected {len(names)} columns; got "
+                              f"{len(fields)}")
+                for j, text in enumerate(fields):
+                    try:
+                        float(text)
+                    except ValueError:
+                        self.fail(names[j], f"line {i + 2}: not a number: {text!r}")
+            self.fail("rows", "not a table of numbers")
         return {k: data[:, j].copy() for j, k in enumerate(names)}
 
 
