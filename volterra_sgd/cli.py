@@ -85,10 +85,10 @@ def _check_folder(folder: str, what: str) -> None:
         raise argparse.ArgumentTypeError(f"the folder {folder!r} of {what} is not writable")
 
 
-def _output_file(*suffixes: str):
+def _output_file(*suffixes: str, ignore_case: bool = False):
     """Type of an output file: one of ``suffixes``, in an existing writable folder."""
     def check(text: str) -> str:
-        if not text.lower().endswith(suffixes):
+        if not (text.lower() if ignore_case else text).endswith(suffixes):
             raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
         if os.path.isdir(text):
             raise argparse.ArgumentTypeError(f"{text!r} is a directory")
@@ -129,7 +129,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="predicted loss curve against simulated SGD (table + figure)")
     p.add_argument("--out", default="volterra_sgd_demo.png",
-                   type=_output_file(*_FIGURE_SUFFIXES),
+                   type=_output_file(*_FIGURE_SUFFIXES, ignore_case=True),
                    help="figure file (.png, .pdf or .svg); default %(default)s")
     p.add_argument("--runs", type=_positive_int, default=100,
                    help="simulated SGD runs (default %(default)s)")
@@ -153,7 +153,7 @@ def _add_phases(sub) -> None:
                     "eta (P* ~ f^-eta) and the dominant terms (documentation: Theory, Sec. 11).")
     p.add_argument("--alpha", type=_finite_float, help="data exponent alpha > 0")
     p.add_argument("--beta", type=_finite_float, help="target exponent beta, 2(alpha+beta) > 1")
-    p.add_argument("--plot", metavar="FILE", type=_output_file(".png", ".pdf"),
+    p.add_argument("--plot", metavar="FILE", type=_output_file(".png", ".pdf", ignore_case=True),
                    help="write the phase diagram to FILE (.png or .pdf) and to FILE with the "
                         "other suffix")
     p.add_argument("--heatmap", choices=("none", "eta", "xi"), default="none",
@@ -264,7 +264,7 @@ def _add_curve(sub) -> None:
                    help="points of the log-spaced grid (default 100)")
     p.add_argument("--out", default=None, type=_output_file(".npz", ".csv"),
                    help="output file (.npz, or .csv with a .csv.json sidecar)")
-    p.add_argument("--plot", default=None, type=_output_file(*_FIGURE_SUFFIXES),
+    p.add_argument("--plot", default=None, type=_output_file(*_FIGURE_SUFFIXES, ignore_case=True),
                    help="figure file (.png, .pdf or .svg)")
     p.add_argument("--cache-dir", default=None, type=_output_dir,
                    help="on-disk cache of the spectral stage (default: $VOLTERRA_SGD_CACHE, "
