@@ -124,3 +124,15 @@ def test_ridge_without_a_ratio_and_broken_pipe(capsys):
     err = proc.stderr.read().strip()
     assert proc.wait() == 2
     assert "broken pipe" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_missing_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # `import tqdm.auto` fails
+    argv = ["compute-optimal", "--alpha", "0.7", "--beta", "0.7", "--d-min", "16", "--d-max",
+            "64", "--points", "3", "--max-flops", "1e5", "--progress", "--jobs", "1",
+            "--out", str(tmp_path / "co")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tqdm" in err and "\n" not in err

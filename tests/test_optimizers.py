@@ -1,4 +1,4 @@
-"""Optimizers beyond SGD: label noise, heavy ball, Nesterov, DANA (docs/theory.md §9).
+"""Optimizers beyond SGD: label noise, heavy ball, Nesterov, DANA (docs/theory.md, Sec. 9).
 
 References: dense second-moment recursions in the original coordinates (tests/naive_momentum.py,
 no eigendecomposition), the independent SGD secular solver, a 60-digit mpmath evaluation of
@@ -193,7 +193,7 @@ def _mp_reference(x, f, f0, sigma2, g1, g2, g3, dl, r):
         for a in range(3):
             for b in range(3):
                 G[3 * i + a, 3 * i + b] = sig[a][b]
-            G[3 * i + a, 3 * i] += xi * xi * ob[a]   # self-noise B a_i^2 (eq. 9.8)
+            G[3 * i + a, 3 * i] += xi * xi * ob[a]   # self-noise B a_i^2 (Eq. (9.8))
             for j in range(n):                       # coupling through P = F0 + sum_j A_j
                 G[3 * i + a, 3 * j] += xi * xi * ob[a]
             G[3 * i + a, 3 * n] = xi * xi * ob[a] * (mpmath.mpf(f0) + mpmath.mpf(sigma2))
@@ -238,11 +238,11 @@ def test_closed_form_finite_and_monotone_to_1e12():
 def test_label_noise_limit_and_total_loss():
     opt = vs.SGD(0.5 / TR1, 2)
     kn = opt.kernel_norm(SPEC1.eigenvalues)
-    limit = (SPEC1.limit_loss + 0.04 * kn) / (1 - kn)           # eq. 9.5
+    limit = (SPEC1.limit_loss + 0.04 * kn) / (1 - kn)           # Eq. (9.5)
     far = _loss(SPEC1, opt, [2 * 10**5], 0.04, method="recursion")
     assert abs(far.loss[0] - limit) < 1e-10 * limit
     assert abs(far.total_loss[0] - (SPEC1.limit_loss + 0.04) / (1 - kn)) < 1e-10 * limit
-    # sigma^2 = 0 reproduces plain SGD of expected_loss_given_w (eqs. 3.4, 9.2)
+    # sigma^2 = 0 reproduces plain SGD of expected_loss_given_w (Eqs. (3.4), (9.2))
     r = np.array([0, 1, 10, 1000, 10**6])
     plain = vs.expected_loss_given_w(CASE1, W1, r, learning_rate=0.5 / TR1, batch_size=2)
     ours = _loss(SPEC1, opt, r, 0.0)
@@ -251,7 +251,7 @@ def test_label_noise_limit_and_total_loss():
 
 def test_node_weights_enter_as_multiplicities():
     # splitting every mode into two half-weight copies (forcing and eigenvalue weight) is
-    # the same spectrum (eq. 9.19)
+    # the same spectrum (Eq. (9.19))
     opt = vs.DANA.decaying(CASE1)
     r = np.array([0, 5, 50, 500])
     a = _loss(SPEC1, opt, r, 0.02, method="recursion").loss

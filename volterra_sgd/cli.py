@@ -609,8 +609,9 @@ def main(argv: list[str] | None = None) -> int:
 
     Bad input is reported as a single line on stderr with exit status 2, before any
     computation when the arguments show it: argument errors, library errors caused by the
-    input (``ValueError``, ``TypeError``), file errors (``OSError``) and an output pipe
-    closed by its reader (``BrokenPipeError``).  Without arguments the usage is printed.
+    input (``ValueError``, ``TypeError``), file errors (``OSError``), a missing optional
+    dependency (``ImportError``) and an output pipe closed by its reader
+    (``BrokenPipeError``).  Without arguments the usage is printed.
 
     Parameters
     ----------
@@ -656,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"volterra-sgd {args.command}: error: output pipe closed before the end "
               "(broken pipe)", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: a missing extra
         text = " ".join(str(exc).split()) or type(exc).__name__
         print(f"volterra-sgd {args.command}: error: {text}", file=sys.stderr)
         return 2

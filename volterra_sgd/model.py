@@ -121,7 +121,7 @@ class PLRF(_DiagonalModel):
     noise_variance : float, default 0
         Label-noise variance :math:`\sigma^2 \ge 0`: targets
         :math:`y = \langle x, b\rangle + \epsilon`, :math:`\epsilon \sim N(0, \sigma^2)`
-        (docs/theory.md eq. 9.1).  Losses stay the excess risk; curves also report
+        (docs/theory.md, Eq. (9.1)).  Losses stay the excess risk; curves also report
         ``total_loss = loss + noise_variance``.  At 0 every result is unchanged.
 
     Raises
@@ -324,7 +324,7 @@ class SpectralModel(_DiagonalModel):
         power laws; otherwise the head must reach the asymptotic regime.
     noise_variance : float, default 0
         Label-noise variance :math:`\sigma^2 \ge 0` (as for :class:`PLRF`; docs/theory.md
-        eq. 9.1).
+        Eq. (9.1)).
 
     Raises
     ------
@@ -517,7 +517,7 @@ class SpectralModel(_DiagonalModel):
 
     @property
     def noise_variance(self) -> float:
-        r"""Label-noise variance :math:`\sigma^2` (docs/theory.md eq. 9.1)."""
+        r"""Label-noise variance :math:`\sigma^2` (docs/theory.md, Eq. (9.1))."""
         return self._sigma2
 
     @property

@@ -1,10 +1,10 @@
-r"""Expected loss of generalized momentum methods on a spectrum (docs/theory.md §9).
+r"""Expected loss of generalized momentum methods on a spectrum (docs/theory.md, Sec. 9).
 
 This is the seam between a spectrum and the dynamics.  A spectrum is a set of modes (nodes)
 :math:`x_i > 0` with forcing weights :math:`f_i` and eigenvalue weights :math:`\rho_i` (1 for
 the exact eigenpairs of a given embedding; the quadrature weights of the deterministic
 spectral measure otherwise), plus the constant :math:`F_0`.  Each mode carries the second
-moments :math:`X_i = (A_i, C_i, E_i)` and obeys the exact recursion (eqs. 9.6-9.9)
+moments :math:`X_i = (A_i, C_i, E_i)` and obeys the exact recursion (Eqs. (9.6)-(9.9))
 
 .. math::
 
@@ -16,8 +16,8 @@ Three solvers:
 * ``"recursion"`` -- unit steps, exact, :math:`O(N)` per step (the reference);
 * ``"closed_form"`` -- constant hyperparameters, any horizon: unit steps up to a switch
   iteration, then :math:`P(r) = P(\infty) + \sum_j A_j \nu_j^r` over the slow roots of the
-  secular equation (eq. 9.16), each root found as an offset from its nearest slow pole,
-  the slow poles from the structured characteristic polynomial (eq. 9.15);
+  secular equation (Eq. (9.16)), each root found as an offset from its nearest slow pole,
+  the slow poles from the structured characteristic polynomial (Eq. (9.15));
 * ``"blocks"`` -- time-varying hyperparameters: geometric blocks with exact per-mode block
   propagators built by doubling of :math:`M - I` and :math:`P` linear inside a block (eq.
   9.18); run with ``h`` and ``h/2``, the difference is the error estimate.
@@ -51,7 +51,7 @@ STATUS = {
 # =============================================================================== kernels
 @njit
 def _unit_kernel(x, f, m, f0, s2, B, g1, g2, g3, dl, ca, cc, ce, A, C, E, r_start, r_out, out):
-    """Advance eqs. 9.6-9.9 by unit steps from ``r_start``; ``out[i]`` = readout at ``r_out[i]``.
+    """Advance Eqs. (9.6)-(9.9) by unit steps from ``r_start``; record readouts at ``r_out``.
 
     ``g1, g2, g3, dl`` are indexed by the absolute step; ``A, C, E`` hold the state at
     ``r_start`` and are advanced in place.  Returns a status (0 ok, 1 non-finite, 2 input).
@@ -109,7 +109,7 @@ def _unit_kernel(x, f, m, f0, s2, B, g1, g2, g3, dl, ca, cc, ce, A, C, E, r_star
 
 @njit
 def _n_matrix(xk, a1, a2, a3, d, B, N):
-    """``N = M - I`` (eq. 9.7) with cancellation-free entries, written into the 3x3 ``N``."""
+    """``N = M - I`` (Eq. (9.7)) with cancellation-free entries, written into the 3x3 ``N``."""
     s = a2 + a1 * a3
     u11 = -s * B * xk
     t12 = -a3 * (1.0 - d)
@@ -140,7 +140,7 @@ def _mm(X, Y, out):
 def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
     """For ``M = I + N``: ``D = M^L - I``, ``U = sum_{i<L} M^i``, ``V = sum_{i<L} i M^i``.
 
-    Binary method on ``M - I`` (eq. 9.18), which keeps the deviation of slow modes from the
+    Binary method on ``M - I`` (Eq. (9.18)), which keeps the deviation of slow modes from the
     identity to full relative accuracy.
     """
     for i in range(3):
@@ -193,7 +193,7 @@ def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
 
 @njit
 def _block_kernel(x, f, m, f0, s2, B, ca, cc, ce, lengths, g1, g2, g3, dl, out):
-    """Geometric blocks (eq. 9.18): ``out[b]`` = readout at the end of block ``b``.
+    """Geometric blocks (Eq. (9.18)): ``out[b]`` = readout at the end of block ``b``.
 
     Block ``b`` has length ``lengths[b]`` and frozen hyperparameters ``g1[b] .. dl[b]``;
     ``P + sigma^2`` is linear inside the block, closed by one scalar equation.
@@ -299,7 +299,7 @@ def _secular_value(eta, org, t, eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0,
 
 @njit
 def _secular_roots(eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, org_out, t_out):
-    """Find one root of ``H(eta) = 1`` per bracket between slow poles (eq. 9.16).
+    """Find one root of ``H(eta) = 1`` per bracket between slow poles (Eq. (9.16)).
 
     The brackets are the intervals between consecutive slow poles and ``(eps_max, 0)``;
     ``eps`` ascending, every ``cs > 0``.  Root ``j`` is ``org_out[j] + t_out[j]`` with
@@ -355,7 +355,7 @@ def _secular_roots(eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, org_out, t_o
 
 # ========================================================================= setup (NumPy)
 def _n_matrices(x, g1, g2, g3, d, B) -> np.ndarray:
-    """``N_i = M_i - I`` for all modes, shape (n, 3, 3) (eq. 9.7, cancellation-free)."""
+    """``N_i = M_i - I`` for all modes, shape (n, 3, 3) (Eq. (9.7), cancellation-free)."""
     out = np.empty((x.size, 3, 3))
     for k in range(x.size):
         _n_matrix(float(x[k]), g1, g2, g3, d, float(B), out[k])
@@ -405,7 +405,10 @@ class _ClosedForm:
 
 
 def _closed_form_setup(x, f, m, f0, s2, B, hp, read) -> _ClosedForm:
-    """Slow poles, secular roots and amplitudes for constant hyperparameters (eqs. 9.15, 9.16)."""
+    """Find slow poles, secular roots and amplitudes (constant hyperparameters; Eq. (9.16)).
+
+    The slow poles come from Eq. (9.15).
+    """
     g1, g2, g3, d = hp
     N = _n_matrices(x, g1, g2, g3, d, B)
     ob = np.array([B * (g2 + g1 * g3) ** 2, -B * (g2 + g1 * g3) * g1, B * g1 * g1])
@@ -421,7 +424,7 @@ def _closed_form_setup(x, f, m, f0, s2, B, hp, read) -> _ClosedForm:
     slow = rs[:, 0] < tau
     if np.any(slow & (zs[:, 0].imag != 0.0)):
         return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, 3)
-    # characteristic polynomial of N: eta^3 + a2 eta^2 + a1 eta + a0, a0 = det(I - M) (eq. 9.15)
+    # characteristic polynomial of N: eta^3 + a2 eta^2 + a1 eta + a0, a0 = det(I - M) (Eq. (9.15))
     a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
     a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
           + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
@@ -526,15 +529,15 @@ class MomentumLoss:
     r : ndarray of int64
         Iterations.
     loss : ndarray
-        Excess risk :math:`P(r)` of the reported iterates (eq. 9.10).
+        Excess risk :math:`P(r)` of the reported iterates (Eq. (9.10)).
     total_loss : ndarray
-        ``loss + noise_variance`` (eq. 9.1).
+        ``loss + noise_variance`` (Eq. (9.1)).
     loss_error : ndarray
         Error estimate of ``loss`` (0 for the exact recursion; see :func:`momentum_loss`).
     kernel_norm : float
-        :math:`\|K\|` with the hyperparameters of step 0 (eq. 9.13).
+        :math:`\|K\|` with the hyperparameters of step 0 (Eq. (9.13)).
     limit_loss : float
-        :math:`P(\infty)` of the reported loss for constant hyperparameters (eq. 9.5), else
+        :math:`P(\infty)` of the reported loss for constant hyperparameters (Eq. (9.5)), else
         ``nan``.
     method : str
         Solver used.
@@ -543,6 +546,14 @@ class MomentumLoss:
         the fallback solver).
     message : str
         ``STATUS[status]``.
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> res = vs.momentum_loss([0.5, 0.05], [1.0, 0.5], 0.01, [0, 100],
+    ...                        vs.Nesterov(learning_rate=0.1, momentum=0.5), noise_variance=0.1)
+    >>> res.method, bool(np.all(res.total_loss == res.loss + 0.1))
+    ('recursion', True)
     """
 
     r: np.ndarray
@@ -636,9 +647,9 @@ def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_wei
                   r_exact: int = 1000, throw: bool = True) -> MomentumLoss:
     r"""Compute the expected loss of a generalized momentum method on a spectrum.
 
-    The per-mode recursion of docs/theory.md §9 (eqs. 9.6-9.10), over exact eigenpairs or
-    deterministic nodes (eq. 9.19), solved by unit steps, the closed form (eq. 9.16) or
-    geometric blocks (eq. 9.18).
+    The per-mode recursion of docs/theory.md, Sec. 9 (Eqs. (9.6)-(9.10)), over exact eigenpairs or
+    deterministic nodes (Eq. (9.19)), solved by unit steps, the closed form (Eq. (9.16)) or
+    geometric blocks (Eq. (9.18)).
 
     Parameters
     ----------
@@ -654,10 +665,10 @@ def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_wei
     optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA
         The method (:mod:`volterra_sgd.optimizers`).
     eigen_weights : array_like, optional
-        :math:`\rho_i`; the kernel weights are :math:`m_i = x_i^2\rho_i` (eq. 9.19).
+        :math:`\rho_i`; the kernel weights are :math:`m_i = x_i^2\rho_i` (Eq. (9.19)).
         Default 1 (exact eigenpairs).
     noise_variance : float, default 0
-        Label-noise variance :math:`\sigma^2` (eq. 9.1).
+        Label-noise variance :math:`\sigma^2` (Eq. (9.1)).
     method : {"auto", "recursion", "closed_form", "blocks"}
         ``"auto"``: ``"closed_form"`` for constant hyperparameters, ``"blocks"`` otherwise
         (``"recursion"`` when ``max(r) <= r_exact``).

@@ -1,7 +1,7 @@
 r"""Optimizers of the generalized momentum family: SGD, heavy ball, Nesterov, DANA.
 
 Every optimizer is a frozen dataclass that describes one member of the generalized momentum
-update (docs/theory.md eq. 9.3)
+update (docs/theory.md Eq. (9.3))
 
 .. math::
 
@@ -11,7 +11,7 @@ update (docs/theory.md eq. 9.3)
 with :math:`G_r` the gradient **summed** over a fresh batch of ``batch_size`` samples,
 :math:`\theta_0 = 0`, :math:`y_0 = 0`.  The objects only hold hyperparameters: they evaluate
 them on int64 step arrays (:meth:`hyperparameters`), say which loss is reported
-(:attr:`readout`, eq. 9.10) and decide stability (eqs. 9.11-9.14).  The dynamics live in
+(:attr:`readout`, Eq. (9.10)) and decide stability (Eqs. (9.11)-(9.14)).  The dynamics live in
 :mod:`volterra_sgd.momentum`.
 """
 
@@ -82,11 +82,11 @@ def _eigs(eigenvalues, weights):
 
 
 def mode_noise_response(lam, g1, g2, g3, delta, batch_size):
-    r"""Per-mode self-noise response :math:`h_k` (docs/theory.md eq. 9.12) and stability flag.
+    r"""Per-mode self-noise response :math:`h_k` (docs/theory.md Eq. (9.12)) and stability flag.
 
     Returns ``(h, stable)``: :math:`h_k = e_1^T(I - \Sigma(T_k))^{-1}\omega_k` in closed form
     and whether mode ``k`` is mean-square stable (:math:`\rho(T_k) < 1` by the Jury
-    conditions and :math:`h_k < 1`, eq. 9.11).  Works on arrays (broadcasting).
+    conditions and :math:`h_k < 1`, Eq. (9.11)).  Works on arrays (broadcasting).
     """
     lam = np.asarray(lam, dtype=np.float64)
     B = float(batch_size)
@@ -106,7 +106,7 @@ def mode_noise_response(lam, g1, g2, g3, delta, batch_size):
 
 
 def _frozen_norm(lam, w, g1, g2, g3, delta, B):
-    """``(||K||, all modes stable)`` for frozen hyperparameters (eq. 9.13)."""
+    """``(||K||, all modes stable)`` for frozen hyperparameters (Eq. (9.13))."""
     pos = lam > 0
     h, ok = mode_noise_response(lam[pos], g1, g2, g3, delta, B)
     if not np.all(ok):
@@ -142,7 +142,7 @@ class _Optimizer:
 
     # subclasses implement hyperparameters(r), readout, is_constant, _scaled(c)
     def kernel_norm(self, eigenvalues, *, weights=None, step: int = 0) -> float:
-        r"""Kernel norm :math:`\|K\| = \sum_k w_k h_k/(1 - h_k)` (docs/theory.md eq. 9.13).
+        r"""Kernel norm :math:`\|K\| = \sum_k w_k h_k/(1 - h_k)` (docs/theory.md Eq. (9.13)).
 
         Parameters
         ----------
@@ -156,12 +156,12 @@ class _Optimizer:
         Returns
         -------
         float
-            :math:`\|K\|`, or ``inf`` if some mode is unstable (eq. 9.11).
+            :math:`\|K\|`, or ``inf`` if some mode is unstable (Eq. (9.11)).
 
         Examples
         --------
         >>> import volterra_sgd as vs
-        >>> round(vs.SGD(learning_rate=1.0).kernel_norm([0.5]), 12)     # eq. 9.14: 0.5/(2 - 1)
+        >>> round(vs.SGD(learning_rate=1.0).kernel_norm([0.5]), 12)     # Eq. (9.14): 0.5/(2 - 1)
         0.5
         """
         lam, w = _eigs(eigenvalues, weights)
@@ -236,7 +236,7 @@ class _Optimizer:
         Returns
         -------
         float
-            The kernel norm (eq. 9.13).
+            The kernel norm (Eq. (9.13)).
 
         Raises
         ------
@@ -271,16 +271,16 @@ class _Optimizer:
 
     @property
     def readout(self) -> tuple[float, float, float]:
-        r"""Coefficients :math:`(c_A, c_C, c_E)` of the reported loss (eq. 9.10): ``(1, 0, 0)``."""
+        r"""Coefficients :math:`(c_A, c_C, c_E)` of the reported loss (Eq. (9.10)): (1, 0, 0)."""
         return (1.0, 0.0, 0.0)
 
 
 # ------------------------------------------------------------------ SGD-like optimizers
 @dataclass(frozen=True)
 class SGD(_Optimizer):
-    r"""Plain one-pass SGD, :math:`\theta_{r+1} = \theta_r - \gamma G_r` (docs/theory.md eq. 2.1).
+    r"""Plain one-pass SGD, :math:`\theta_{r+1} = \theta_r - \gamma G_r` (docs/theory.md Eq. (2.1)).
 
-    In the generalized momentum form (eq. 9.3): :math:`(\gamma_1, \gamma_2, \gamma_3, \Delta)
+    In the generalized momentum form (Eq. (9.3)): :math:`(\gamma_1, \gamma_2, \gamma_3, \Delta)
     = (0, \gamma, 0, 1)`.
 
     Parameters
@@ -318,7 +318,7 @@ class SGD(_Optimizer):
         return SGD(self.learning_rate * c, self.batch_size)
 
     def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` (eq. 9.14: ``||K|| = 1`` or a mode's edge)."""
+        r"""Return the largest stable :math:`\gamma` (Eq. (9.14): ||K|| = 1 or a mode's edge)."""
         return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
 
 
@@ -329,7 +329,7 @@ class HeavyBall(_Optimizer):
     :math:`\theta_{r+1} = \theta_r - \gamma G_r + \mu(\theta_r - \theta_{r-1})`,
     :math:`\theta_{-1} = \theta_0`.
 
-    In the generalized momentum form (eq. 9.3): :math:`(1, 0, \gamma, 1 - \mu)`.
+    In the generalized momentum form (Eq. (9.3)): :math:`(1, 0, \gamma, 1 - \mu)`.
 
     Parameters
     ----------
@@ -346,7 +346,7 @@ class HeavyBall(_Optimizer):
     >>> opt = vs.HeavyBall(learning_rate=0.01, momentum=0.9)
     >>> [float(a[0]) for a in opt.hyperparameters([0])]
     [1.0, 0.0, 0.01, 0.09999999999999998]
-    >>> round(opt.kernel_norm([1.0]), 6)                 # eq. 9.14
+    >>> round(opt.kernel_norm([1.0]), 6)                 # Eq. (9.14)
     0.052778
     """
 
@@ -373,7 +373,7 @@ class HeavyBall(_Optimizer):
         return HeavyBall(self.learning_rate * c, self.momentum, self.batch_size)
 
     def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` at this momentum (eqs. 9.11-9.14)."""
+        r"""Return the largest stable :math:`\gamma` at this momentum (Eqs. (9.11)-(9.14))."""
         return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
 
 
@@ -386,9 +386,9 @@ class Nesterov(_Optimizer):
     :math:`\theta_{-1} = \theta_0`.
 
     The gradient and the fresh batch are taken at the look-ahead point :math:`\tilde\theta_r`,
-    which follows the generalized momentum update (eq. 9.3) with :math:`(1, \gamma, \gamma\mu,
+    which follows the generalized momentum update (Eq. (9.3)) with :math:`(1, \gamma, \gamma\mu,
     1 - \mu)`; the reported loss is that of the iterates :math:`\theta_r = \tilde\theta_r +
-    \gamma\mu y_r` (readout eq. 9.10), while the look-ahead loss drives the gradient noise.
+    \gamma\mu y_r` (readout Eq. (9.10)), while the look-ahead loss drives the gradient noise.
 
     Parameters
     ----------
@@ -429,7 +429,7 @@ class Nesterov(_Optimizer):
 
     @property
     def readout(self) -> tuple[float, float, float]:
-        r""":math:`(1, 2\gamma\mu, \gamma^2\mu^2)`: the loss of :math:`\theta_r` (eq. 9.10)."""
+        r""":math:`(1, 2\gamma\mu, \gamma^2\mu^2)`: the loss of :math:`\theta_r` (Eq. (9.10))."""
         gm = self.learning_rate * self.momentum
         return (1.0, 2.0 * gm, gm * gm)
 
@@ -437,14 +437,14 @@ class Nesterov(_Optimizer):
         return Nesterov(self.learning_rate * c, self.momentum, self.batch_size)
 
     def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` at this momentum (eqs. 9.11-9.14)."""
+        r"""Return the largest stable :math:`\gamma` at this momentum (Eqs. (9.11)-(9.14))."""
         return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
 
 
 # ------------------------------------------------------------------ general family
 @dataclass(frozen=True)
 class GeneralizedMomentum(_Optimizer):
-    r"""The generalized momentum update (docs/theory.md eq. 9.3).
+    r"""The generalized momentum update (docs/theory.md Eq. (9.3)).
 
     .. math::
 
@@ -521,9 +521,9 @@ class GeneralizedMomentum(_Optimizer):
 
 @dataclass(frozen=True)
 class DANA(GeneralizedMomentum):
-    r"""Dimension-adapted Nesterov acceleration (docs/theory.md §9.6, eq. 9.17).
+    r"""Dimension-adapted Nesterov acceleration (docs/theory.md, Sec. 9, Eq. (9.17)).
 
-    Generalized momentum (eq. 9.3) with :math:`\gamma_1 = 1/B`, a constant SGD-sized
+    Generalized momentum (Eq. (9.3)) with :math:`\gamma_1 = 1/B`, a constant SGD-sized
     :math:`\gamma_2`, momentum :math:`\Delta_r = \delta/(\delta + r)` and either
     :math:`\gamma_3 = c_3/(d\,\mathrm{tr}\,D)` (:meth:`constant`) or
     :math:`\gamma_3(r) = (c_3/\mathrm{tr}\,D)(1 + r)^{-\kappa}`, :math:`\kappa = 1/(2\alpha)`
@@ -619,7 +619,7 @@ class DANA(GeneralizedMomentum):
     def decaying(cls, model, batch_size: int = 1, *, c2: float = 0.5, c3: float = 0.25,
                  kappa: float | None = None, delta: float | None = None,
                  alpha: float | None = None, beta: float | None = None) -> DANA:
-        r"""DANA-decaying with the documented default rules (docs/theory.md eq. 9.17).
+        r"""DANA-decaying with the documented default rules (docs/theory.md Eq. (9.17)).
 
         :math:`\gamma_1 = 1/B`, :math:`\gamma_2 = c_2\min(1/\mathrm{tr}D, 2/(B+1))`,
         :math:`\gamma_3(r) = (c_3/\mathrm{tr}D)(1 + r)^{-\kappa}` with
@@ -662,7 +662,7 @@ class DANA(GeneralizedMomentum):
     def constant(cls, model, batch_size: int = 1, *, c2: float = 0.5, c3: float = 0.1,
                  delta: float | None = None, alpha: float | None = None,
                  beta: float | None = None) -> DANA:
-        r"""DANA-constant with the documented default rules (docs/theory.md eq. 9.17).
+        r"""DANA-constant with the documented default rules (docs/theory.md Eq. (9.17)).
 
         As :meth:`decaying` but :math:`\gamma_3 = c_3/(d\,\mathrm{tr}D)` (default
         :math:`c_3 = 0.1`), constant in time.
@@ -696,7 +696,27 @@ class DANA(GeneralizedMomentum):
 
 
 def check_optimizer(optimizer, name: str = "optimizer"):
-    """Return ``optimizer`` if it is one of this module's optimizers, else raise TypeError."""
+    """Return ``optimizer`` if it is one of this module's optimizers, else raise TypeError.
+
+    Parameters
+    ----------
+    optimizer : object
+        The candidate.
+    name : str
+        Parameter name for the error message.
+
+    Returns
+    -------
+    SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA
+        ``optimizer`` itself.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> from volterra_sgd.optimizers import check_optimizer
+    >>> check_optimizer(vs.SGD(0.1))
+    SGD(learning_rate=0.1, batch_size=1)
+    """
     if not isinstance(optimizer, _Optimizer):
         raise TypeError(f"{name} must be vs.SGD, vs.HeavyBall, vs.Nesterov, "
                         f"vs.GeneralizedMomentum or vs.DANA; got {type(optimizer).__name__}")
