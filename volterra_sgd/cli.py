@@ -637,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     2
     """
     parser = build_parser()
+    as_command = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         parser.print_help(sys.stderr)
@@ -650,13 +651,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:
-        try:  # silence the final flush at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
-            pass
+        if as_command:  # silence the final flush at exit (not in a caller's process)
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):  # stdout without a descriptor
+                pass
         print(f"volterra-sgd {args.command}: error: output pipe closed before the end "
               "(broken pipe)", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"volterra-sgd {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: a missing extra
         text = " ".join(str(exc).split()) or type(exc).__name__
         print(f"volterra-sgd {args.command}: error: {text}", file=sys.stderr)
