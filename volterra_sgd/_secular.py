@@ -67,7 +67,7 @@ def _secular_sums(p, kappa, po, tau, kl):
 
 
 @njit
-def _one_root(p, kappa, i, norm):
+def _one_root(p, kappa, i, delta):
     """Root of sum kappa/(p - mu) = 1 in (p[i-1], p[i]) (p[-1] := 0): (origin, tau, status).
 
     The root is measured from the nearer pole (``origin``; -1 means 0) so that p_k - mu keeps
@@ -84,7 +84,7 @@ def _one_root(p, kappa, i, norm):
         po = left
         a = 0.0
         b = mid - left
-        fa = norm - 1.0 if o < 0 else -math.inf
+        fa = -delta if o < 0 else -math.inf
         fb = fm
         tau = 0.5 * b
     else:
@@ -149,7 +149,7 @@ def _one_root(p, kappa, i, norm):
     return o, tau, 3
 
 
-@njit(parallel=True)
+@njit
 def secular_roots_kernel(p, kappa, origin, tau):
     """Roots of ``sum_k kappa_k / (p_k - mu) = 1``, one per interval (p_{i-1}, p_i).
 
@@ -188,19 +188,82 @@ def secular_roots_kernel(p, kappa, origin, tau):
     n = p.shape[0]
     norm = 0.0
     for k in range(n):
+        if kappa[k] > 0.0 and p[k] > 0.0:
+            norm += kappa[k] / p[k]
+    return _roots_kernel(p, kappa, 1.0 - norm, origin, tau)
+
+
+@njit
+def _first_root(p, kappa, delta, mu):
+    """Root of ``phi(mu) = delta - mu S(mu) = 0`` in (0, p_0), ``S = sum kappa/(p (p - mu))``.
+
+    This is the secular equation (docs/theory.md, Eq. (7.2)) minus its value at 0,
+    ``1 - sum kappa/(p - mu) = (1 - ||K||) - mu S(mu)``: every term is positive, so phi is
+    evaluated to a relative accuracy ~eps of ``delta = 1 - ||K||`` even when ``delta`` is
+    1e-15, and the root ``mu_0 ~ delta / S(0)`` keeps full relative accuracy (the form
+    ``sum kappa/(p - mu) - 1`` loses ``eps/delta``).  phi is concave and decreasing
+    (``phi' = -sum kappa/(p - mu)^2``), so Newton from the first-order guess ``delta/S(0)``
+    (right of the root) decreases monotonically; bisection on the bracket (0, p_0) guards it.
+    Returns ``(mu_0, status)``.
+    """
+    n = p.shape[0]
+    lo = 0.0
+    hi = p[0]
+    s0 = 0.0
+    for k in range(n):
+        s0 += kappa[k] / (p[k] * p[k])
+    guess = delta / s0
+    if 0.0 < guess < hi:
+        mu = guess
+    elif not (0.0 < mu < hi):
+        mu = 0.5 * hi
+    for _ in range(200):
+        s = 0.0
+        d = 0.0
+        for k in range(n):
+            inv = 1.0 / (p[k] - mu)
+            a = kappa[k] * inv
+            s += a / p[k]
+            d += a * inv
+        phi = delta - mu * s
+        if phi == 0.0:
+            return mu, 0
+        if phi > 0.0:
+            lo = mu
+        else:
+            hi = mu
+        mn = mu + phi / d
+        if not (lo < mn < hi):
+            mn = 0.5 * (lo + hi)
+        if abs(mn - mu) <= 2.5e-16 * mn or hi - lo <= 4.5e-16 * hi:
+            return mn, 0
+        mu = mn
+    return mu, 3
+
+
+@njit(parallel=True)
+def _roots_kernel(p, kappa, delta, origin, tau):
+    """:func:`secular_roots_kernel` with ``delta = 1 - ||K||`` given (accurately) by the caller.
+
+    The root in (0, p_0) is polished by :func:`_first_root` when it lies below p_0/2
+    (``origin = -1``), which is always the case near the edge of stability.
+    """
+    n = p.shape[0]
+    for k in range(n):
         if not (kappa[k] > 0.0) or not (p[k] > 0.0) or p[k] > 1.0:
             return 2
         if k > 0 and not (p[k] > p[k - 1]):
             return 2
-        norm += kappa[k] / p[k]
-    if not (norm < 1.0):
+    if not (delta > 0.0):
         return 1
     st = np.zeros(n, dtype=np.int64)
     for i in prange(n):
-        o, t, s = _one_root(p, kappa, i, norm)
+        o, t, s = _one_root(p, kappa, i, delta)
         origin[i] = o
         tau[i] = t
         st[i] = s
+    if n and origin[0] < 0:
+        tau[0], st[0] = _first_root(p, kappa, delta, tau[0])
     return int(np.max(st)) if n else 0
 
 
@@ -257,6 +320,60 @@ def secular_residues_kernel(p, kappa, f, f0, origin, tau, mu, resid):
 
 
 @njit
+def _first_amplitude(p, kappa, f, f0, delta, origin0, tau0):
+    """``A_0 = P(inf) + R_0`` of the root nearest 0, without cancellation; returns (A_0, S, D).
+
+    With ``S = sum kappa/(p (p - mu_0))``, ``T = sum kappa/(p (p - mu_0)^2)`` and
+    ``D = sum kappa/(p - mu_0)^2``, the root equation ``delta = mu_0 S`` turns
+    ``F_0/delta - F_0/(mu_0 D)`` into ``F_0 T/(S D)``, so
+    ``A_0 = (F_0 T/S + sum_k f_k/(p_k - mu_0)) / D``: a sum of positive terms (Eq. (7.3)).
+    """
+    po = 0.0 if origin0 < 0 else p[origin0]
+    s = 0.0
+    t = 0.0
+    d = 0.0
+    num = 0.0
+    for k in range(p.shape[0]):
+        dk = (p[k] - po) - tau0
+        inv = 1.0 / dk
+        a = kappa[k] * inv
+        s += a / p[k]
+        t += a * inv / p[k]
+        d += a * inv
+        num += f[k] * inv
+    return (f0 * t / s + num) / d, s, d
+
+
+@njit
+def _split_evaluate_kernel(mu, resid, a0, p_inf, r, out, err):
+    """``out = p_inf (1 - nu_0^r) + a0 nu_0^r + sum_{i>0} resid_i nu_i^r`` and its rounding error.
+
+    ``1 - nu_0^r = -expm1(r log1p(-mu_0))`` is accurate when ``r mu_0`` is tiny, and
+    ``a0 = P(inf) + R_0`` is computed without cancellation (:func:`_first_amplitude`), so the
+    sum no longer cancels when ``P(inf) = F_0/(1 - ||K||)`` dwarfs ``P(r)``.  ``err`` gets
+    ``8 eps`` times the sum of the terms' magnitudes plus ``r mu_i nu_i^r`` times their
+    amplitudes (rounding of the terms and of the exponents).
+    """
+    n = mu.shape[0]
+    eps = 2.220446049250313e-16
+    for j in range(r.shape[0]):
+        rj = float(r[j])
+        lg = rj * math.log1p(-mu[0])
+        e0 = math.exp(lg)
+        t0 = -p_inf * math.expm1(lg)
+        t1 = a0 * e0
+        s = t0 + t1
+        bound = abs(t0) + abs(t1) + (abs(p_inf) + abs(a0)) * e0 * rj * mu[0]
+        for i in range(1, n):
+            ti = resid[i] * math.exp(rj * math.log1p(-mu[i]))
+            s += ti
+            bound += abs(ti) * (1.0 + rj * mu[i])
+        out[j] = s
+        err[j] = 8.0 * eps * bound
+    return 0
+
+
+@njit
 def secular_evaluate_kernel(mu, resid, p_inf, r, out):
     """``out[j] = p_inf + sum_i resid_i (1 - mu_i)^r_j`` with ``exp(r log1p(-mu))``.
 
@@ -307,8 +424,8 @@ def secular_evaluate_kernel(mu, resid, p_inf, r, out):
     return 0
 
 
-def solve_exponential_volterra(p, f, kappa, f0, r):
-    """P(r) for F = f0 + sum f (1-p)^r and K = sum kappa (1-p)^r, exactly (closed form).
+def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None):
+    r"""P(r) for F = f0 + sum f (1-p)^r and K = sum kappa (1-p)^r, exactly (closed form).
 
     Parameters
     ----------
@@ -321,18 +438,37 @@ def solve_exponential_volterra(p, f, kappa, f0, r):
         Constant part of the forcing.
     r : array_like of int
         Iterations.
+    one_minus_norm : float, optional
+        :math:`\delta = 1 - \|K\|`, if the caller has it more accurately than
+        ``1 - sum(kappa / p)`` (e.g. from the learning-rate check, so that the accepted
+        learning rates and the solver agree up to :math:`\gamma^*` itself).
 
     Returns
     -------
     P : ndarray
         The solution at ``r``.
     info : dict
-        ``mu`` (:math:`1-\\nu_i`), ``residues`` (:math:`R_i`), ``p_inf``, ``kernel_norm``.
+        ``mu`` (:math:`1-\nu_i`, the root nearest 0 first), ``residues`` (:math:`R_i`),
+        ``p_inf``, ``kernel_norm``, ``one_minus_norm``, ``first_amplitude``
+        (:math:`A_0 = P(\infty) + R_0`), ``slope`` (:math:`S = \delta/\mu_0`) and
+        ``rounding_error`` (a bound on the rounding error of ``P`` for the given
+        :math:`\delta`; the effect of an error in :math:`\delta` itself is
+        :func:`norm_sensitivity`).
 
     Raises
     ------
     ValueError
         On invalid input or kernel norm >= 1.
+
+    Notes
+    -----
+    Near the edge of stability, :math:`\delta \to 0`, the root :math:`\mu_0 \approx
+    \delta/S` carries a residue :math:`R_0 \approx -P(\infty)` and the plain form
+    :math:`P(\infty) + \sum_i R_i \nu_i^r` cancels catastrophically.  Here :math:`\mu_0`
+    solves :math:`\delta - \mu S(\mu) = 0` (no cancellation), :math:`A_0 = P(\infty) +
+    R_0` is a sum of positive terms, and :math:`P(r) = P(\infty)(1 - \nu_0^r) + A_0\nu_0^r
+    + \sum_{i>0} R_i\nu_i^r` with :math:`1 - \nu_0^r = -\mathrm{expm1}(r\,
+    \mathrm{log1p}(-\mu_0))` (docs/theory.md, Sec. 7).
     """
     p = np.asarray(p, dtype=np.float64)
     order = np.argsort(p, kind="stable")
@@ -356,26 +492,84 @@ def solve_exponential_volterra(p, f, kappa, f0, r):
         raise ValueError(f"secular equation: {STATUS[2]}")
     pk, fk, kk = (np.ascontiguousarray(x[live]) for x in (p, f, kappa))
     n = pk.size
+    knorm = math.fsum(kk / pk)
+    delta = 1.0 - knorm if one_minus_norm is None else float(one_minus_norm)
+    if not delta > 0.0:
+        raise ValueError(f"secular equation: {STATUS[1]}")
     origin = np.empty(n, dtype=np.int64)
     tau = np.empty(n)
-    st = secular_roots_kernel(pk, kk, origin, tau)
+    st = _roots_kernel(pk, kk, delta, origin, tau)
     if st != 0:
         raise ValueError(f"secular equation: {STATUS[st]}")
     mu = np.empty(n)
     resid = np.empty(n)
     secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
+    p_inf = float(f0) / delta
+    a0, slope, d0 = (_first_amplitude(pk, kk, fk, float(f0), delta, int(origin[0]),
+                                      float(tau[0])) if n else (0.0, 1.0, 1.0))
     if np.any(~live):
         pf, ff = p[~live], f[~live]
         # F-only poles contribute to the numerator of every R_i, and have residues of their own
         diff = pf[None, :] - mu[:, None]
         den = np.array([np.sum(kk / (pk - mu_i) ** 2) for mu_i in mu])
         resid = resid + (ff[None, :] / diff).sum(axis=1) / den
-        extra = ff / (1.0 - np.array([np.sum(kk / (pk - x)) for x in pf]))
+        if n:
+            a0 += float(np.sum(ff / (pf - mu[0]))) / d0
+        # 1 - sum kappa/(p - x) = delta - x sum kappa/(p (p - x)): no cancellation near 0
+        gap = np.array([delta - x * np.sum(kk / (pk * (pk - x))) for x in pf])
+        extra = ff / gap
         mu = np.r_[mu, pf]
         resid = np.r_[resid, extra]
-    knorm = float(np.sum(kk / pk))
-    p_inf = float(f0) / (1.0 - knorm)
+    if n:
+        resid[0] = a0 - p_inf
+    else:  # no kernel: P = F, P(inf) = f0
+        mu, resid = np.r_[0.0, mu], np.r_[0.0, resid]
+        a0 = 0.0
     r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
     out = np.empty(r.size)
-    secular_evaluate_kernel(np.ascontiguousarray(mu), np.ascontiguousarray(resid), p_inf, r, out)
-    return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": knorm}
+    err = np.empty(r.size)
+    _split_evaluate_kernel(np.ascontiguousarray(mu), np.ascontiguousarray(resid), float(a0),
+                           p_inf, r, out, err)
+    return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": 1.0 - delta,
+                 "one_minus_norm": delta, "first_amplitude": float(a0),
+                 "slope": float(slope), "rounding_error": err}
+
+
+def norm_sensitivity(info, r, norm_error):
+    r"""Bound on the change of :math:`P(r)` when :math:`\|K\|` is off by ``norm_error``.
+
+    Near the edge of stability :math:`P(r)` is dominated by the slow mode
+    :math:`P_0(r;\delta) = F_0(1 - e^{-r\delta/S})/\delta`, :math:`\delta = 1 - \|K\|`,
+    whose derivative in :math:`\delta` is :math:`F_0 (r/S)^2 G(r\delta/S)` with
+    :math:`G(y) = (1 - (1+y)e^{-y})/y^2` (decreasing, :math:`G(0) = 1/2`).  The bound takes
+    the worst :math:`\delta' \in [\delta - \Delta, \delta]`: it is finite at every
+    ``r`` even when :math:`\Delta \ge \delta` (a finite sum does not care about the sign
+    of :math:`\delta`), and tends to :math:`\Delta P(\infty)/\delta` at large ``r``.
+
+    Parameters
+    ----------
+    info : dict
+        The ``info`` of :func:`solve_exponential_volterra`.
+    r : ndarray
+        Iterations.
+    norm_error : float
+        :math:`\Delta \ge 0`, the uncertainty of :math:`\|K\|` (quadrature or rounding).
+
+    Returns
+    -------
+    ndarray
+        The bound at ``r`` (``inf`` where it overflows).
+    """
+    f0 = info["p_inf"] * info["one_minus_norm"]
+    s = info["slope"]
+    if not (norm_error > 0.0 and f0 > 0.0):
+        return np.zeros(np.shape(r))
+    x = np.asarray(r, dtype=np.float64) / s
+    y = x * (info["one_minus_norm"] - norm_error)
+    with np.errstate(over="ignore", invalid="ignore"):
+        small = np.abs(y) < 1e-3
+        ys = np.where(small, 1.0, y)
+        g = np.where(small, 0.5 - y / 3.0 + y * y / 8.0,
+                     (-np.expm1(-ys) - ys * np.exp(-ys)) / (ys * ys))
+        out = 2.0 * norm_error * f0 * x * x * g
+    return np.where(np.isfinite(out), out, np.inf)

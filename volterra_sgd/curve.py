@@ -16,12 +16,13 @@ discretized measure, at any horizon, with no time stepping.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._secular import solve_exponential_volterra
-from ._validation import as_int, as_iterations, as_positive_real
+from ._secular import norm_sensitivity, solve_exponential_volterra
+from ._validation import as_int, as_iterations, as_positive_real, as_real
 from .forcing import _one_minus_q, deterministic_measure, forcing_and_kernel
 from .model import PLRF, SpectralModel
 from .schedule import envelope
@@ -124,7 +125,8 @@ class LossCurve:
 
 
 def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
-               h: float = 0.02, cache_dir=None) -> LossCurve:
+               h: float = 0.02, cache_dir=None, tol: float | None = None,
+               throw: bool = True, max_cost: float | None = None) -> LossCurve:
     r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
 
     Parameters
@@ -151,6 +153,12 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
         Opt-in on-disk cache of the spectral stage (see
         :func:`volterra_sgd.forcing.deterministic_measure`); the CLI reads it from
         ``--cache-dir`` or the environment variable ``VOLTERRA_SGD_CACHE``.
+    max_cost : float, optional
+        Limit on the estimated kernel steps of the call (default ``10**9``: the spectral
+        measure, about ``250 J`` for tables of length ``J`` of a few ``d``, plus about 60 per
+        requested iteration).  Larger requests raise ``ValueError`` before any work;
+        ``math.inf`` removes the limit, the memory check stays.  See "Cost limits" in
+        docs/curves.md.
 
     Returns
     -------
@@ -191,36 +199,72 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
     >>> bool(decayed.loss[1] > curve.loss[1])
     True
     """
+    from ._validation import check_budget, cost_limit, curve_cost
+    from .model import check_model
     from .schedule import as_schedule
 
+    check_model(model)
+    check_budget(*curve_cost(model, as_iterations(r, "r").size), what="loss_curve",
+                 parameter="d (or n_explicit) or the number of iterations in r",
+                 max_cost=max_cost)
     gfun, gconst = as_schedule(learning_rate, "learning_rate")
     bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
-    if gconst is not None and bconst is not None:
-        return _constant_curve(model, r, gconst, int(bconst), rtol, cache_dir)
-    return _schedule_curve(model, r, gfun, bfun, rtol, h, cache_dir)
+    constant = gconst is not None and bconst is not None
+    if tol is None:
+        tol = 1e3 * rtol if constant else 1e-3
+    tol = as_real(tol, "tol", lower=0.0)
+    with cost_limit(max_cost):
+        if constant:
+            return _constant_curve(model, r, gconst, int(bconst), rtol, tol, throw, cache_dir)
+        return _schedule_curve(model, r, gfun, bfun, rtol, h, tol, throw, cache_dir)
 
 
-def _constant_curve(model, r, g, B, rtol, cache_dir):
+def _constant_curve(model, r, g, B, rtol, tol, throw, cache_dir):
+    from .exact import _kernel_norm_error, _solver_info
+
     fk = forcing_and_kernel(model, r, learning_rate=g, batch_size=B, rtol=rtol,
                             cache_dir=cache_dir)
     g, B = fk.learning_rate, fk.batch_size
     meas = fk.measure
-    P = _solve(meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss, g, B,
-               fk.r)
-    P7 = _solve(meas.coarse_nodes, meas.coarse_forcing_weights, meas.coarse_eigen_weights,
-                meas.limit_loss, g, B, fk.r)
-    err = envelope(fk.r, np.abs(P - P7)) + fk.forcing_error / (1.0 - fk.kernel_norm)
-    info = SolverInfo(success=True, status=0, message="success",
-                      error_estimate=float(np.max(err / P)), n_modes=int(meas.nodes.size))
+    x, x7 = meas.nodes, meas.coarse_nodes
+    delta = 1.0 - fk.kernel_norm  # from the stability check: accepted rates are solvable
+    p, p7 = _one_minus_q(x, g, B), _one_minus_q(x7, g, B)
+    kappa = g * g * B * x * x * meas.eigen_weights
+    kappa7 = g * g * B * x7 * x7 * meas.coarse_eigen_weights
+    norm7 = math.fsum(kappa7 / p7)
+    P, sol = solve_exponential_volterra(p, meas.forcing_weights, kappa, meas.limit_loss, fk.r,
+                                        one_minus_norm=delta)
+    # The 7-point rule, with its kernel rescaled to the same ||K|| (near the edge of
+    # stability its own ||K|| may exceed 1), estimates the quadrature error of the
+    # transient; the quadrature error of ||K|| itself, amplified by 1/(1 - ||K||), is
+    # bounded separately (norm_sensitivity), and so is the rounding error of ||K||.
+    P7, _ = solve_exponential_volterra(p7, meas.coarse_forcing_weights,
+                                       kappa7 * (fk.kernel_norm / norm7), meas.limit_loss,
+                                       fk.r, one_minus_norm=delta)
+    dnorm = abs(fk.kernel_norm - norm7) + _kernel_norm_error(x, g, B, meas.eigen_weights)
+    # forcing errors propagate through the resolvent: sum_{s<=r} R(s) = U(r) <= 1/(1-||K||),
+    # U solving the same equation with unit forcing
+    U, _ = solve_exponential_volterra(p, np.zeros(x.size), kappa, 1.0, fk.r,
+                                      one_minus_norm=delta)
+    err = (envelope(fk.r, np.abs(P - P7)) + fk.forcing_error * U + sol["rounding_error"]
+           + norm_sensitivity(sol, fk.r, dnorm))
+    info = _solver_info(_max_relative(err, P), tol, "loss_curve", throw, int(x.size))
     return LossCurve(r=fk.r, loss=P, forcing=fk.forcing, kernel=fk.kernel, parts=fk.parts,
                      loss_error=err, kernel_norm=fk.kernel_norm, limit_loss=fk.limit_loss,
                      model=model, learning_rate=g, batch_size=B, info=info,
-                     options={"rtol": rtol, "method": "closed_form"})
+                     options={"rtol": rtol, "tol": tol, "method": "closed_form"})
 
 
-def _schedule_curve(model, r, gfun, bfun, rtol, h, cache_dir):
-    from ._validation import as_real
-    from .exact import check_learning_rate
+def _max_relative(err, P):
+    if not err.size:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = err / np.abs(P)
+    return float(np.max(np.where(np.isnan(rel), np.inf, rel)))
+
+
+def _schedule_curve(model, r, gfun, bfun, rtol, h, tol, throw, cache_dir):
+    from .exact import _solver_info, check_learning_rate
     from .schedule import schedule_forcing, schedule_integrator
 
     r = as_iterations(r)
@@ -231,24 +275,26 @@ def _schedule_curve(model, r, gfun, bfun, rtol, h, cache_dir):
     kn = check_learning_rate(meas.nodes, g0, b0, weights=meas.eigen_weights)
     args = (meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss)
     P, err = schedule_integrator(*args, r, gfun, bfun, h=h)
-    P7, _ = schedule_integrator(meas.coarse_nodes, meas.coarse_forcing_weights,
-                                meas.coarse_eigen_weights, meas.limit_loss, r, gfun, bfun, h=h)
+    # the 7-point rule's ||K|| at step 0 may exceed 1 near the edge of stability: keep it
+    # stable by scaling its kernel to at most 1 - (1 - ||K||)/2
+    x7 = meas.coarse_nodes
+    norm7 = math.fsum(g0 * g0 * b0 * x7 * x7 * meas.coarse_eigen_weights
+                      / _one_minus_q(x7, g0, b0))
+    scale7 = min(1.0, (1.0 - 0.5 * (1.0 - kn)) / norm7) if norm7 > 0 else 1.0
+    P7, _ = schedule_integrator(x7, meas.coarse_forcing_weights,
+                                meas.coarse_eigen_weights * scale7, meas.limit_loss, r, gfun,
+                                bfun, h=h)
     err = err + envelope(r, np.abs(P - P7))
     fk = schedule_forcing(*args, r, gfun, bfun, meas.component, h=h)
     parts = {"Fo": np.full(r.size, meas.limit_loss), "Fpp": fk["Fpp"], "Fac": fk["Fac"],
              "Kpp": fk["Kpp"], "Kac": fk["Kac"]}
-    info = SolverInfo(success=True, status=0, message="success",
-                      error_estimate=float(np.max(err / P)), n_modes=int(meas.nodes.size))
+    info = _solver_info(_max_relative(err, P), tol, "loss_curve (schedule)", throw,
+                        int(meas.nodes.size))
     return LossCurve(r=r, loss=P, forcing=fk["F"], kernel=fk["K"], parts=parts, loss_error=err,
                      kernel_norm=kn, limit_loss=meas.limit_loss / (1.0 - kn), model=model,
                      learning_rate=g0, batch_size=b0, info=info,
-                     options={"rtol": rtol, "method": "schedule_integrator", "h": h})
-
-
-def _solve(x, fw, ew, f0, g, B, r):
-    p = _one_minus_q(x, g, B)
-    P, _ = solve_exponential_volterra(p, fw, g * g * B * x * x * ew, f0, r)
-    return P
+                     options={"rtol": rtol, "tol": tol, "method": "schedule_integrator",
+                              "h": h})
 
 
 def sum_of_exponentials(model: PLRF | SpectralModel, *, learning_rate: float, batch_size: int = 1,

@@ -33,8 +33,8 @@ import scipy.linalg
 from scipy.optimize import brentq
 
 from ._numba import njit
-from ._secular import solve_exponential_volterra
-from ._validation import as_int, as_iterations, as_positive_real
+from ._secular import norm_sensitivity, solve_exponential_volterra
+from ._validation import as_int, as_iterations, as_positive_real, as_real
 from .exceptions import ConvergenceError, UnstableLearningRateError
 from .model import PLRF, SpectralModel, check_model
 
@@ -262,7 +262,17 @@ def _kernel_norm(lam: np.ndarray, g: float, B: int, wts=None) -> float:
     if lam.size and np.max(h) >= 1.0:
         return math.inf
     terms = lam / (1.0 - h)
-    return float(g / 2.0 * np.sum(terms if wts is None else wts * terms))
+    # correctly rounded sum: 1 - ||K|| is then good to a few eps absolute (it decides
+    # stability and sets P(inf) = F0 / (1 - ||K||) near the edge of stability)
+    return float(g / 2.0 * math.fsum(terms if wts is None else wts * terms))
+
+
+def _kernel_norm_error(lam: np.ndarray, g: float, B: int, wts=None) -> float:
+    """Bound on the rounding error of :func:`_kernel_norm` (a few eps per term)."""
+    h = g * (B + 1) * lam / 2.0
+    terms = lam / (1.0 - h) ** 2  # 1 - h carries an absolute error eps
+    return float(8.0 * np.finfo(float).eps * g / 2.0
+                 * math.fsum(terms if wts is None else wts * terms))
 
 
 def _eigs(eigenvalues, weights=None):
@@ -286,6 +296,10 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     :math:`\|K\|` increases with :math:`\gamma` from 0 to :math:`\infty` on
     :math:`(0, 2/((B+1)\lambda_{max}))`, so the stability region is
     :math:`0 < \gamma < \gamma^*` with :math:`\|K\|(\gamma^*) = 1`, found by bracketing.
+    The returned value is the floating-point number just below that root: it is itself
+    accepted by :func:`check_learning_rate` (computed :math:`\|K\| < 1`), while the next
+    larger double is refused.  Near :math:`\gamma^*` the loss is ill-conditioned
+    (:math:`P(\infty) = F_0/(1 - \|K\|)`); the solvers report their accuracy there.
 
     Parameters
     ----------
@@ -301,7 +315,7 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     Returns
     -------
     float
-        :math:`\gamma^*` (runs are stable for every smaller positive learning rate).
+        :math:`\gamma^*`: stable, like every smaller positive learning rate.
 
     Examples
     --------
@@ -319,11 +333,24 @@ def max_stable_learning_rate(eigenvalues, batch_size: int = 1, *, weights=None) 
     lmax = float(np.max(lam)) if lam.size else 0.0
     if lmax <= 0.0:
         return math.inf
-    hi = 2.0 / ((B + 1) * lmax)
-    # ||K|| -> inf as gamma -> hi; ||K||(gamma) - 1 changes sign on (0, hi).
-    return float(brentq(lambda g: _kernel_norm(lam, g, B, wts) - 1.0 if g < hi else math.inf,
-                        0.0, hi * (1.0 - 1e-15), xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                        maxiter=500))
+    # ||K|| is finite and increasing on (0, hi) and blows up at hi = 2/((B+1) lambda_max),
+    # possibly only within a few ulps of hi when the top mode has little weight.  Bracket
+    # on [0, b] with b the largest double at which ||K|| is still finite; if even there
+    # ||K|| < 1, every double below hi is stable and b is the answer.
+    b = 2.0 / ((B + 1) * lmax)
+    while math.isfinite(_kernel_norm(lam, float(np.nextafter(b, math.inf)), B, wts)):
+        b = float(np.nextafter(b, math.inf))  # hi itself may round to a finite ||K||
+    while not math.isfinite(_kernel_norm(lam, b, B, wts)):
+        b = float(np.nextafter(b, 0.0))
+    if _kernel_norm(lam, b, B, wts) < 1.0:
+        return b
+    g = float(brentq(lambda x: _kernel_norm(lam, x, B, wts) - 1.0, 0.0, b, xtol=1e-300,
+                     rtol=4 * np.finfo(float).eps, maxiter=500))
+    while not _kernel_norm(lam, g, B, wts) < 1.0:  # the returned rate itself is stable
+        g = float(np.nextafter(g, 0.0))
+    while _kernel_norm(lam, float(np.nextafter(g, math.inf)), B, wts) < 1.0:
+        g = float(np.nextafter(g, math.inf))  # and the next double is not
+    return g
 
 
 def check_learning_rate(eigenvalues, learning_rate: float, batch_size: int = 1, *,
@@ -515,6 +542,12 @@ class ExpectedLoss:
         :math:`B`.
     spectrum : EmbeddingSpectrum
         The embedding's spectral data.
+    loss_error : ndarray
+        Error estimate of ``loss`` (absolute): rounding of the closed form or of the
+        recursion, amplified near the edge of stability by the conditioning of
+        :math:`1 - \|K\|`; the integrator's :math:`|P_h - P_{h/2}|`.
+    info : SolverInfo
+        ``success`` iff ``max(loss_error / loss) <= tol``.
 
     Examples
     --------
@@ -538,10 +571,13 @@ class ExpectedLoss:
     learning_rate: float
     batch_size: int
     spectrum: EmbeddingSpectrum
+    loss_error: np.ndarray | None = None
+    info: object = None
 
 
 def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, batch_size=1,
-                          method: str = "auto", progress: bool = False) -> ExpectedLoss:
+                          method: str = "auto", progress: bool = False, tol: float | None = None,
+                          throw: bool = True) -> ExpectedLoss:
     r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (docs/theory.md, Eqs. (3.4), (7.3)).
 
     Solves the exact Volterra equation :math:`P(r) = F(r) + \sum_{s<r} K(r-1-s)P(s)` for
@@ -551,7 +587,7 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     or by its closed form :math:`P(r) = P(\infty) + \sum_i R_i \nu_i^r` from the secular
     equation :math:`\sum_k \gamma^2 B\lambda_k^2/(\nu - q_k) = 1` (``"closed_form"``,
     :math:`O(k^2)` once plus :math:`O(k)` per requested iteration, any horizon).  The two agree
-    to about 1e-15 relative.
+    to about 1e-15 relative away from the edge of stability; ``loss_error`` bounds both.
 
     Parameters
     ----------
@@ -577,6 +613,13 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
         the hyper-parameters at step 0.
     progress : bool, default False
         Show a ``tqdm`` progress bar for the recursion (needs the ``progress`` extra).
+    tol : float, optional
+        Relative accuracy asked of the loss: ``info.success`` is
+        ``max(loss_error / loss) <= tol``.  Default 1e-10 for constant hyper-parameters with
+        the closed form or the recursion, 1e-3 for schedules and the integrator.
+    throw : bool, default True
+        Raise :class:`ConvergenceError` when the estimate exceeds ``tol``; with ``False``,
+        return the result with ``info.success = False`` and a :class:`ConvergenceWarning`.
 
     Returns
     -------
@@ -588,6 +631,16 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     UnstableLearningRateError
         If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1`; the message
         names the largest stable learning rate.
+    ConvergenceError
+        If ``throw`` and the error estimate exceeds ``tol``.
+
+    Notes
+    -----
+    Close to the largest stable learning rate, :math:`\delta = 1 - \|K\| \to 0`, the
+    closed form is evaluated without cancellation (:mod:`volterra_sgd._secular`) and stays
+    accurate while :math:`r\mu_0 \ll 1` (:math:`\mu_0 \approx \delta/S` the slowest
+    rate); at later iterations the loss inherits the relative error
+    :math:`\sim \epsilon/\delta` of :math:`\delta` itself, which ``loss_error`` reports.
 
     Examples
     --------
@@ -619,26 +672,95 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     kn = check_learning_rate(spec.eigenvalues, g, B)
     lam = spec.eigenvalues
     c = np.ascontiguousarray(g * g * B * lam * lam)
+    if tol is None:
+        tol = 1e-10 if constant and method != "integrator" else 1e-3
+    tol = as_real(tol, "tol", lower=0.0)
+    eps = np.finfo(float).eps
+    wts = np.asarray(spec.weights, dtype=np.float64)
     if not constant:
-        args = (lam, np.asarray(spec.weights, dtype=np.float64), np.ones(lam.size),
-                spec.limit_loss, r, gfun, bfun)
-        loss = schedule_recursion(*args) if method == "recursion" else \
-            schedule_integrator(*args)[0]
-    elif method == "closed_form" and lam.size:
-        p = g * B * lam * (2.0 - g * (B + 1) * lam)  # 1 - q(lambda), without cancellation
-        loss, _ = solve_exponential_volterra(p, spec.weights, c, spec.limit_loss, r)
+        args = (lam, wts, np.ones(lam.size), spec.limit_loss, r, gfun, bfun)
+        if method == "recursion":
+            loss = schedule_recursion(*args)
+            # per-step rounding (a few eps of P per mode sum), accumulated linearly
+            err = 4.0 * eps * (lam.size / 4.0 + 4.0) * np.maximum.accumulate(loss) * (r + 1.0)
+        else:
+            loss, err = schedule_integrator(*args)
     elif method == "integrator":
-        loss = schedule_integrator(lam, np.asarray(spec.weights, dtype=np.float64),
-                                   np.ones(lam.size), spec.limit_loss, r, gfun, bfun)[0]
+        loss, err = schedule_integrator(lam, wts, np.ones(lam.size), spec.limit_loss, r, gfun,
+                                        bfun)
+    elif not lam.size:
+        loss, err = np.full(r.size, spec.limit_loss), np.zeros(r.size)
     else:
-        loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c, r,
-                          progress)
+        p = g * B * lam * (2.0 - g * (B + 1) * lam)  # 1 - q(lambda), without cancellation
+        delta = 1.0 - kn
+        dk = _kernel_norm_error(lam, g, B)  # rounding of ||K||, amplified by 1/(1 - ||K||)
+        closed, sol = solve_exponential_volterra(p, wts, c, spec.limit_loss, r,
+                                                 one_minus_norm=delta)
+        if method == "closed_form":
+            loss = closed
+            err = sol["rounding_error"] + norm_sensitivity(sol, r, dk)
+        else:
+            loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c,
+                              r, progress)
+            err = _recursion_error(r, loss, sol, p, c, dk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = float(np.max(err / np.abs(loss))) if r.size else 0.0
+    info = _solver_info(rel, tol, f"expected_loss_given_w ({method})", throw, lam.size)
     forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
     kernel = _sum_of_powers(lam, c, r, g, B)
     return ExpectedLoss(
         r=r, loss=loss, forcing=forcing, kernel=kernel, kernel_norm=kn,
         limit_loss=spec.limit_loss / (1.0 - kn), learning_rate=g, batch_size=B, spectrum=spec,
+        loss_error=err, info=info,
     )
+
+
+def _recursion_error(r, loss, sol, p, c, dk):
+    """Error estimate of the mode recursion (docs/theory.md eq. 3.6) at ``r``.
+
+    All terms of the recursion are positive, so each rounding is a relative perturbation
+    of one coefficient.  Two parts: (i) ``q = fl(1 - p)`` is off by ~3 eps in every step
+    alike, a coherent shift of each decay rate: ``3 eps r sum_i |R_i| nu_i^r`` on the
+    transient and, through ``||K||`` moving by ``3 eps sum kappa/p^2``, the slow-mode
+    sensitivity (:func:`~volterra_sgd._secular.norm_sensitivity`); (ii) the other roundings
+    (``k/4 + 5`` per step) have random signs: ``6 sqrt((k/4 + 5)(r + 1)) eps P(r)``, the
+    probabilistic bound of Higham & Mary (2019) at 6 standard deviations.
+    """
+    eps = np.finfo(float).eps
+    rf = r.astype(np.float64)
+    mu, res = sol["mu"], sol["residues"]
+    amp = np.abs(res).copy()
+    amp[0] = abs(sol["first_amplitude"])  # P(inf)(1 - nu_0^r): in norm_sensitivity
+    decay = np.exp(np.multiply.outer(rf, np.log1p(-mu))) @ amp
+    coherent = 3.0 * eps * rf * decay + norm_sensitivity(sol, r, dk + 3.0 * eps *
+                                                         math.fsum(c / (p * p)))
+    random = 6.0 * eps * np.sqrt((p.size / 4.0 + 5.0) * (rf + 1.0)) * np.abs(loss)
+    return coherent + random
+
+
+def _solver_info(rel_error: float, tol: float, who: str, throw: bool, n_modes: int):
+    """SolverInfo from an error estimate: success iff ``rel_error <= tol``; raise or warn."""
+    import warnings
+
+    from .curve import SolverInfo
+    from .exceptions import ConvergenceWarning
+
+    if rel_error <= tol:
+        return SolverInfo(success=True, status=0, message="success",
+                          error_estimate=rel_error, n_modes=n_modes)
+    if math.isfinite(rel_error):
+        status = 1
+        message = (f"estimated relative error {rel_error:.3g} exceeds tol={tol:.3g} (near the "
+                   "edge of stability the loss is ill-conditioned: P(inf) = F0/(1 - ||K||))")
+    else:
+        status = 2
+        message = (f"error estimate is not finite (tol={tol:.3g}): the kernel norm is within "
+                   "its own uncertainty of 1")
+    if throw:
+        raise ConvergenceError(f"{who}: {message}")
+    warnings.warn(f"{who}: {message}", ConvergenceWarning, stacklevel=3)
+    return SolverInfo(success=False, status=status, message=message, error_estimate=rel_error,
+                      n_modes=n_modes)
 
 
 def _recursion(spec, q, c, r, progress):
