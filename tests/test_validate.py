@@ -58,21 +58,92 @@ raise ImportError("missing optional dependency of the fake script")
 '''
 
 
-@pytest.fixture
-def fake_package(tmp_path, monkeypatch):
-    """A package ``fakeval_<id>`` with good/bad/boom/norun/broken/_private modules."""
-    name = f"fakeval_{id(tmp_path)}"
+def _package(tmp_path, monkeypatch, prefix, modules):
+    """Write a package ``<prefix>_<id>`` of ``modules`` and make it the validation package."""
+    name = f"{prefix}_{id(tmp_path)}"
     pkg = tmp_path / "src" / name
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    for mod, text in (("good", GOOD), ("bad", BAD), ("boom", BOOM), ("norun", NORUN),
-                      ("broken", BROKEN_IMPORT), ("_private", GOOD)):
+    for mod, text in modules:
         (pkg / f"{mod}.py").write_text(textwrap.dedent(text))
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     monkeypatch.setattr(validate, "_PACKAGE", name)
-    yield name
+    return name
+
+
+def _forget(name):
     for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
         del sys.modules[key]
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    """A package ``fakeval_<id>`` with good/bad/boom/norun/broken/_private modules."""
+    name = _package(tmp_path, monkeypatch, "fakeval",
+                    (("good", GOOD), ("bad", BAD), ("boom", BOOM), ("norun", NORUN),
+                     ("broken", BROKEN_IMPORT), ("_private", GOOD)))
+    yield name
+    _forget(name)
+
+
+# Scripts that only succeed when they run at the same time: each writes its own marker file
+# and waits for the other's (a serial runner would time them out).
+RENDEZVOUS = """
+import os, time
+
+def run(out, quick=False):
+    mine, other = out.parent / "{me}.here", out.parent / "{other}.here"
+    mine.write_text(str(os.getpid()))
+    t0 = time.time()
+    while not other.exists() and time.time() - t0 < 120:
+        time.sleep(0.05)
+    met = other.exists()
+    return {{"title": "{me}", "numbers": {{"pid": os.getpid(), "start": t0, "end": time.time(),
+             "blas": os.environ.get("OPENBLAS_NUM_THREADS")}},
+            "comparisons": [{{"name": "met {other}", "value": 0.0, "tolerance": 0.0,
+                              "passed": met}}]}}
+"""
+
+SOLO = """
+import time
+
+EXCLUSIVE = True
+
+def run(out, quick=False):
+    t0 = time.time()
+    return {"title": "solo", "numbers": {"start": t0, "end": time.time()}}
+"""
+
+CRASH = """
+import os
+
+def run(out, quick=False):
+    print("about to die", flush=True)
+    os._exit(3)
+"""
+
+# CPU time spent in a child process must be counted (compute_optimal uses a process pool).
+BURN = r"""
+import subprocess, sys
+
+CHILD = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"
+
+def run(out, quick=False):
+    subprocess.run([sys.executable, "-c", CHILD], check=True)
+    return {"title": "burn"}
+"""
+
+
+@pytest.fixture
+def parallel_package(tmp_path, monkeypatch):
+    """A package ``parval_<id>`` with two rendezvous scripts, an exclusive one, a crash and
+    a CPU burner."""
+    name = _package(tmp_path, monkeypatch, "parval",
+                    (("ping", RENDEZVOUS.format(me="ping", other="pong")),
+                     ("pong", RENDEZVOUS.format(me="pong", other="ping")),
+                     ("solo", SOLO), ("crash", CRASH), ("burn", BURN)))
+    yield name
+    _forget(name)
 
 
 def test_discovery_order_and_skips(fake_package):
@@ -138,6 +209,67 @@ def test_only_and_success(fake_package, tmp_path):
         validate.run_validation(tmp_path / "r", only=["nope"])
     with pytest.raises(TypeError, match="out must be a path"):
         validate.run_validation(3)
+
+
+def test_parallel_workers(parallel_package, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    lines = []
+    rep = validate.run_validation(tmp_path / "r", quick=True, jobs=2, echo=lines.append)
+    st = {r.name: r.status for r in rep.scripts}
+    assert st == {"burn": "no comparisons", "crash": "error", "ping": "passed",
+                  "pong": "passed", "solo": "no comparisons"}
+    assert [r.name for r in rep.scripts] == ["burn", "crash", "ping", "pong", "solo"]
+    res = {r.name: r for r in rep.scripts}
+    # ping and pong ran at the same time, each in its own process with one BLAS thread
+    assert res["ping"].numbers["pid"] != res["pong"].numbers["pid"]
+    assert res["ping"].numbers["blas"] == res["pong"].numbers["blas"] == "1"
+    # the exclusive script started after every other script had ended
+    others_end = max(res[n].numbers["end"] for n in ("ping", "pong"))
+    assert res["solo"].numbers["start"] > others_end
+    # a worker that dies is an error with its output; the others still ran
+    assert "exited with status 3" in res["crash"].error
+    assert "about to die" in res["crash"].error
+    assert (tmp_path / "r" / "crash" / "log.txt").read_text() == "about to die\n"
+    assert res["crash"].cpu_seconds is None
+    # CPU time includes the script's child processes; wall and CPU are in the report
+    assert res["burn"].cpu_seconds >= 1.0
+    assert all(r.seconds > 0 for r in rep.scripts)
+    assert rep.cpu_seconds >= res["burn"].cpu_seconds + res["ping"].cpu_seconds
+    assert rep.jobs == 2 and rep.message.endswith("s CPU")
+    summary = json.loads(rep.summary_path.read_text())
+    assert summary["meta"]["jobs"] == 2
+    assert summary["meta"]["worker_env"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert summary["meta"]["cpu_seconds"] == pytest.approx(rep.cpu_seconds)
+    burn = summary["scripts"]["burn"]
+    assert burn["cpu_seconds"] == pytest.approx(res["burn"].cpu_seconds)
+    assert burn["seconds"] == pytest.approx(res["burn"].seconds)
+    assert len(burn["load_average"]) == 2
+    text = rep.report_path.read_text()
+    assert "| script | status | comparisons within tolerance | wall time (s) | CPU time (s) |" \
+        in text
+    assert (f"| [burn](#burn) (`burn`) | NO COMPARISONS | 0/0 | {res['burn'].seconds:.1f} | "
+            f"{res['burn'].cpu_seconds:.1f} |") in text
+    assert f"| **total** | | | {rep.seconds:.1f} | {rep.cpu_seconds:.1f} |" in text
+    assert "worker processes, 2 at a time (OPENBLAS_NUM_THREADS=1" in text
+    # progress: one line when a script starts, one when it ends
+    assert sum(line.startswith("[") for line in lines) == 5
+    assert any("ping: PASSED: 1/1" in line for line in lines)
+
+
+def test_jobs_argument(parallel_package, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")  # the caller's setting wins
+    rep = validate.run_validation(tmp_path / "s", only=["solo", "burn"], jobs=1)
+    assert rep.success and rep.jobs == 1
+    assert json.loads(rep.summary_path.read_text())["meta"]["worker_env"][
+        "OPENBLAS_NUM_THREADS"] == "3"
+    # jobs=0: in this process; CPU time is measured there too
+    rep = validate.run_validation(tmp_path / "t", only=["burn"], jobs=0)
+    assert rep.jobs == 0 and rep.scripts[0].cpu_seconds >= 1.0
+    assert "one after the other in the runner's process" in rep.report_path.read_text()
+    with pytest.raises(ValueError, match="jobs must be >= 0; got -1"):
+        validate.run_validation(tmp_path, jobs=-1)
+    with pytest.raises(TypeError, match="jobs must be an integer; got 1.5"):
+        validate.run_validation(tmp_path, jobs=1.5)
 
 
 def test_bad_return_value_is_an_error(tmp_path):

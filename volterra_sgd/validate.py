@@ -17,6 +17,15 @@ directory ``DIR/<name>/`` and collects the returned dicts (keys ``title``, ``des
   (value / tolerance / PASS or FAIL);
 * ``DIR/summary.json``: the same information with every number the scripts returned.
 
+The discovered scripts run in worker processes, ``jobs`` at a time (default: two, or one on
+a one-core machine), each with one BLAS thread: the scripts' matrices are small, and threaded
+BLAS on them costs 10-30 times the CPU time of one thread when the cores are busy (an SVD of
+a 2000 x 200 matrix: 1.36 s of CPU with two OpenBLAS threads on the loaded 2-core machine,
+0.045 s with one).  A worker process also isolates the scripts from each other (a crash is
+reported, the others still run).  Scripts that set ``EXCLUSIVE = True`` (``timings``: it
+measures wall time) run alone after the others.  Every script's wall time and CPU time
+(user + system, its child processes included) are in the report and in ``summary.json``.
+
 A script that raises is reported as failed (with its traceback) and the others still run.
 Nothing here is hard-coded: every number in the report is computed by the scripts in that run.
 """
@@ -32,6 +41,7 @@ import math
 import os
 import pkgutil
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -61,6 +71,15 @@ _ORDER = ("spectrum_figure", "deterministic_vs_empirical", "curve_vs_exact",
 
 _PACKAGE = "volterra_sgd.validation"
 
+#: Started first when the scripts run in parallel (longest first, so that the two workers
+#: finish together; measured CPU seconds of the quick report, docs/validation.md).
+_START_FIRST = ("sgd_vs_deterministic", "compute_optimal_study", "curve_vs_exact",
+                "ridge_vs_simulation", "spectrum_figure", "deterministic_vs_empirical")
+
+#: Thread variables of the worker processes (set to 1 unless the caller's environment sets
+#: them): one BLAS thread per script, the parallelism is one script per core.
+_SERIAL_BLAS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
 
 # ------------------------------------------------------------------------------- results
 @dataclass(frozen=True)
@@ -85,7 +104,14 @@ class ScriptResult:
     numbers : dict
         JSON-serialisable measured numbers.
     seconds : float
-        Wall time measured by the runner (the script's own figure is in ``numbers``).
+        Wall time measured by the runner (the script's own figure is in ``numbers``); in a
+        worker process, from its start to its exit (interpreter start and imports included).
+    cpu_seconds : float or None
+        CPU time (user + system) of the script, its threads and its child processes
+        included: the whole worker process, or the runner's process while the script ran
+        in it.  None if the worker process died without reporting it.
+    load_average : tuple of float
+        One-minute load average of the machine when the script started and when it ended.
     error : str or None
         Traceback when the script raised.
     log : str or None
@@ -116,6 +142,8 @@ class ScriptResult:
     comparisons: tuple = ()
     numbers: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    cpu_seconds: float | None = None
+    load_average: tuple = ()
     error: str | None = None
     log: str | None = None
     warnings: tuple = ()
@@ -131,8 +159,19 @@ class ScriptResult:
             "name": self.name, "status": self.status, "title": self.title,
             "description": self.description, "figures": list(self.figures),
             "tables": list(self.tables), "comparisons": list(self.comparisons),
-            "numbers": self.numbers, "seconds": self.seconds, "error": self.error,
-            "log": self.log, "warnings": list(self.warnings)})
+            "numbers": self.numbers, "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds, "load_average": list(self.load_average),
+            "error": self.error, "log": self.log, "warnings": list(self.warnings)})
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ScriptResult:
+        """Inverse of :meth:`to_dict` (lists become tuples)."""
+        kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for k in ("figures", "tables", "comparisons", "load_average", "warnings"):
+            if k in kw:
+                kw[k] = tuple(kw[k] or ())
+        kw["numbers"] = dict(kw.get("numbers") or {})
+        return cls(**kw)
 
 
 @dataclass(frozen=True)
@@ -150,6 +189,11 @@ class ValidationReport:
     quick : bool
     seconds : float
         Total wall time.
+    cpu_seconds : float
+        Total CPU time: the scripts' plus the runner's own (discovery, Numba warm-up,
+        report).
+    jobs : int
+        Scripts run at the same time (1: one after the other).
     success : bool
         Every script ran and every comparison passed.
     status : int
@@ -180,6 +224,8 @@ class ValidationReport:
     scripts: tuple
     quick: bool
     seconds: float
+    cpu_seconds: float
+    jobs: int
     success: bool
     status: int
     message: str
@@ -276,7 +322,7 @@ def _normalise_comparison(c, i) -> dict:
             "tolerance": tol, "passed": passed, "detail": str(c.get("detail", ""))}
 
 
-def _normalise(name, res, seconds, log, warns, sub=None) -> ScriptResult:
+def _normalise(name, res, cost, log, warns, sub=None) -> ScriptResult:
     if not isinstance(res, Mapping):
         raise TypeError(f"run() must return a dict; got {type(res).__name__}")
     unknown = set(res) - set(RESULT_KEYS)
@@ -306,8 +352,8 @@ def _normalise(name, res, seconds, log, warns, sub=None) -> ScriptResult:
     return ScriptResult(name=name, status=status, title=str(res.get("title") or name),
                         description=str(res.get("description") or ""), figures=figs,
                         tables=tuple(str(t) for t in (res.get("tables") or ())),
-                        comparisons=comps, numbers=_json_safe(numbers), seconds=seconds,
-                        log=log, warnings=warns)
+                        comparisons=comps, numbers=_json_safe(numbers), log=log,
+                        warnings=warns, **cost)
 
 
 def _fmt(x) -> str:
@@ -352,37 +398,211 @@ def _git_commit():
 
 
 # --------------------------------------------------------------------------------- run
-def _run_one(name, fn, out: Path, quick: bool) -> ScriptResult:
+def _cpu_now() -> float:
+    """CPU seconds (user + system) of this process and of its waited-for children."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on every OS
+        return time.process_time()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load1():
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):  # pragma: no cover - not on every OS
+        return None
+
+
+def _run_one(name, fn, out: Path, quick: bool, capture: bool = True) -> ScriptResult:
+    """Run one script in this process; ``capture``: its output goes to ``name/log.txt``."""
     sub = out / name
     sub.mkdir(parents=True, exist_ok=True)
     log_path = sub / "log.txt"
-    t0 = time.perf_counter()
+    load0 = _load1()
+    t0, c0 = time.perf_counter(), _cpu_now()
     if isinstance(fn, BaseException):  # import failed
         err = "".join(traceback.format_exception(type(fn), fn, fn.__traceback__))
-        return ScriptResult(name=name, status="error", title=name, error=err, seconds=0.0)
+        return ScriptResult(name=name, status="error", title=name, error=err, seconds=0.0,
+                            cpu_seconds=0.0, load_average=(load0, load0))
     buf = io.StringIO()
+    redirect = (contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf)) \
+        if capture else (contextlib.nullcontext(), contextlib.nullcontext())
+
+    def costs():
+        return {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_now() - c0,
+                "load_average": (load0, _load1())}
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            with redirect[0], redirect[1]:
                 res = fn(out=sub, quick=quick)
-            seconds = time.perf_counter() - t0
+            cost = costs()
             warns = tuple(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
-            log_path.write_text(buf.getvalue())
-            return _normalise(name, res, seconds, f"{name}/log.txt", warns, sub)
+            if capture:
+                log_path.write_text(buf.getvalue())
+            return _normalise(name, res, cost, f"{name}/log.txt", warns, sub)
         except Exception:  # noqa: BLE001 - every failure is reported, the others still run
-            seconds = time.perf_counter() - t0
-            log_path.write_text(buf.getvalue())
+            cost = costs()
+            if capture:
+                log_path.write_text(buf.getvalue())
             warns = tuple(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
             return ScriptResult(name=name, status="error", title=name,
-                                error=traceback.format_exc(), seconds=seconds,
-                                log=f"{name}/log.txt", warnings=warns)
+                                error=traceback.format_exc(), log=f"{name}/log.txt",
+                                warnings=warns, **cost)
+
+
+def _worker_main(spec: Mapping) -> None:
+    """Entry point of a worker process: run one script, write its result as JSON.
+
+    Output goes to the worker's stdout/stderr, which the runner points at the script's
+    ``log.txt``.  The CPU time reported covers the whole process (interpreter start,
+    imports, Numba cache loads) and its child processes.
+    """
+    import faulthandler
+
+    faulthandler.enable()
+    name, out = spec["name"], Path(spec["out"])
+    try:
+        fn = importlib.import_module(f"{spec['package']}.{name}").run
+    except Exception as exc:  # noqa: BLE001 - reported as an error of that script
+        fn = exc
+    res = _run_one(name, fn, out, bool(spec["quick"]), capture=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    d = res.to_dict()
+    d["cpu_seconds"] = _cpu_now()  # the whole worker process, not only run()
+    tmp = Path(spec["result"] + ".tmp")
+    tmp.write_text(json.dumps(_json_safe(d)))
+    os.replace(tmp, spec["result"])
+
+
+#: Source run by ``python -c`` in a worker process (argv[1]: the JSON spec).
+_WORKER_SOURCE = ("import json, sys; spec = json.loads(sys.argv[1]); "
+                  "sys.path[:0] = [p for p in spec['path'] if p not in sys.path]; "
+                  "import importlib; importlib.import_module(spec['runner'])"
+                  "._worker_main(spec)")
+
+
+class _Worker:
+    """One script running in a worker process (``python -c _WORKER_SOURCE``)."""
+
+    def __init__(self, name: str, out: Path, quick: bool, env: Mapping[str, str]):
+        self.name = name
+        sub = out / name
+        sub.mkdir(parents=True, exist_ok=True)
+        self.result = sub / "_result.json"
+        self.result.unlink(missing_ok=True)
+        spec = {"name": name, "package": _PACKAGE, "runner": __name__, "out": str(out),
+                "quick": bool(quick), "result": str(self.result),
+                "path": [p for p in sys.path if p]}
+        self.load0 = _load1()
+        self.t0 = time.perf_counter()
+        self.log = open(sub / "log.txt", "w")  # noqa: SIM115 - closed in finish()
+        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_SOURCE, json.dumps(spec)],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=dict(env))
+
+    def finish(self) -> ScriptResult:
+        """Collect the finished process's result (an ``error`` result if it wrote none)."""
+        seconds = time.perf_counter() - self.t0
+        self.log.close()
+        code = self.proc.returncode
+        load = (self.load0, _load1())
+        if code == 0 and self.result.is_file():
+            d = json.loads(self.result.read_text())
+            self.result.unlink()
+            d["seconds"] = seconds
+            d["load_average"] = load
+            return ScriptResult.from_dict(d)
+        tail = (self.result.parent / "log.txt").read_text(errors="replace")[-4000:]
+        return ScriptResult(name=self.name, status="error", title=self.name,
+                            error=f"worker process exited with status {code} without a "
+                                  f"result; end of its output:\n{tail}",
+                            seconds=seconds, load_average=load, log=f"{self.name}/log.txt")
+
+
+def _is_exclusive(fn) -> bool:
+    mod = sys.modules.get(getattr(fn, "__module__", None) or "")
+    return bool(getattr(mod, "EXCLUSIVE", False))
+
+
+def _worker_env() -> dict:
+    env = dict(os.environ)
+    for key in _SERIAL_BLAS:
+        env.setdefault(key, "1")
+    return env
+
+
+def _run_parallel(found: Mapping, out: Path, quick: bool, jobs: int, echo) -> dict:
+    """Run the discovered scripts in worker processes, ``jobs`` at a time."""
+    names = list(found)
+    first = [n for n in _START_FIRST if n in found]
+    queue = first + [n for n in names if n not in first]
+    alone = [n for n in queue if _is_exclusive(found[n])]
+    queue = [n for n in queue if n not in alone]
+    env = _worker_env()
+    results, running = {}, []
+    started = 0
+
+    def launch(name):
+        nonlocal started
+        started += 1
+        if echo:
+            echo(f"[{started}/{len(names)}] {name} ...")
+        if isinstance(found[name], BaseException):  # import failed in this process too
+            done(_run_one(name, found[name], out, quick))
+        else:
+            running.append(_Worker(name, out, quick, env))
+
+    def done(res):
+        results[res.name] = res
+        if echo:
+            echo(_progress_line(res))
+
+    while queue or alone or running:
+        while queue and len(running) < jobs:
+            launch(queue.pop(0))
+        if not queue and not running and alone:
+            launch(alone.pop(0))
+        for w in [w for w in running if w.proc.poll() is not None]:
+            running.remove(w)
+            done(w.finish())
+        if running:
+            time.sleep(0.1)
+    return results
+
+
+def _progress_line(res: ScriptResult) -> str:
+    npass = sum(c["passed"] for c in res.comparisons)
+    cpu = "" if res.cpu_seconds is None else f", CPU {res.cpu_seconds:.1f} s"
+    return (f"    {res.name}: {res.status.upper()}: {npass}/{len(res.comparisons)} comparisons "
+            f"within tolerance (wall {res.seconds:.1f} s{cpu})"
+            + (f"\n    {res.error.strip().splitlines()[-1]}" if res.error else ""))
+
+
+def _warmup(jobs: int):
+    """Compile or load every Numba kernel once, before the workers start.
+
+    Otherwise each worker compiles the kernels it needs on a cold cache: the same
+    compilation in two processes at once, twice the CPU time.
+    """
+    if jobs < 2 or _PACKAGE != f"{__package__}.validation":
+        return None
+    from ._numba import warmup
+
+    c0 = time.perf_counter(), _cpu_now()
+    warmup()
+    return {"seconds": time.perf_counter() - c0[0], "cpu_seconds": _cpu_now() - c0[1]}
 
 
 def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = None,
                    scripts: Mapping[str, Callable] | None = None,
-                   command: str | None = None, echo: Callable[[str], None] | None = None
-                   ) -> ValidationReport:
+                   command: str | None = None, echo: Callable[[str], None] | None = None,
+                   jobs: int | None = None) -> ValidationReport:
     """Run the validation scripts and write ``out/report.md`` and ``out/summary.json``.
 
     Parameters
@@ -390,17 +610,25 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     out : str or path-like
         Report directory (created).  Script ``name`` writes its files into ``out/name/``.
     quick : bool, default False
-        Passed to every script: small sizes and few draws (each script about a minute on
-        two cores; the full run is meant to stay under an hour).
+        Passed to every script: small sizes and few draws (the whole quick report fits in
+        5 minutes of wall time on two idle cores; the full run takes under an hour).
     only : sequence of str, optional
         Run only these scripts (names as in :func:`available_scripts`).
     scripts : mapping of str to callable, optional
         Use these ``run(out, quick)`` callables instead of discovering
-        ``volterra_sgd.validation`` (for testing and for users' own checks).
+        ``volterra_sgd.validation`` (for testing and for users' own checks).  They run in
+        this process, one after the other.
     command : str, optional
         Command line recorded in the report (default: ``sys.argv``).
     echo : callable, optional
-        Called with one progress line per script (the CLI passes ``print``).
+        Called with one progress line when a script starts and one when it ends (the CLI
+        passes ``print``).
+    jobs : int, optional
+        Discovered scripts run in worker processes, ``jobs`` at a time, with one BLAS
+        thread each (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
+        ``VECLIB_MAXIMUM_THREADS`` default to 1 in the workers).  Default
+        ``min(2, os.cpu_count())``.  ``jobs=0`` runs them in this process, one after the
+        other, with the process's own thread settings.
 
     Returns
     -------
@@ -410,9 +638,9 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     Raises
     ------
     ValueError
-        If ``only`` names an unknown script.
+        If ``only`` names an unknown script, or ``jobs`` is negative.
     TypeError
-        If ``out`` is not path-like.
+        If ``out`` is not path-like, or ``jobs`` is not an integer.
     ImportError
         If matplotlib (the ``plot`` extra) is missing and ``scripts`` is not given.
 
@@ -437,6 +665,12 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     """
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a path; got {type(out).__name__}")
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise TypeError(f"jobs must be an integer; got {jobs!r}")
+    if jobs < 0:
+        raise ValueError(f"jobs must be >= 0; got {jobs}")
     out = Path(out)
     if only is not None and isinstance(only, str):
         only = [only]
@@ -455,24 +689,28 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
                 raise ValueError(f"only: unknown validation script(s) {unknown}; "
                                  f"available: {list(found)}")
             found = {n: f for n, f in found.items() if n in only}
+        jobs = 0
     out.mkdir(parents=True, exist_ok=True)
     from . import __version__
 
     started = _dt.datetime.now(_dt.timezone.utc)
     machine_start = _machine()
-    t0 = time.perf_counter()
-    results = []
-    for i, (name, fn) in enumerate(found.items()):
-        if echo:
-            echo(f"[{i + 1}/{len(found)}] {name} ...")
-        res = _run_one(name, fn, out, quick)
-        results.append(res)
-        if echo:
-            npass = sum(c["passed"] for c in res.comparisons)
-            echo(f"    {res.status.upper()}: {npass}/{len(res.comparisons)} comparisons "
-                 f"within tolerance ({res.seconds:.1f} s)"
-                 + (f"\n    {res.error.strip().splitlines()[-1]}" if res.error else ""))
+    t0, c0 = time.perf_counter(), _cpu_now()
+    warm = _warmup(jobs) if found else None
+    if jobs >= 1:
+        by_name = _run_parallel(found, out, quick, jobs, echo)
+        results = [by_name[n] for n in found]
+    else:
+        results = []
+        for i, (name, fn) in enumerate(found.items()):
+            if echo:
+                echo(f"[{i + 1}/{len(found)}] {name} ...")
+            results.append(_run_one(name, fn, out, quick))
+            if echo:
+                echo(_progress_line(results[-1]))
     seconds = time.perf_counter() - t0
+    # this process and its waited-for children: the workers and everything they started
+    cpu_total = _cpu_now() - c0
     try:
         load_end = list(os.getloadavg())
     except (AttributeError, OSError):  # pragma: no cover
@@ -482,13 +720,16 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     n_pass = sum(c["passed"] for r in results for c in r.comparisons)
     n_err = sum(r.status == "error" for r in results)
     message = (f"{len(results)} scripts, {n_err} raised; {n_pass}/{n_comp} comparisons "
-               f"within tolerance; {seconds:.0f} s")
+               f"within tolerance; {seconds:.0f} s wall, {cpu_total:.0f} s CPU")
     meta = {
         "date_utc": started.isoformat(timespec="seconds"),
         "package_version": __version__, "git_commit": _git_commit(),
         "command": command if command is not None else " ".join(sys.argv),
         "quick": bool(quick), "machine": machine_start, "load_average_end": load_end,
-        "seconds": seconds, "success": success, "message": message,
+        "seconds": seconds, "cpu_seconds": cpu_total,
+        "jobs": jobs, "worker_env": ({k: _worker_env()[k] for k in _SERIAL_BLAS}
+                                    if jobs >= 1 else None),
+        "warmup": warm, "success": success, "message": message,
         "scripts_run": [r.name for r in results],
     }
     report_path = out / "report.md"
@@ -498,7 +739,8 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     report_path.write_text(_render(meta, results))
     return ValidationReport(out=out, report_path=report_path, summary_path=summary_path,
                             scripts=tuple(results), quick=bool(quick), seconds=seconds,
-                            success=success, status=0 if success else 1, message=message)
+                            cpu_seconds=cpu_total, jobs=jobs, success=success,
+                            status=0 if success else 1, message=message)
 
 
 # ----------------------------------------------------------------------------- report
@@ -510,6 +752,21 @@ def _cell(text) -> str:
 def _anchor(title: str) -> str:
     keep = "".join(ch for ch in title.lower() if ch.isalnum() or ch in " -_")
     return keep.strip().replace(" ", "-")
+
+
+def _fmt_s(x) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _jobs_line(meta: dict) -> str:
+    jobs = meta.get("jobs", 0)
+    if not jobs:
+        return "scripts run one after the other in the runner's process"
+    env = ", ".join(f"{k}={v}" for k, v in (meta.get("worker_env") or {}).items())
+    ncpu = meta["machine"].get("cpu_count") or 1
+    return (f"scripts run in worker processes, {jobs} at a time ({env}); on {ncpu} idle "
+            f"CPUs the CPU time alone needs at least {meta['cpu_seconds'] / ncpu:.0f} s "
+            "of wall time")
 
 
 def _render(meta: dict, results: list) -> str:
@@ -532,6 +789,8 @@ def _render(meta: dict, results: list) -> str:
         f"NumPy {m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}",
         "- **Threads:** " + ", ".join(f"{k}={v}" for k, v in m["threads_env"].items()),
         f"- **Load average (1, 5, 15 min):** {load_s} at the start; {load_e} at the end",
+        f"- **Cost:** {meta['seconds']:.1f} s wall, {meta['cpu_seconds']:.1f} s CPU "
+        f"(user + system, all processes); " + _jobs_line(meta),
         "",
         "Every number below was computed in this run; `summary.json` holds all of them "
         "(and the per-script `numbers`). Each comparison states its value, its tolerance "
@@ -539,18 +798,25 @@ def _render(meta: dict, results: list) -> str:
         "",
         "## Summary",
         "",
-        "| script | status | comparisons within tolerance | wall time (s) |",
-        "|---|---|---|---|",
+        "| script | status | comparisons within tolerance | wall time (s) | CPU time (s) |",
+        "|---|---|---|---|---|",
     ]
     for r in results:
         npass = sum(c["passed"] for c in r.comparisons)
         lines.append(f"| [{_cell(r.title)}](#{_anchor(r.title)}) (`{r.name}`) | "
-                     f"{r.status.upper()} | {npass}/{len(r.comparisons)} | {r.seconds:.1f} |")
-    lines.append(f"| **total** | | | {meta['seconds']:.1f} |")
+                     f"{r.status.upper()} | {npass}/{len(r.comparisons)} | {r.seconds:.1f} | "
+                     f"{_fmt_s(r.cpu_seconds)} |")
+    if meta.get("warmup"):
+        lines.append(f"| Numba warm-up (runner) | | | {meta['warmup']['seconds']:.1f} | "
+                     f"{meta['warmup']['cpu_seconds']:.1f} |")
+    lines.append(f"| **total** | | | {meta['seconds']:.1f} | {meta['cpu_seconds']:.1f} |")
     lines.append("")
     for r in results:
+        load = ", ".join("–" if x is None else f"{x:.2f}" for x in r.load_average)
         lines += ["", f"## {r.title}", "", f"Script `volterra_sgd.validation.{r.name}`; "
-                  f"status **{r.status.upper()}**; {r.seconds:.1f} s"
+                  f"status **{r.status.upper()}**; {r.seconds:.1f} s wall, "
+                  f"{_fmt_s(r.cpu_seconds)} s CPU"
+                  + (f" (load average {load} at its start, end)" if load else "")
                   + (f"; log: [{r.log}]({r.log})" if r.log else "") + ".", ""]
         if r.error:
             lines += ["The script raised an exception:", "", "```text", r.error.rstrip(),

@@ -33,6 +33,9 @@ from volterra_sgd.validation._common import markdown_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+#: ``volterra-sgd validate`` runs this script alone, after the others: it measures wall time.
+EXCLUSIVE = True
+
 
 def _time(fn, repeats):
     """First call and the median of ``repeats`` further calls (seconds)."""
