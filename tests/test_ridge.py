@@ -300,7 +300,7 @@ def test_bad_input_simulation_and_models():
     with pytest.raises(ValueError, match="n_runs"):
         vs.simulate_ridge(model, 10, n_runs=0)
     with pytest.raises(TypeError, match="n_runs"):
-        vs.simulate_ridge(model, 10, n_runs=2.0)
+        vs.simulate_ridge(model, 10, n_runs=2.5)
     inf_model = vs.PLRF(1.0, 0.7, math.inf, 20)
     with pytest.raises(ValueError, match="finite"):
         vs.simulate_ridge(inf_model, 10)

@@ -508,10 +508,11 @@ def test_bad_input():
         (dict(learning_rate=math.nan), ValueError, "learning_rate"),
         (dict(learning_rate="0.1"), TypeError, "learning_rate"),
         (dict(batch_size=0), ValueError, "batch_size"),
-        (dict(batch_size=2.0), TypeError, "batch_size"),
+        (dict(batch_size=2.5), TypeError, "batch_size"),
         (dict(batch_size=True), TypeError, "batch_size"),
         (dict(n_runs=0), ValueError, "n_runs"),
-        (dict(n_runs=10.0), TypeError, "n_runs"),
+        (dict(n_runs=10.5), TypeError, "n_runs"),
+        (dict(r=[0, 10**15]), ValueError, "max_cost"),
         (dict(r=[3, 1]), ValueError, "sorted"),
         (dict(r=[-1, 2]), ValueError, "non-negative"),
         (dict(r=[0.5]), ValueError, "whole"),
@@ -838,7 +839,8 @@ def test_bad_schedules():
         (dict(learning_rate=g, batch_size=lambda s: 1 - s), ValueError, "non-positive"),
         (dict(learning_rate=lambda s: np.ones(3)), ValueError, "one value per step"),
         # scalars still take the strict scalar checks
-        (dict(learning_rate=np.full(10, g), batch_size=2.0), TypeError, "batch_size"),
+        (dict(learning_rate=np.full(10, g), batch_size=2.5), TypeError, "batch_size"),
+        (dict(learning_rate=np.full(10, g) * (1 + 1j)), TypeError, "learning_rate"),
         (dict(learning_rate=np.full(10, g), batch_size="2"), TypeError, "batch_size"),
     ]
     for kw, exc, match in cases:

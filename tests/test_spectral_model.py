@@ -254,7 +254,7 @@ def test_broken_power_law_curve_matches_w_average_many_draws():
     (dict(eigenvalues=[1.0, 0.5, 0.2], target=[1, 1], d=1), ValueError, "length"),
     (dict(eigenvalues=[1.0, 0.5], target=[1, 1], d=3), ValueError, "d must be <= v"),
     (dict(eigenvalues=[1.0, 0.5], target=[1, 1], d=0), ValueError, "d"),
-    (dict(eigenvalues=[1.0, 0.5], target=[1, 1], d=1.0), TypeError, "d"),
+    (dict(eigenvalues=[1.0, 0.5], target=[1, 1], d=1.5), TypeError, "d"),
     (dict(eigenvalues=[[1.0, 0.5]], target=[1, 1], d=1), ValueError, "eigenvalues"),
     (dict(eigenvalues=["a", "b"], target=[1, 1], d=1), TypeError, "eigenvalues"),
     (dict(eigenvalues=3.0, target=[1], d=1), TypeError, "eigenvalues"),

@@ -723,7 +723,8 @@ def _adaptive_component(model, a, b, theta_edges, rtol, totals, max_panels=20000
 
 
 
-def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> SpectralMeasure:
+def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
+                     max_cost: float | None = None) -> SpectralMeasure:
     r"""Discretize the deterministic F- and K-measures on the real axis (docs/theory.md, Sec. 6).
 
     Parameters
@@ -733,6 +734,11 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
     rtol : float, default 1e-11
         Panels are bisected until the 15- and 7-point Gauss rules agree to ``rtol`` relative
         to the total F-mass, eigenvalue count and K-mass.
+    max_cost : float, optional
+        Limit on the estimated kernel steps (default ``10**9``; about ``250 J`` for tables of
+        length ``J``, a few ``d`` for a PLRF, ``n_explicit`` for a SpectralModel); larger
+        requests raise ``ValueError`` up front, ``math.inf`` removes the limit (the memory
+        check stays).  See docs/curves.md, "Cost limits".
 
     Returns
     -------
@@ -748,9 +754,17 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
     [1.0, 1.0, 1.0]
     """
     model = _require_deterministic(model)
-    from ._validation import as_real
+    from ._validation import as_real, check_budget, cost_limit, measure_cost
 
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
+    check_budget(*measure_cost(model), what="spectral_measure", parameter="d (or n_explicit)",
+                 max_cost=max_cost)
+    _warn_slow_tail(model)
+    with cost_limit(max_cost):
+        return _spectral_measure(model, rtol)
+
+
+def _spectral_measure(model, rtol):
     support = spectral_support(model)
     f0 = limit_loss(model)
     p0 = model.initial_loss
@@ -788,6 +802,32 @@ def spectral_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11) -> Spe
         outlier_masses=np.array(masses), outlier_counts=np.array(counts),
         outlier_locations=np.array(locs), mass_defect=float(p0 - f0 - np.sum(c[1])),
     )
+
+
+#: Measured wall time of spectral_measure(PLRF(alpha, 0.7, inf, 100)) on a loaded 2-core
+#: machine, by 2*alpha - 1: the panels multiply as the tail power approaches 1.
+_SLOW_TAIL_TIMES = ((1e-3, 2.0), (6e-4, 5.0), (4e-4, 14.0), (2e-4, 545.0))
+
+
+def _warn_slow_tail(model) -> None:
+    """Warn up front when an infinite spectrum's tail power p is within 1e-3 of 1 (slow)."""
+    if model.finite:
+        return
+    p = 2.0 * model.alpha if isinstance(model, PLRF) else float(model.tail_power)
+    eps = p - 1.0
+    if eps >= _SLOW_TAIL_TIMES[0][0]:
+        return
+    import warnings
+
+    est = next((t for e, t in reversed(_SLOW_TAIL_TIMES) if eps <= e * 1.0000001), None)
+    est = "more than 10 minutes" if est is None or eps < _SLOW_TAIL_TIMES[-1][0] else (
+        f"about {est:.0f} s or more")
+    name = "2*alpha" if isinstance(model, PLRF) else "tail_power"
+    warnings.warn(
+        f"{name} = {p!r} is within {eps:.2g} of 1 with v = inf: the tail sums converge like "
+        f"1/({name} - 1) and the spectral measure needs many panels; expect {est} "
+        f"(measured at d = 100: {name} - 1 = 1e-3: 2 s, 4e-4: 14 s, 2e-4: 545 s).  A finite "
+        "v (e.g. v = 100 * d) is fast.", RuntimeWarning, stacklevel=3)
 
 
 def _trace_d2(model: PLRF | SpectralModel) -> float:

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import zeta
 
-from ._validation import as_int, as_real
+from ._validation import as_exponents, as_int, as_real, as_rng
 
 __all__ = ["PLRF", "SpectralModel"]
 
@@ -82,7 +82,7 @@ class _DiagonalModel:
         >>> W = vs.PLRF(1.0, 0.7, 100, 10).sample_embedding(rng=1)
         """
         v = self._require_finite("sample_embedding")
-        gen = np.random.default_rng(rng)
+        gen = np.random.default_rng(as_rng(rng))
         return gen.standard_normal((v, self.d)) / math.sqrt(self.d)
 
     def check_embedding(self, W) -> np.ndarray:
@@ -97,6 +97,36 @@ class _DiagonalModel:
         if not np.all(np.isfinite(arr)):
             raise ValueError("W must be finite; it contains NaN or inf")
         return arr
+
+
+#: Largest decimal exponent of any eigenvalue ratio, target or power sum a PLRF may need
+#: (float64 holds 1e-308 .. 1e308; the margin keeps products like tau * lambda_j finite).
+_LOG10_RANGE = 300.0
+
+
+def _check_representable(alpha: float, beta: float, v, d: int) -> None:
+    """Refuse (alpha, beta, v, d) whose spectrum, targets or initial loss leave float64."""
+    n = 2.0 * d if math.isinf(v) else float(v)
+    lg = math.log10(n)
+    if 2.0 * alpha * lg > _LOG10_RANGE:
+        where = "2*d (v = inf: tau ~ d^(2*alpha))" if math.isinf(v) else "v"
+        raise ValueError(
+            f"alpha is too large for this size: the eigenvalues j^(-2*alpha) reach "
+            f"1e-{2.0 * alpha * lg:.0f} (n = {where}); accepted: 2*alpha*log10(n) <= "
+            f"{_LOG10_RANGE:g}, i.e. alpha <= {_LOG10_RANGE / (2.0 * lg):.6g} here")
+    if math.isinf(v):
+        return
+    if beta < 0.0 and -beta * lg > _LOG10_RANGE:
+        raise ValueError(
+            f"beta is too negative for v = {v}: the targets j^(-beta) reach 1e{-beta * lg:.0f}; "
+            f"accepted: -beta*log10(v) <= {_LOG10_RANGE:g}, i.e. beta >= "
+            f"{-_LOG10_RANGE / lg:.6g} here")
+    s = 2.0 * (alpha + beta)
+    if s < 0.0 and (1.0 - s) * lg > _LOG10_RANGE:
+        raise ValueError(
+            f"beta is too negative for v = {v}: the initial loss sum_j j^(-2*(alpha+beta)) "
+            f"reaches 1e{(1.0 - s) * lg:.0f}; accepted: (1 - 2*(alpha+beta))*log10(v) <= "
+            f"{_LOG10_RANGE:g}, i.e. beta >= {(1.0 - _LOG10_RANGE / lg) / 2.0 - alpha:.6g} here")
 
 
 @dataclass(frozen=True)
@@ -157,10 +187,9 @@ class PLRF(_DiagonalModel):
     noise_variance: float = 0.0
 
     def __post_init__(self):
-        alpha = as_real(self.alpha, "alpha", lower=0.0)
-        beta = as_real(self.beta, "beta")
+        alpha, beta = as_exponents(self.alpha, self.beta)
         d = as_int(self.d, "d", minimum=1)
-        if isinstance(self.v, float) and math.isinf(self.v) and self.v > 0:
+        if isinstance(self.v, (float, np.floating)) and math.isinf(self.v) and self.v > 0:
             if not 2.0 * alpha > 1.0:
                 raise ValueError(
                     f"v = inf requires 2*alpha > 1 (trace-class data covariance); got alpha={alpha}"
@@ -173,6 +202,7 @@ class PLRF(_DiagonalModel):
             v = math.inf
         else:
             v = as_int(self.v, "v", minimum=1)
+        _check_representable(alpha, beta, v, d)
         object.__setattr__(self, "alpha", alpha)
         object.__setattr__(self, "beta", beta)
         object.__setattr__(self, "v", v)
@@ -212,10 +242,14 @@ class PLRF(_DiagonalModel):
         """:math:`\\sum_{j\\le v} j^{-s}` without building a length-v array when v is huge."""
         if not self.finite:
             return float(zeta(s, 1.0))
-        if self.v <= 10**7 or s <= 1.0:
+        if self.v <= 10**7:
             j = np.arange(int(self.v), 0, -1, dtype=np.float64)  # small terms first
             return float(np.sum(j ** (-s)))
-        return float(zeta(s, 1.0) - zeta(s, float(self.v) + 1.0))
+        if s > 1.0:
+            return float(zeta(s, 1.0) - zeta(s, float(self.v) + 1.0))
+        from .resolvent import _zeta_partial  # Euler-Maclaurin, O(1) in v; lazy (cycle)
+
+        return float(_zeta_partial(float(s), float(self.v)))
 
     @cached_property
     def initial_loss(self) -> float:
@@ -226,6 +260,11 @@ class PLRF(_DiagonalModel):
     def trace_data_covariance(self) -> float:
         r""":math:`\mathrm{tr}\,D = \sum_{j\le v} j^{-2\alpha}`."""
         return self._power_sum(2.0 * self.alpha)
+
+    @cached_property
+    def trace_data_covariance_squared(self) -> float:
+        r""":math:`\mathrm{tr}\,D^2 = \sum_{j\le v} j^{-4\alpha}` (no length-v array)."""
+        return self._power_sum(4.0 * self.alpha)
 
 
 
@@ -498,6 +537,48 @@ class SpectralModel(_DiagonalModel):
 
         lam, b = load_spectrum(path)
         return cls(lam, b, d)
+
+    @classmethod
+    def from_data(cls, X, y, d: int, *, center: bool = True, standardize: bool = False,
+                  trust: float = 0.03, tail: str = "auto", window=None) -> SpectralModel:
+        r"""Build the model from samples: sample spectrum and least-squares target.
+
+        The eigenvalues of the sample covariance of ``X`` and the coordinates of the
+        least-squares predictor of ``y`` in its eigenbasis; beyond the trusted eigenvalues
+        (docs/theory.md, Eq. (14.1)) a fitted power-law tail (``tail``).  Details and the
+        residual variance: :func:`volterra_sgd.empirical_spectrum` (docs/fitting.md).
+
+        Parameters
+        ----------
+        X : array_like, shape (n, v)
+            Features, one sample per row.
+        y : array_like, shape (n,)
+            Labels.
+        d : int
+            Number of random features.
+        center, standardize, trust
+            See :func:`volterra_sgd.empirical_spectrum`.
+        tail, window
+            See :meth:`volterra_sgd.EmpiricalSpectrum.model_spectrum`.
+
+        Returns
+        -------
+        SpectralModel
+
+        Examples
+        --------
+        >>> import numpy as np, volterra_sgd as vs
+        >>> rng = np.random.default_rng(0)
+        >>> j = np.arange(1, 101.0)
+        >>> X = rng.standard_normal((5000, 100)) * j**-1.0
+        >>> sm = vs.SpectralModel.from_data(X, X @ j**-0.5, d=20)
+        >>> sm.v, sm.d
+        (100, 20)
+        """
+        from .fitting import empirical_spectrum
+
+        es = empirical_spectrum(X, y, center=center, standardize=standardize, trust=trust)
+        return es.model(d, tail=tail, window=window)
 
     # ----------------------------------------------------------------------- basics
     @property

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._numba import njit
+from ._validation import check_budget, tau_cost
 from .exceptions import ConvergenceError, ConvergenceWarning
 from .model import PLRF, SpectralModel, check_model
 
@@ -498,7 +499,7 @@ def _head_too_short(model) -> ConvergenceError:
         "build the model with a larger n_explicit")
 
 
-def tau(model: PLRF | SpectralModel) -> float:
+def tau(model: PLRF | SpectralModel, *, max_cost: float | None = None) -> float:
     r"""Scale :math:`\tau` of :math:`m(z) \approx -\tau z` near 0 (docs/theory.md, Eq. (6.4)).
 
     Near the origin :math:`m(z) \approx -\tau z`, where :math:`\tau` solves the
@@ -510,6 +511,10 @@ def tau(model: PLRF | SpectralModel) -> float:
     ----------
     model : PLRF or SpectralModel
         The model; ``v = inf`` is allowed (it requires :math:`2\alpha > 1`).
+    max_cost : float, optional
+        Limit on the estimated kernel steps (default ``10**9``, about ``6 J`` steps for a
+        cut-off ``J`` of a few ``d``); ``math.inf`` removes it (docs/curves.md, "Cost
+        limits").
 
     Returns
     -------
@@ -522,6 +527,8 @@ def tau(model: PLRF | SpectralModel) -> float:
     ------
     TypeError
         If ``model`` is not a :class:`~volterra_sgd.PLRF`.
+    ValueError
+        If the estimated cost exceeds ``max_cost``.
     ConvergenceError
         If the root finder fails (not observed in practice).
 
@@ -544,6 +551,8 @@ def tau(model: PLRF | SpectralModel) -> float:
     0.44414
     """
     model = _check_model(model)
+    check_budget(*tau_cost(model), what="tau", parameter="d (the cut-off J grows like d)",
+                 max_cost=max_cost)
     if isinstance(model, SpectralModel):
         g = _general_tables(model)
         t, status = _tau_kernel_tab(float(model.d), float(model.v), g.trd, g.lam, g.levels,

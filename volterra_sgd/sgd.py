@@ -50,7 +50,6 @@ spread over the Numba threads (``prange``).
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -60,7 +59,14 @@ import numpy as np
 from . import _rng
 from ._numba import njit
 from ._rng import next_uint64, normal_slow, ziggurat_split
-from ._validation import as_int, as_iterations, as_positive_real
+from ._validation import (
+    as_int,
+    as_iterations,
+    as_positive_real,
+    as_rng,
+    check_budget,
+    sgd_cost,
+)
 from .exact import EmbeddingSpectrum, check_learning_rate, embedding_spectrum
 from .model import PLRF, SpectralModel, check_model, model_metadata
 
@@ -524,16 +530,8 @@ class SGDRun:
 # ====================================================================== friendly layer
 def _root_entropy(rng) -> tuple[int | None, int]:
     """Normalise ``rng`` (SPEC 7) and derive 126 bits of root entropy from it."""
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError(f"rng must be None, an int or a numpy.random.Generator; got {rng!r}")
-    seed = int(rng) if isinstance(rng, numbers.Integral) else None
-    if seed is not None and seed < 0:
-        raise ValueError(f"rng must be a non-negative int seed; got {seed}")
-    if not (rng is None or seed is not None or isinstance(rng, (np.random.Generator,
-                                                                np.random.SeedSequence,
-                                                                np.random.BitGenerator))):
-        raise TypeError("rng must be None, an int or a numpy.random.Generator; "
-                        f"got {type(rng).__name__}")
+    rng = as_rng(rng)
+    seed = rng if isinstance(rng, int) else None
     gen = np.random.default_rng(rng)
     hi, lo = (int(x) for x in gen.integers(0, 2**63, size=2, dtype=np.int64))
     return seed, (hi << 63) | lo
@@ -635,7 +633,7 @@ def _spectrum_method(method, model: PLRF, fixed: bool) -> str:
 def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
                  n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
                  progress: bool = False, throw: bool = True,
-                 spectrum_method: str | None = None) -> SGDRun:
+                 spectrum_method: str | None = None, max_cost: float | None = None) -> SGDRun:
     r"""Simulate one-pass SGD on the PLRF model and record the exact loss.
 
     The update is docs/theory.md, Eq. (2.1); the default engine uses Eqs. (5.1)-(5.2).
@@ -688,6 +686,12 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         where its cost matters), else ``"svd"``.  To reproduce run ``i`` of a ``W=None``
         simulation with ``W=sim.embedding(i)``, pass the method the simulation used
         (``sim.metadata["options"]["spectrum_method"]``).
+    max_cost : float, optional
+        Limit on the estimated number of kernel steps (default ``10**9``: runs, times steps,
+        times ``d B`` for the eigenbasis engine or ``v d B`` for the literal one, plus
+        :math:`v d \min(v, d)` per embedding spectrum); larger requests raise ``ValueError``
+        before any work.  ``math.inf`` removes the limit; the memory check (against the
+        machine's memory) always applies.  See "Cost limits" in docs/curves.md.
 
     Returns
     -------
@@ -748,10 +752,14 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
     if not model.finite:
         raise ValueError("simulate_sgd needs a finite hidden dimension v; this model has v = inf")
     r = as_iterations(r, "r")
-    g, B, gam, bat, sched_meta = _hyper_parameters(learning_rate, batch_size, int(r[-1]))
-    scheduled = gam is not None
     n_runs = as_int(n_runs, "n_runs", minimum=1)
     engine = _validate_engine(engine)
+    check_budget(*sgd_cost(model.v, model.d, int(r[-1]), n_runs, batch_size, learning_rate,
+                           literal=engine == "literal", n_spectra=1 if W is not None else n_runs),
+                 what="simulate_sgd", parameter="max(r), n_runs, batch_size or the model size",
+                 max_cost=max_cost)
+    g, B, gam, bat, sched_meta = _hyper_parameters(learning_rate, batch_size, int(r[-1]))
+    scheduled = gam is not None
     for name, flag in (("progress", progress), ("throw", throw)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool; got {flag!r}")
