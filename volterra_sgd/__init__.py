@@ -52,6 +52,13 @@ from .exceptions import (
     VolterraSGDError,
 )
 from .features import FeatureSpectrum, feature_spectrum
+from .fitting import (
+    EmpiricalSpectrum,
+    FittingWarning,
+    SpectrumFit,
+    empirical_spectrum,
+    fit_power_laws,
+)
 from .forcing import ForcingKernel, forcing_and_kernel
 from .io import load_curve, save_curve
 from .model import PLRF, SpectralModel
@@ -156,6 +163,12 @@ __all__ = [
     "ridge_scaling_exponents",
     "ridge_test_loss",
     "simulate_ridge",
+    # spectra and power laws from data (docs/fitting.md)
+    "EmpiricalSpectrum",
+    "FittingWarning",
+    "SpectrumFit",
+    "empirical_spectrum",
+    "fit_power_laws",
     # phases and asymptotics
     "AsymptoticParts",
     "PhaseExponents",
