@@ -100,6 +100,7 @@ def blas_single_thread():
                 from threadpoolctl import ThreadpoolController
 
                 _controller = ThreadpoolController()
+            _release_openblas()
             _blas_limiter = _controller.limit(limits=1, user_api="blas")
         _blas_depth += 1
     try:
@@ -108,8 +109,23 @@ def blas_single_thread():
         with _blas_lock:
             _blas_depth -= 1
             if _blas_depth == 0:
+                _release_openblas()
                 _blas_limiter.restore_original_limits()
                 _blas_limiter = None
+                _release_openblas()
+
+
+def _release_openblas() -> None:
+    """Give the calling thread the right to set OpenBLAS's thread limit.
+
+    threadpoolctl gives that right to one thread and silently ignores the others; the first
+    entry into and the last exit from :func:`blas_single_thread` may be different threads.
+    """
+    import threadpoolctl
+
+    ctl = getattr(threadpoolctl, "OpenBLASController", None)
+    if ctl is not None and hasattr(ctl, "clear_controlling_thread"):
+        ctl.clear_controlling_thread(force=True)
 
 
 def run_tasks(fn, items, n_workers: int, on_result, *, poll: float = 0.1) -> None:
