@@ -37,14 +37,15 @@ class SolverInfo:
     Attributes
     ----------
     success : bool
-        Whether the solver reached its tolerance.
+        Whether the solver reached its tolerance: ``error_estimate <= tol``.
     status : int
-        0 on success; otherwise a solver-specific code explained by ``message``.
+        0 on success; 1 if the error estimate exceeds ``tol``; 2 if it is not finite;
+        ``message`` says why.
     message : str
         Human-readable outcome.
     error_estimate : float
-        Estimated absolute error of the result (for :class:`LossCurve`: the largest
-        ``loss_error``).
+        Estimated relative error of the result (for :class:`LossCurve` and
+        :class:`~volterra_sgd.exact.ExpectedLoss`: the largest ``loss_error / loss``).
     n_modes : int
         Number of exponential modes (quadrature nodes) in the solution.
 
@@ -159,6 +160,14 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
         requested iteration).  Larger requests raise ``ValueError`` before any work;
         ``math.inf`` removes the limit, the memory check stays.  See "Cost limits" in
         docs/curves.md.
+    tol : float, optional
+        Relative accuracy asked of the loss: ``info.success`` is
+        ``max(loss_error / loss) <= tol``.  Default ``1e3 * rtol`` for constant
+        hyper-parameters (the 15-vs-7-point estimate is pessimistic by about that much),
+        ``1e-3`` for schedules (the integrator reaches about 1e-5 at the default ``h``).
+    throw : bool, default True
+        Raise :class:`ConvergenceError` when the estimate exceeds ``tol``; with ``False``,
+        return the curve with ``info.success = False`` and a :class:`ConvergenceWarning`.
 
     Returns
     -------
@@ -174,6 +183,10 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
     ------
     UnstableLearningRateError
         If a constant learning rate is unstable; the message names the largest stable one.
+    ConvergenceError
+        If ``throw`` and the error estimate exceeds ``tol`` (near the largest stable learning
+        rate at late iterations, where :math:`\mathcal P(\infty) = F_0/(1 - \|K\|)` is
+        ill-conditioned).
 
     Notes
     -----
@@ -181,10 +194,13 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
     form from the secular equation; the error estimate is the envelope (maximum over
     :math:`[r/2, 2r]`) of :math:`|\mathcal P_{15} - \mathcal P_{7}|`, the difference between
     the solutions for the 15-point and the embedded 7-point Gauss discretizations of the same
-    measure (the envelope covers the iterations where the two cross), plus the forcing's
-    quadrature error divided by :math:`1 - \|K\|`.  Schedules: the geometric-block integrator
-    (:mod:`volterra_sgd.schedule`), error estimate :math:`|P_h - P_{h/2}|/3` plus the
-    quadrature estimate.
+    measure (the envelope covers the iterations where the two cross; the 7-point kernel is
+    rescaled to the same :math:`\|K\|`), plus the forcing's quadrature error times the
+    resolvent sum :math:`\sum_{s \le r} R(s) \le 1/(1 - \|K\|)`, the rounding error of the
+    closed form, and the effect of the uncertainty of :math:`\|K\|` (quadrature and
+    rounding) on the slow mode, which dominates near the largest stable learning rate
+    (docs/theory.md, Sec. 7).  Schedules: the geometric-block integrator
+    (:mod:`volterra_sgd.schedule`), its error estimate plus the quadrature estimate.
 
     Examples
     --------
