@@ -240,6 +240,7 @@ def test_parallel_workers(parallel_package, tmp_path, monkeypatch):
     assert summary["meta"]["jobs"] == 2
     assert summary["meta"]["worker_env"]["OPENBLAS_NUM_THREADS"] == "1"
     assert summary["meta"]["cpu_seconds"] == pytest.approx(rep.cpu_seconds)
+    assert summary["meta"]["idle_wall_estimate"] is None  # the crash reported no CPU time
     burn = summary["scripts"]["burn"]
     assert burn["cpu_seconds"] == pytest.approx(res["burn"].cpu_seconds)
     assert burn["seconds"] == pytest.approx(res["burn"].seconds)
@@ -260,8 +261,15 @@ def test_jobs_argument(parallel_package, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")  # the caller's setting wins
     rep = validate.run_validation(tmp_path / "s", only=["solo", "burn"], jobs=1)
     assert rep.success and rep.jobs == 1
-    assert json.loads(rep.summary_path.read_text())["meta"]["worker_env"][
-        "OPENBLAS_NUM_THREADS"] == "3"
+    meta = json.loads(rep.summary_path.read_text())["meta"]
+    assert meta["worker_env"]["OPENBLAS_NUM_THREADS"] == "3"
+    # one worker: the estimate is the sum of the scripts' CPU times (no warm-up for a
+    # package other than volterra_sgd.validation)
+    assert meta["warmup"] is None
+    assert meta["idle_wall_estimate"] == pytest.approx(
+        sum(r.cpu_seconds for r in rep.scripts))
+    assert f"this schedule would take about {meta['idle_wall_estimate']:.0f} s" in \
+        rep.report_path.read_text()
     # jobs=0: in this process; CPU time is measured there too
     rep = validate.run_validation(tmp_path / "t", only=["burn"], jobs=0)
     assert rep.jobs == 0 and rep.scripts[0].cpu_seconds >= 1.0
@@ -270,6 +278,16 @@ def test_jobs_argument(parallel_package, tmp_path, monkeypatch):
         validate.run_validation(tmp_path, jobs=-1)
     with pytest.raises(TypeError, match="jobs must be an integer; got 1.5"):
         validate.run_validation(tmp_path, jobs=1.5)
+
+
+def test_idle_wall_estimate():
+    est = validate.idle_wall_estimate
+    # two workers: 50 | 30 + 25 -> 55; then 10 joins the first -> 60; exclusive 15 after
+    assert est([50, 30, 25, 10], [15], jobs=2, cpus=2, serial=1) == 61 + 15
+    assert est([50, 30, 25, 10], [], jobs=1, cpus=2) == 115
+    assert est([50, 30, 25, 10], [], jobs=4, cpus=2) == 60  # not more workers than CPUs
+    assert est([10, 10, 10], [], jobs=3, cpus=8) == 10
+    assert est([], [5.0], jobs=2, cpus=2) == 5.0
 
 
 def test_bad_return_value_is_an_error(tmp_path):

@@ -55,6 +55,7 @@ __all__ = [
     "ScriptResult",
     "ValidationReport",
     "available_scripts",
+    "idle_wall_estimate",
     "run_validation",
 ]
 
@@ -73,8 +74,9 @@ _PACKAGE = "volterra_sgd.validation"
 
 #: Started first when the scripts run in parallel (longest first, so that the two workers
 #: finish together; measured CPU seconds of the quick report, docs/validation.md).
-_START_FIRST = ("sgd_vs_deterministic", "compute_optimal_study", "curve_vs_exact",
-                "ridge_vs_simulation", "spectrum_figure", "deterministic_vs_empirical")
+_START_FIRST = ("sgd_vs_deterministic", "spectral_model_vs_exact", "ridge_vs_simulation",
+                "compute_optimal_study", "curve_vs_exact", "spectrum_figure",
+                "phase_exponents", "deterministic_vs_empirical", "finite_size")
 
 #: Thread variables of the worker processes (set to 1 unless the caller's environment sets
 #: them): one BLAS thread per script, the parallelism is one script per core.
@@ -537,13 +539,17 @@ def _worker_env() -> dict:
     return env
 
 
-def _run_parallel(found: Mapping, out: Path, quick: bool, jobs: int, echo) -> dict:
-    """Run the discovered scripts in worker processes, ``jobs`` at a time."""
+def _run_parallel(found: Mapping, out: Path, quick: bool, jobs: int, echo):
+    """Run the discovered scripts in worker processes, ``jobs`` at a time.
+
+    Returns the results by name and the launch order (the exclusive scripts last).
+    """
     names = list(found)
     first = [n for n in _START_FIRST if n in found]
     queue = first + [n for n in names if n not in first]
     alone = [n for n in queue if _is_exclusive(found[n])]
     queue = [n for n in queue if n not in alone]
+    order = queue + alone
     env = _worker_env()
     results, running = {}, []
     started = 0
@@ -573,7 +579,46 @@ def _run_parallel(found: Mapping, out: Path, quick: bool, jobs: int, echo) -> di
             done(w.finish())
         if running:
             time.sleep(0.1)
-    return results
+    return results, order
+
+
+def idle_wall_estimate(cpu_seconds: Sequence[float], exclusive: Sequence[float],
+                       jobs: int, cpus: int, serial: float = 0.0) -> float:
+    """Wall time the scripts would take on idle CPUs, from their measured CPU times.
+
+    Replays the runner's schedule with every script taking its CPU time: the scripts in
+    ``cpu_seconds`` (launch order) go to the first free of ``min(jobs, cpus)`` workers, then
+    the ``exclusive`` ones run alone; ``serial`` (the runner's warm-up) comes first.  On a
+    loaded machine this is the figure to compare with a wall-time budget: CPU time grows
+    little with load, wall time a lot.  It is an upper estimate when scripts use more than
+    one thread while the other worker is idle.
+
+    Parameters
+    ----------
+    cpu_seconds : sequence of float
+        CPU seconds of the scripts that share the workers, in launch order.
+    exclusive : sequence of float
+        CPU seconds of the scripts that run alone afterwards.
+    jobs, cpus : int
+        Workers and CPUs.
+    serial : float, default 0
+        Seconds before the workers start.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from volterra_sgd.validate import idle_wall_estimate
+    >>> idle_wall_estimate([50, 30, 25, 10], [15], jobs=2, cpus=2, serial=1)
+    76.0
+    """
+    slots = [0.0] * max(1, min(jobs, cpus))
+    for c in cpu_seconds:
+        i = slots.index(min(slots))
+        slots[i] += float(c)
+    return float(serial) + max(slots) + float(sum(exclusive))
 
 
 def _progress_line(res: ScriptResult) -> str:
@@ -697,9 +742,16 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     machine_start = _machine()
     t0, c0 = time.perf_counter(), _cpu_now()
     warm = _warmup(jobs) if found else None
+    estimate = None
     if jobs >= 1:
-        by_name = _run_parallel(found, out, quick, jobs, echo)
+        by_name, order = _run_parallel(found, out, quick, jobs, echo)
         results = [by_name[n] for n in found]
+        costs = [by_name[n].cpu_seconds for n in order]
+        if None not in costs:
+            alone = [by_name[n].cpu_seconds for n in order if _is_exclusive(found[n])]
+            shared = costs[:len(costs) - len(alone)]
+            estimate = idle_wall_estimate(shared, alone, jobs, os.cpu_count() or 1,
+                                          warm["cpu_seconds"] if warm else 0.0)
     else:
         results = []
         for i, (name, fn) in enumerate(found.items()):
@@ -726,7 +778,7 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
         "package_version": __version__, "git_commit": _git_commit(),
         "command": command if command is not None else " ".join(sys.argv),
         "quick": bool(quick), "machine": machine_start, "load_average_end": load_end,
-        "seconds": seconds, "cpu_seconds": cpu_total,
+        "seconds": seconds, "cpu_seconds": cpu_total, "idle_wall_estimate": estimate,
         "jobs": jobs, "worker_env": ({k: _worker_env()[k] for k in _SERIAL_BLAS}
                                     if jobs >= 1 else None),
         "warmup": warm, "success": success, "message": message,
@@ -764,9 +816,12 @@ def _jobs_line(meta: dict) -> str:
         return "scripts run one after the other in the runner's process"
     env = ", ".join(f"{k}={v}" for k, v in (meta.get("worker_env") or {}).items())
     ncpu = meta["machine"].get("cpu_count") or 1
-    return (f"scripts run in worker processes, {jobs} at a time ({env}); on {ncpu} idle "
-            f"CPUs the CPU time alone needs at least {meta['cpu_seconds'] / ncpu:.0f} s "
-            "of wall time")
+    est = meta.get("idle_wall_estimate")
+    return (f"scripts run in worker processes, {jobs} at a time ({env})"
+            + ("" if est is None else
+               f"; on {ncpu} idle CPUs this schedule would take about {est:.0f} s of wall "
+               "time (each script's CPU time replayed on the workers, "
+               "`idle_wall_estimate`)"))
 
 
 def _render(meta: dict, results: list) -> str:
