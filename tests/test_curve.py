@@ -90,3 +90,25 @@ def test_disk_cache_roundtrip(tmp_path):
     other = vs.PLRF(1.0, 0.7, 2000, 150)
     vs.loss_curve(other, r, learning_rate=g, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_success_reflects_the_error_estimate():
+    # no hard-coded success: the same curve passes or fails depending on tol only
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=500, d=50)
+    g = model.reference_learning_rate(0.5)
+    r = [0, 10, 10**4]
+    ok = vs.loss_curve(model, r, learning_rate=g)
+    est = ok.info.error_estimate
+    assert ok.info.success and ok.info.status == 0
+    assert est == pytest.approx(np.max(ok.loss_error / ok.loss), rel=1e-15)
+    assert est <= ok.options["tol"] == 1e3 * ok.options["rtol"]
+    with pytest.warns(vs.ConvergenceWarning, match="exceeds tol"):
+        bad = vs.loss_curve(model, r, learning_rate=g, tol=0.5 * est, throw=False)
+    assert not bad.info.success and bad.info.status == 1
+    np.testing.assert_array_equal(bad.loss, ok.loss)
+    with pytest.raises(vs.ConvergenceError, match="exceeds tol"):
+        vs.loss_curve(model, r, learning_rate=g, tol=0.5 * est)
+    with pytest.warns(vs.ConvergenceWarning, match="schedule"):
+        sched = vs.loss_curve(model, r, learning_rate=lambda s: g / (1 + s / 100), tol=1e-12,
+                              throw=False)
+    assert not sched.info.success and 1e-12 < sched.info.error_estimate <= 1e-3
