@@ -155,7 +155,7 @@ def _as_array(x, name: str) -> np.ndarray:
 
 def as_exponents(alpha, beta, *, alpha_name: str = "alpha",
                  beta_name: str = "beta") -> tuple[float, float]:
-    """Return ``(alpha, beta)`` as floats with ``0 < alpha <= EXPONENT_MAX``, ``|beta| <= EXPONENT_MAX``."""
+    """Return ``(alpha, beta)`` as floats, ``0 < alpha <= 1e6`` and ``|beta| <= 1e6``."""
     a = as_real(alpha, alpha_name, lower=0.0)
     b = as_real(beta, beta_name)
     if a > EXPONENT_MAX:
@@ -175,8 +175,9 @@ def as_real_array(x, name: str) -> np.ndarray:
 
 
 def as_rng(rng, name: str = "rng"):
-    """Check ``rng`` (SPEC 7: None, an int seed >= 0, or a Generator / BitGenerator /
-    SeedSequence) and return it unchanged; ``np.random.default_rng(rng)`` then cannot fail.
+    """Check ``rng`` (SPEC 7) and return it; then ``np.random.default_rng(rng)`` cannot fail.
+
+    Accepted: None, an int seed >= 0, a Generator, BitGenerator or SeedSequence.
     """
     if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator,
                                        np.random.SeedSequence)):
@@ -274,7 +275,7 @@ def check_budget(steps: float, memory_bytes: float, *, what: str, parameter: str
 
 
 def _scalar_or_max(x, default: float = 1.0) -> float:
-    """A number, the largest entry of a numeric array, or ``default`` (callables)."""
+    """Return a number, the largest entry of a numeric array, or ``default`` (callables)."""
     if isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)):
         return float(x)
     if callable(x):
@@ -287,7 +288,7 @@ def _scalar_or_max(x, default: float = 1.0) -> float:
 
 
 def embedding_cost(v: float, d: int) -> tuple[float, float]:
-    """``(steps, bytes)`` of drawing one ``v x d`` embedding and its spectrum (SVD/eigh)."""
+    """Estimate ``(flops, bytes)`` of one ``v x d`` embedding and its spectrum (SVD/eigh)."""
     v, d = float(v), float(d)
     return v * d * min(v, d), 3.0 * 8.0 * v * d
 
@@ -301,11 +302,11 @@ _FLOPS_PER_STEP = 3000.0
 
 def sgd_cost(v: float, d: int, r_max: int, n_runs: int, batch_size, learning_rate, *,
              literal: bool, n_spectra: int) -> tuple[float, float]:
-    """``(steps, bytes)`` of :func:`volterra_sgd.simulate_sgd`.
+    r"""Estimate ``(steps, bytes)`` of :func:`volterra_sgd.simulate_sgd`.
 
     One step is one SGD sample of one run touching up to 100 coordinates: the eigenbasis
     engine updates ``d`` modes per sample, the literal engine ``v d`` entries; each
-    embedding spectrum costs :math:`v d \\min(v, d)` operations; schedules are tabulated for
+    embedding spectrum costs :math:`v d \min(v, d)` operations; schedules are tabulated for
     every step (three arrays of ``max(r)`` entries).
     """
     B = max(_scalar_or_max(batch_size), 1.0)
@@ -334,7 +335,7 @@ def deterministic_size(model) -> float:
 
 
 def measure_cost(model) -> tuple[float, float]:
-    """``(steps, bytes)`` of the spectral measure (the stage behind every loss curve).
+    """Estimate ``(steps, bytes)`` of the spectral measure (the stage of every loss curve).
 
     About ``250 J`` steps for tables of length ``J`` (:func:`deterministic_size`), measured
     as 7.5 CPU seconds at ``d = 1e5``, ``v = 4e5``; memory: a few tables of ``J`` floats.
@@ -344,16 +345,27 @@ def measure_cost(model) -> tuple[float, float]:
 
 
 def tau_cost(model) -> tuple[float, float]:
-    """``(steps, bytes)`` of :func:`volterra_sgd.tau`: about 60 sums of ``J`` terms each."""
+    """Estimate ``(steps, bytes)`` of :func:`volterra_sgd.tau`: about 60 sums of ``J`` terms."""
     J = deterministic_size(model)
     return 6.0 * J, 0.0
 
 
 def curve_cost(model, n_r: int) -> tuple[float, float]:
-    """``(steps, bytes)`` of a loss curve: the spectral measure plus ``n_r`` iterations.
+    """Estimate ``(steps, bytes)`` of a loss curve: the spectral measure plus ``n_r`` points.
 
     Each requested iteration evaluates about 3000 quadrature nodes for two rules (about 60
     steps); the result holds about 30 arrays of ``n_r`` floats.
     """
     steps, memory = measure_cost(model)
     return steps + 60.0 * n_r, memory + 30.0 * 8.0 * n_r
+
+
+def frontier_cost(n_flops: float, n_d: int, n_boot: int) -> tuple[float, float]:
+    """Estimate ``(steps, bytes)`` of an IsoFLOP frontier (``n_flops`` points, ``n_d`` curves).
+
+    Every bootstrap replica re-interpolates all curves on the grid (one step per grid point
+    and curve); the grid of log-losses and its minimisers take about 4 arrays of
+    ``n_flops * n_d`` floats.
+    """
+    cells = float(n_flops) * float(n_d)
+    return cells * (float(n_boot) + 1.0), 4.0 * 8.0 * cells

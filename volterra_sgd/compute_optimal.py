@@ -299,7 +299,7 @@ class IsoFLOPFrontier:
 
 
 def isoflop_frontier(curves, *, flops_per_decade: int = 40, window=None, trim: float = 0.0,
-                     n_boot: int = 400, rng=0) -> IsoFLOPFrontier:
+                     n_boot: int = 400, rng=0, max_cost: float | None = None) -> IsoFLOPFrontier:
     r"""IsoFLOP frontier :math:`d^\star(f)`, :math:`\mathcal P^\star(f)` and its exponents.
 
     Works on any family of curves of the loss against compute at several model sizes:
@@ -329,6 +329,11 @@ def isoflop_frontier(curves, *, flops_per_decade: int = 40, window=None, trim: f
         (in log f) are discarded.
     rng : int, numpy.random.Generator or None, default 0
         Seed of the bootstrap (SPEC 7).
+    max_cost : float, optional
+        Limit on the estimated kernel steps (default ``10**9``: grid points times curves
+        times ``n_boot + 1``); larger requests raise ``ValueError`` before any work,
+        ``math.inf`` removes the limit (the memory check stays).  docs/curves.md, "Cost
+        limits".
 
     Returns
     -------
@@ -364,17 +369,20 @@ def isoflop_frontier(curves, *, flops_per_decade: int = 40, window=None, trim: f
     >>> print(f"{fr.params_fit.exponent:.3f} {fr.loss_fit.exponent:.3f}")
     0.333 0.333
     """
-    from ._validation import as_int, as_real
+    from ._validation import as_int, as_real, as_rng, check_budget, frontier_cost
 
     data = _as_curve_data(curves)
     fpd = as_int(flops_per_decade, "flops_per_decade", minimum=2)
     trim = as_real(trim, "trim", lower=0.0, lower_open=False)
     n_boot = as_int(n_boot, "n_boot", minimum=0)
-    gen = np.random.default_rng(rng)
+    gen = np.random.default_rng(as_rng(rng))
     ds = np.array([t[0] for t in data])
     logd = np.log(ds)
     lo = min(t[1][0] for t in data)
     hi = max(t[1][-1] for t in data)
+    n_f_est = math.log10(hi / lo) * fpd + 1.0
+    check_budget(*frontier_cost(n_f_est, len(data), n_boot), what="isoflop_frontier",
+                 parameter="flops_per_decade or n_boot", max_cost=max_cost)
     n_f = max(2, int(round(math.log10(hi / lo) * fpd)) + 1)
     logf = np.linspace(math.log(lo), math.log(hi), n_f)
     flops = np.exp(logf)
@@ -564,12 +572,12 @@ def kaplan_fits(curves, frontier: IsoFLOPFrontier | None = None, *, limit_losses
     >>> print(f"{k.loss_vs_params.exponent:.3f} {k.loss_vs_compute.exponent:.3f}")
     1.000 0.333
     """
-    from ._validation import as_int, as_real
+    from ._validation import as_int, as_real, as_rng
 
     data = _as_curve_data(curves)
     saturation = as_real(saturation, "saturation", lower=1.0)
     n_boot = as_int(n_boot, "n_boot", minimum=0)
-    gen = np.random.default_rng(rng)
+    gen = np.random.default_rng(as_rng(rng))
     if frontier is None:
         frontier = isoflop_frontier(curves, n_boot=n_boot, rng=rng)
     elif not isinstance(frontier, IsoFLOPFrontier):
@@ -802,13 +810,13 @@ def chinchilla_fit(curves, *, flops_range=None, points_per_decade: int = 8,
     >>> print(f"{fit.a:.3f} {fit.b:.3f} {fit.params_exponent:.3f}")
     0.500 0.300 0.375
     """
-    from ._validation import as_int, as_real
+    from ._validation import as_int, as_real, as_rng
 
     data = _as_curve_data(curves)
     ppd = as_int(points_per_decade, "points_per_decade", minimum=1)
     delta = as_real(huber_delta, "huber_delta", lower=0.0)
     n_boot = as_int(n_boot, "n_boot", minimum=0)
-    gen = np.random.default_rng(rng)
+    gen = np.random.default_rng(as_rng(rng))
     if flops_range is None:
         flo, fhi = min(t[1][0] for t in data), max(t[1][-1] for t in data)
     else:
@@ -948,6 +956,7 @@ def _sweep_task(task: dict) -> dict:
 
 
 def _sweep_task_body(task: dict) -> dict:
+    from ._validation import cost_limit
     from .curve import loss_curve
     from .forcing import deterministic_measure
     from .model import PLRF
@@ -958,9 +967,10 @@ def _sweep_task_body(task: dict) -> dict:
     gamma = model.reference_learning_rate(task["lr_scale"]) / B
     r = _iterations(model.d, B, task["max_flops"], task["points_per_decade"])
     t0 = time.perf_counter()
-    deterministic_measure(model, rtol=task["rtol"])
-    t1 = time.perf_counter()
-    c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
+    with cost_limit(math.inf):  # sweep_loss_curves checked the whole sweep up front
+        deterministic_measure(model, rtol=task["rtol"])
+        t1 = time.perf_counter()
+        c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
     t2 = time.perf_counter()
     return {"d": model.d, "r": c.r, "loss": c.loss, "loss_error": c.loss_error,
             "limit_loss": float(c.limit_loss), "kernel_norm": float(c.kernel_norm),
@@ -980,9 +990,8 @@ def _task_key(task: dict) -> str:
 
 
 def _cache_load(cache_dir, task):
-    import os
-
     import json
+    import os
 
     path = os.path.join(cache_dir, _task_key(task) + ".npz")
     if not os.path.exists(path):
@@ -1095,7 +1104,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
                       lr_scale: float = 0.5, v_ratio=10, max_flops: float = 1e13,
                       points_per_decade: int = 40, rtol: float = 1e-11, client=None,
                       n_jobs: int | None = None, progress: bool = False,
-                      cache_dir=None) -> CurveSweep:
+                      cache_dir=None, max_cost: float | None = None) -> CurveSweep:
     r"""Deterministic loss curves for a grid of model sizes, in parallel (docs/theory.md).
 
     Each model size is one task, a pure function of JSON-serialisable parameters
@@ -1119,7 +1128,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         :math:`2\alpha > 1`) uses :math:`v = \infty` (about 5 times slower at
         :math:`d = 10^4`).
     max_flops : float, default 1e13
-        Each curve runs to :math:`r = f_{max}/(dB)`.
+        Each curve runs to :math:`r = f_{max}/(dB)` (below ``2**62``).
     points_per_decade : int, default 40
         Iterations per decade of :math:`r` (from :math:`r = 1`).
     rtol : float, default 1e-11
@@ -1138,6 +1147,11 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     cache_dir : str or os.PathLike, optional
         Opt-in cache: one ``.npz`` per model size, named by the SHA-256 of the canonical JSON
         of its parameters and the package version; an interrupted sweep resumes from it.
+    max_cost : float, optional
+        Limit on the estimated kernel steps of the whole sweep (default ``10**9``; the sum
+        over model sizes of the :func:`~volterra_sgd.loss_curve` estimates, about ``1000 d``
+        each); larger sweeps raise ``ValueError`` before any work, ``math.inf`` removes the
+        limit (the memory check stays).  docs/curves.md, "Cost limits".
 
     Returns
     -------
@@ -1154,11 +1168,10 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     """
     import os
 
-    from ._validation import as_int, as_real
+    from ._validation import as_exponents, as_int, as_real, check_budget, curve_cost
     from .model import PLRF
 
-    alpha = as_real(alpha, "alpha", lower=0.0)
-    beta = as_real(beta, "beta")
+    alpha, beta = as_exponents(alpha, beta)
     if d_values is None:
         d_values = DEFAULT_D_VALUES
     try:
@@ -1176,7 +1189,7 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     if d_arr[0] < 2 or np.any(np.diff(d_arr) == 0):
         raise ValueError(f"d_values must be distinct integers >= 2; got {d_arr.tolist()}")
     B = as_int(batch_size, "batch_size")
-    g = as_real(lr_scale, "lr_scale", lower=0.0, upper=2.0)
+    g = as_real(lr_scale, "lr_scale", lower=0.0, upper=1.0)  # PLRF.reference_learning_rate
     if isinstance(v_ratio, float) and math.isinf(v_ratio) and v_ratio > 0:
         if not 2 * alpha > 1:
             raise ValueError(f"v_ratio = inf needs 2*alpha > 1; got alpha = {alpha}")
@@ -1187,6 +1200,10 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     if fmax < B * d_arr[-1] * 10:
         raise ValueError(f"max_flops must allow at least 10 steps of the largest model "
                          f"(>= {10 * B * d_arr[-1]:.3g}); got {fmax:.3g}")
+    if fmax / (B * float(d_arr[0])) > 2.0**62:
+        raise ValueError(f"max_flops = {fmax:.3g} gives max_flops / (batch_size * d) = "
+                         f"{fmax / (B * float(d_arr[0])):.3g} iterations for d = {d_arr[0]}, "
+                         "beyond int64 (2**62); reduce max_flops")
     ppd = as_int(points_per_decade, "points_per_decade", minimum=2)
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
     if n_jobs is None:
@@ -1202,14 +1219,19 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
             raise TypeError("client must be a dask.distributed.Client, a scheduler address "
                             f"string or None; got {type(client).__name__}")
     tasks = []
+    steps = memory = 0.0
     for d in d_arr:
         v = "inf" if math.isinf(vr) else int(round(vr * int(d)))
         if v != "inf" and v <= d:
             v = int(d) + 1
-        PLRF(alpha=alpha, beta=beta, v=math.inf if v == "inf" else v, d=int(d))  # validate
+        m = PLRF(alpha=alpha, beta=beta, v=math.inf if v == "inf" else v, d=int(d))  # validate
+        c_steps, c_mem = curve_cost(m, _iterations(int(d), B, fmax, ppd).size)
+        steps, memory = steps + c_steps, max(memory, c_mem)
         tasks.append({"alpha": alpha, "beta": beta, "d": int(d), "v": v, "batch_size": B,
                       "lr_scale": g, "max_flops": fmax, "points_per_decade": ppd,
                       "rtol": rtol})
+    check_budget(steps, memory * max(1, n_jobs), what="sweep_loss_curves",
+                 parameter="d_values (the largest model sizes) or max_flops", max_cost=max_cost)
     res = _run_tasks(tasks, client=client, n_jobs=n_jobs, progress=bool(progress),
                      cache_dir=None if cache_dir is None else os.fspath(cache_dir))
     from . import __version__
@@ -1505,13 +1527,33 @@ def load_compute_optimal(path) -> ComputeOptimalResult:
     return co
 
 
+def _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,
+                            max_cost) -> None:
+    """Validate the frontier settings of compute_optimal and bound their cost before the sweep.
+
+    The flops grid runs from about ``min(d) B`` to ``max_flops`` (the sweep's range).
+    """
+    from ._validation import as_int, as_positive_real, as_rng, check_budget, frontier_cost
+
+    fpd = as_int(flops_per_decade, "flops_per_decade", minimum=2)
+    n_boot = as_int(n_boot, "n_boot", minimum=0)
+    as_rng(rng)
+    n_d = len(DEFAULT_D_VALUES) if d_values is None else int(np.size(d_values))
+    d_min = min(DEFAULT_D_VALUES) if d_values is None else float(np.min(d_values))
+    B = float(batch_size) if isinstance(batch_size, (int, float, np.number)) else 1.0
+    fmax = as_positive_real(max_flops, "max_flops")
+    decades = max(math.log10(max(fmax / max(B * d_min, 1.0), 1.0)), 1.0)
+    check_budget(*frontier_cost(decades * fpd + 1.0, n_d, n_boot), what="compute_optimal "
+                 "(IsoFLOP frontier)", parameter="flops_per_decade or n_boot", max_cost=max_cost)
+
+
 def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_size: int = 1,
                     client=None, *, lr_scale: float = 0.5, v_ratio=10,
                     max_flops: float = 1e13, points_per_decade: int = 40,
                     flops_per_decade: int = 40, window=None, trim: float = 0.0,
                     n_boot: int = 400, rng=0, chinchilla: bool = True,
                     n_jobs: int | None = None, progress: bool = False, cache_dir=None,
-                    rtol: float = 1e-11) -> ComputeOptimalResult:
+                    rtol: float = 1e-11, max_cost: float | None = None) -> ComputeOptimalResult:
     r"""Compute-optimal exponents of the PLRF model from deterministic loss curves.
 
     Sweeps :func:`volterra_sgd.loss_curve` over model sizes (:func:`sweep_loss_curves`),
@@ -1540,6 +1582,10 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
         Also run the Chinchilla Approach 3 fit (on the points inside the window).
     n_jobs, progress, cache_dir
         Execution of the sweep, see :func:`sweep_loss_curves`.
+    max_cost : float, optional
+        Limit on the estimated kernel steps of the sweep and of the frontier (default
+        ``10**9`` each); checked before the sweep starts (``flops_per_decade=1e9`` is refused
+        at once).  ``math.inf`` removes it; docs/curves.md, "Cost limits".
 
     Returns
     -------
@@ -1571,15 +1617,18 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     from .phases import phase_exponents
 
     ex = phase_exponents(alpha, beta)
+    _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,
+                            max_cost)
     t0 = time.perf_counter()
     sweep = sweep_loss_curves(alpha, beta, d_values, batch_size=batch_size, lr_scale=lr_scale,
                               v_ratio=v_ratio, max_flops=max_flops,
                               points_per_decade=points_per_decade, rtol=rtol, client=client,
-                              n_jobs=n_jobs, progress=progress, cache_dir=cache_dir)
+                              n_jobs=n_jobs, progress=progress, cache_dir=cache_dir,
+                              max_cost=max_cost)
     t1 = time.perf_counter()
     curves = sweep.curves()
     iso = isoflop_frontier(curves, flops_per_decade=flops_per_decade, window=window,
-                           trim=trim, n_boot=n_boot, rng=rng)
+                           trim=trim, n_boot=n_boot, rng=rng, max_cost=max_cost)
     kap = kaplan_fits(curves, iso, limit_losses=sweep.limit_loss, n_boot=n_boot, rng=rng,
                       alpha=alpha, beta=beta)
     chin = (chinchilla_fit(curves, flops_range=iso.window, n_boot=min(n_boot, 100), rng=rng)

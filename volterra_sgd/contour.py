@@ -831,7 +831,7 @@ def _warn_slow_tail(model) -> None:
 
 
 def _trace_d2(model: PLRF | SpectralModel) -> float:
-    """A scale for the K-mass: tr D^2 = sum_j lambda_j^2 (no length-v array for a PLRF)."""
+    """Return the K-mass scale tr D^2 = sum_j lambda_j^2 (no length-v array for a PLRF)."""
     return model.trace_data_covariance_squared
 
 

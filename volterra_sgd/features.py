@@ -53,7 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
-from ._validation import as_int, as_real
+from ._validation import as_exponents, as_int, as_rng, check_budget
+from .model import _check_representable
 
 __all__ = ["FeatureSpectrum", "feature_spectrum", "tail_exponent", "ACTIVATIONS"]
 
@@ -206,7 +207,7 @@ def _eig_desc(C):
 
 def feature_spectrum(alpha: float, beta: float, v: int, n_features: int,
                      activation="relu", *, method: str = "sample", n_samples: int = 20000,
-                     rng=None) -> FeatureSpectrum:
+                     rng=None, max_cost: float | None = None) -> FeatureSpectrum:
     r"""Covariance eigenvalues and target coefficients of nonlinear random features.
 
     Parameters
@@ -226,6 +227,9 @@ def feature_spectrum(alpha: float, beta: float, v: int, n_features: int,
         Sample size :math:`n \ge 4` for ``method="sample"``.
     rng : int, numpy.random.Generator or None
         Seed (SPEC 7); draws :math:`F`, then the samples.
+    max_cost : float, optional
+        Limit on the estimated kernel steps (default ``10**9``, in units of 3000 flops of
+        the projections and moments); ``math.inf`` removes it (the memory check stays).
 
     Returns
     -------
@@ -258,8 +262,7 @@ def feature_spectrum(alpha: float, beta: float, v: int, n_features: int,
     >>> abs(sm.initial_loss - fs.explained_variance) < 1e-12 * fs.explained_variance
     True
     """
-    alpha = as_real(alpha, "alpha", lower=0.0)
-    beta = as_real(beta, "beta")
+    alpha, beta = as_exponents(alpha, beta)
     v = as_int(v, "v", minimum=1)
     p = as_int(n_features, "n_features", minimum=1)
     if method not in ("sample", "exact"):
@@ -281,7 +284,13 @@ def feature_spectrum(alpha: float, beta: float, v: int, n_features: int,
         raise TypeError(f"activation must be a string or a callable; got "
                         f"{type(activation).__name__}")
     n = as_int(n_samples, "n_samples", minimum=4) if method == "sample" else None
-    gen = np.random.default_rng(rng)
+    _check_representable(alpha, beta, v, p)
+    # cost: the v x p projection, the p x p moments and, when sampling, n (v + p) p flops
+    flops = float(v) * p * p + (float(n) * (v + p) * p if n is not None else float(v) * p * p)
+    check_budget(flops / 3000.0, 8.0 * (4.0 * v * p + 4.0 * p * p + 2.0 * v),
+                 what="feature_spectrum", parameter="v, n_features or n_samples",
+                 max_cost=max_cost)
+    gen = np.random.default_rng(as_rng(rng))
     j = np.arange(1, v + 1, dtype=np.float64)
     lam = j ** (-2.0 * alpha)
     b = j ** (-beta)

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from scipy.special import zeta
 
-from ._validation import as_exponents, as_int, as_real, as_rng
+from ._validation import as_exponents, as_int, as_real, as_rng, check_budget
 
 __all__ = ["PLRF", "SpectralModel"]
 
@@ -82,7 +82,10 @@ class _DiagonalModel:
         >>> W = vs.PLRF(1.0, 0.7, 100, 10).sample_embedding(rng=1)
         """
         v = self._require_finite("sample_embedding")
-        gen = np.random.default_rng(as_rng(rng))
+        rng = as_rng(rng)
+        check_budget(float(v) * self.d / 100.0, 2.0 * 8.0 * float(v) * self.d,
+                     what=f"sample_embedding (a {v} x {self.d} matrix)", parameter="v or d")
+        gen = np.random.default_rng(rng)
         return gen.standard_normal((v, self.d)) / math.sqrt(self.d)
 
     def check_embedding(self, W) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import integrate, optimize
 from scipy.special import exp1, gamma, gammaincc, zeta
 
-from ._validation import as_int, as_iterations, as_positive_real, as_real
+from ._validation import as_exponents, as_int, as_iterations, as_positive_real, as_real
 from .exceptions import UnstableLearningRateError
 from .model import PLRF
 
@@ -109,9 +109,9 @@ def _classify(s_a2, s_b2, s_ba, s_a4, s_ac) -> str:
 
 def _check_admissible(alpha, beta) -> tuple[float, float]:
     a = as_real(alpha, "alpha")
-    b = as_real(beta, "beta")
     if not a > 0.0:
         raise ValueError(f"alpha must be > 0 for the phase diagram; got alpha={a!r}")
+    a, b = as_exponents(a, beta)  # |alpha|, |beta| <= 1e6: every formula stays finite
     if not 2.0 * (a + b) > 1.0:
         raise ValueError(
             "(alpha, beta) is outside the admissible region 2*(alpha + beta) > 1 of the phase "

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._numba import njit
-from ._validation import as_int, as_real
+from ._validation import as_exponents, as_int, as_real, check_budget
 from .exceptions import ConvergenceError
 from .model import PLRF
 from .resolvent import _bracketed_newton_step
@@ -475,8 +475,9 @@ class _Spectrum:
         if math.isinf(n) and math.isinf(t) and ridge == 0.0:
             out[:] = [0.0, 0.0, math.inf, math.inf, math.inf, 0.0, 0.0]
             return 0
-        J = max(self._J_MIN, self._head_lam.size,
-                *(4 * int(x) for x in (n, t) if math.isfinite(x)))
+        # cap before sizing the table: 4 N or 4 T may be far beyond _J_MAX (N = 1e15)
+        want = [min(self._J_MAX, 4 * int(x)) for x in (n, t) if math.isfinite(x)]
+        J = max(self._J_MIN, self._head_lam.size, *want)
         while True:
             status = int(_ridge_kernel(*self._tables(J), n, t, ridge, out))
             if status != 5:
@@ -908,6 +909,7 @@ def ridge_scaling_exponents(alpha: float, beta: float) -> RidgeExponents:
     """
     alpha = as_real(alpha, "alpha", lower=0.5)
     beta = as_real(beta, "beta")
+    alpha, beta = as_exponents(alpha, beta)
     if not 2.0 * (alpha + beta) > 1.0:
         raise ValueError(f"need 2*(alpha + beta) > 1; got alpha={alpha}, beta={beta}")
     g = 2.0 * alpha + 2.0 * beta - 1.0
@@ -998,7 +1000,7 @@ def _ridge_losses(lam, b, n, t, ridges, runs, entropy) -> np.ndarray:
 
 
 def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
-                   rng=None) -> RidgeRun:
+                   rng=None, *, max_cost: float | None = None) -> RidgeRun:
     r"""Monte-Carlo test loss of ridge / min-norm least squares on random features.
 
     Each run draws its own embedding :math:`W` (``v x N``, iid :math:`N(0, 1/N)`, as
@@ -1019,6 +1021,11 @@ def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
     rng : int, numpy.random.Generator or None
         Seed (SPEC 7).  Run ``i`` uses ``SeedSequence(entropy, spawn_key=(i,))``, so the
         first runs do not depend on ``n_runs``.
+    max_cost : float, optional
+        Limit on the estimated kernel steps (default ``10**9``, in units of 3000 flops:
+        ``n_runs`` times :math:`T v N` for the features plus the solve); larger requests
+        raise ``ValueError`` before any work, ``math.inf`` removes the limit (the memory
+        check stays).  docs/curves.md, "Cost limits".
 
     Returns
     -------
@@ -1049,10 +1056,17 @@ def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
     (4,)
     """
     t0 = time.perf_counter()
-    lam, _ = _spectrum(model)
-    b = np.ascontiguousarray(model.target, dtype=np.float64)
+    _check_model(model)
     t = as_int(n_samples, "n_samples", minimum=1)
     runs = as_int(n_runs, "n_runs", minimum=1)
+    if model.finite:  # per run: W (v x N), samples (T x v), features Z (T x N), one solve
+        v, n_f = float(model.v), float(model.d)
+        flops = runs * (t * v * n_f + min(t, n_f) ** 2 * max(t, n_f))
+        check_budget(flops / 3000.0, 8.0 * 2.0 * (v * n_f + t * v + t * n_f + v),
+                     what="simulate_ridge", parameter="n_samples, n_runs or the model size "
+                     "(v, d)", max_cost=max_cost)
+    lam, _ = _spectrum(model)
+    b = np.ascontiguousarray(model.target, dtype=np.float64)
     ridge = _as_ridge(ridge)
     n = as_int(model.d, "model.d", minimum=1)
     from .sgd import _root_entropy
