@@ -183,3 +183,21 @@ def test_bad_input():
         warnings.simplefilter("ignore", FittingWarning)
         with pytest.raises(ValueError, match="too few samples"):
             vs.fit_power_laws(*gaussian_data(1.0, 0.7, 300, 30, rng), n_boot=0)
+
+
+def test_digits_from_data():
+    # The real dataset of the docs (shipped with scikit-learn; no network): three pixels
+    # are constant and dropped; the model's spectrum is the empirical covariance's.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = digits.data / 16.0, digits.target.astype(float)
+    with pytest.warns(FittingWarning, match="3 constant column"):
+        sm = vs.SpectralModel.from_data(X, y, d=16, tail="none")
+    Xc = X[:, np.ptp(X, axis=0) > 0]
+    Xc = Xc - Xc.mean(0)
+    ref = np.sort(np.linalg.eigvalsh(Xc.T @ Xc / X.shape[0]))[::-1]
+    np.testing.assert_allclose(sm.data_eigenvalues, ref, rtol=1e-10)
+    # initial loss = variance of the least-squares prediction of the digit value
+    pred = Xc @ np.linalg.lstsq(Xc, y - y.mean(), rcond=None)[0]
+    assert sm.initial_loss == pytest.approx(np.mean(pred**2), rel=1e-10)
