@@ -478,7 +478,7 @@ def _add_compute_optimal(sub) -> None:
                    help="bootstrap draws, >= 1 (default 400)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--jobs", type=_positive_int, default=None,
-                   help="local worker processes (default min(2, cpus))")
+                   help="local worker threads (default: the cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="Dask scheduler address (e.g. tcp://host:8786); needs the 'dist' extra")
     p.add_argument("--cache-dir", default=None, type=_output_dir,
