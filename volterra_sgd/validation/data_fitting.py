@@ -155,7 +155,7 @@ def digits_case(name, X, y, ds, r, runs, rng, g=G_LR):
            "d": []}
     for d in ds:
         sm = vs.SpectralModel(lam, b, d)
-        lr = sm.reference_learning_rate(g)
+        lr = g / sm.trace_data_covariance     # docs/theory.md, Eq. (2.2); g may exceed 1
         det = vs.loss_curve(sm, r, learning_rate=lr).loss
         sgd = np.empty((runs, r.size))
         gauss = np.empty((runs, r.size))
@@ -165,9 +165,9 @@ def digits_case(name, X, y, ds, r, runs, rng, g=G_LR):
             W = sm.sample_embedding(rng)
             Z = np.ascontiguousarray(xi @ W)
             H = Z.T @ Z / Z.shape[0]
-            g = Z.T @ ylin / Z.shape[0]
+            gz = Z.T @ ylin / Z.shape[0]
             idx = rng.integers(0, Z.shape[0], int(r_rec[-1]))
-            _sgd_rows(Z, ylin, H, g, float(ylin @ ylin / ylin.size), idx, lr, r_rec, sgd[k])
+            _sgd_rows(Z, ylin, H, gz, float(ylin @ ylin / ylin.size), idx, lr, r_rec, sgd[k])
             gauss[k] = vs.expected_loss_given_w(sm, W, r, learning_rate=lr).loss
             if k < 3:   # SGD-noise factor at the start and at theta = least squares in span W
                 th_ls = np.linalg.lstsq(Z, ylin, rcond=None)[0]
