@@ -29,7 +29,7 @@ CURVE_MODEL = vs.PLRF(alpha=1.0, beta=0.7, v=500, d=50)
 
 
 def mp_mode_recursion(lam, w, f0, g, B, r_list, dps=60):
-    """P(r) of rho(r+1) = q rho + g^2 B lam^2 P(r), P = F0 + sum rho (docs/theory.md eq. 3.6)
+    """P(r) of rho(r+1) = q rho + g^2 B lam^2 P(r), P = F0 + sum rho (docs/theory.md, Eq. (3.6))
     by exact powers of the augmented (k+1)x(k+1) transition matrix at ``dps`` digits, the
     double inputs taken as exact: an independent reference at any r (10**12 included)."""
     with mp.workdps(dps):
@@ -119,7 +119,7 @@ def test_loss_curve_against_recursion_and_finer_quadrature(frac):
     curve = _quiet(vs.loss_curve, CURVE_MODEL, r, learning_rate=g, throw=False)
     assert curve.loss[0] == pytest.approx(CURVE_MODEL.initial_loss, rel=1e-13)
     # the closed form solves its own discretization exactly: the mode recursion on the same
-    # sum of exponentials (docs/theory.md eq. 7.1) agrees at every gamma
+    # sum of exponentials (docs/theory.md, Eq. (7.1)) agrees at every gamma
     rep = sum_of_exponentials(CURVE_MODEL, learning_rate=g)
     early = r <= 10**4
     out = np.empty(int(early.sum()))
