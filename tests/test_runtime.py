@@ -152,14 +152,19 @@ def test_default_parallelism_inside_a_dask_worker_is_serial():
 
     kw = dict(max_flops=1e6, points_per_decade=10)
     ref = sweep_loss_curves(0.7, 0.7, [16, 23, 32], n_jobs=1, **kw)
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=60, d=12)
+    sgd_kw = dict(learning_rate=model.reference_learning_rate(0.5), n_runs=6, rng=1)
+    sim = vs.simulate_sgd(model, [0, 10, 50], **sgd_kw)
     with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=2,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         n_workers = client.submit(_parallel.default_workers, pure=False).result()
         on_worker = client.submit(sweep_loss_curves, 0.7, 0.7, [16, 23, 32], **kw).result()
+        sim_worker = client.submit(vs.simulate_sgd, model, [0, 10, 50], **sgd_kw).result()
     assert n_workers == 1 and _parallel.default_workers() == numba.get_num_threads()
     for a, b in zip(ref.loss, on_worker.loss, strict=True):
         np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sim.losses, sim_worker.losses)
 
 
 def test_run_tasks_results_errors_and_nesting():

@@ -610,6 +610,20 @@ def _drawn_spectra(model, entropy: int, runs, method: str, g, B, gam, bat, bar=N
     return out
 
 
+def _run_kernel(kernel, *args):
+    """Call a ``prange`` kernel; inside a Dask worker on one Numba thread.
+
+    Dask runs one task per worker thread; a task that spread over all cores as well would
+    oversubscribe them.  Elsewhere the kernel uses the calling thread's Numba thread count.
+    """
+    from ._parallel import in_dask_worker, numba_threads
+
+    if not in_dask_worker():
+        return kernel(*args)
+    with numba_threads(1):
+        return kernel(*args)
+
+
 def _check_status(status: int) -> None:
     if status == 2:  # pragma: no cover - the friendly layer validates everything
         raise RuntimeError("internal error: the SGD kernel rejected its input")
@@ -816,8 +830,8 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         status = 0
         segs = _segments(r, progress, n_runs * kmax * float(np.max(batch)))
         for step0, step_end, lo, hi in segs:
-            st = _sgd_eigen_kernel(lam, noise, f0, n_modes, spec_index, gamma, batch, step0,
-                                   step_end, r[lo:hi], phi, states, *tables, out[lo:hi])
+            st = _run_kernel(_sgd_eigen_kernel, lam, noise, f0, n_modes, spec_index, gamma,
+                             batch, step0, step_end, r[lo:hi], phi, states, *tables, out[lo:hi])
             _check_status(st)
             status = max(status, st)
             _bar_update(bar, (step_end - step0) * n_runs)
@@ -853,9 +867,9 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
             segs = _segments(r, progress, runs.size * int(model.v) * model.d
                              * float(np.max(batch)))
             for step0, step_end, lo, hi in segs:
-                st = _sgd_literal_kernel(Ws, w_index, sqrt_dvals, dvals, target, gamma, batch,
-                                         step0, step_end, r[lo:hi], theta, st_chunk, *tables,
-                                         out_chunk[lo:hi])
+                st = _run_kernel(_sgd_literal_kernel, Ws, w_index, sqrt_dvals, dvals, target,
+                                 gamma, batch, step0, step_end, r[lo:hi], theta, st_chunk,
+                                 *tables, out_chunk[lo:hi])
                 _check_status(st)
                 status = max(status, st)
                 _bar_update(bar, (step_end - step0) * runs.size)
