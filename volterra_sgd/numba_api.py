@@ -4,7 +4,8 @@ Every function listed in ``__all__`` is a compiled Numba dispatcher that takes o
 float64/int64 NumPy arrays and scalars, writes its outputs into arrays you provide, and
 returns an integer status (0 = success).  They can be called from Python or from any
 ``@numba.njit`` function, serially or inside ``numba.prange`` loops (give each thread its
-own output arrays).  The public Python functions of :mod:`volterra_sgd` validate their
+own output arrays).  They release the GIL (``nogil=True``), so Python threads run them in
+parallel too.  The public Python functions of :mod:`volterra_sgd` validate their
 input and call exactly these kernels, so the numbers are the same.
 
 Kernels
