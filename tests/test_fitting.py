@@ -201,3 +201,23 @@ def test_digits_from_data():
     # initial loss = variance of the least-squares prediction of the digit value
     pred = Xc @ np.linalg.lstsq(Xc, y - y.mean(), rcond=None)[0]
     assert sm.initial_loss == pytest.approx(np.mean(pred**2), rel=1e-10)
+
+
+def test_cli_fit(tmp_path, capsys):
+    from volterra_sgd.cli import main
+
+    rng = np.random.default_rng(10)
+    X, y = gaussian_data(1.0, 0.7, 40, 4000, rng)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--n-boot", "20",
+                 "--plot", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    fit = vs.fit_power_laws(X, y, n_boot=20, rng=0)
+    assert f"alpha = {fit.alpha:.4f}" in out and "phase II" in out
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
+    assert main(["fit", "--data", str(tmp_path / "d.csv"), "--n-boot", "0"]) == 0
+    np.savez(tmp_path / "bad.npz", X=X)
+    assert main(["fit", "--data", str(tmp_path / "bad.npz")]) == 2
+    assert "missing y" in capsys.readouterr().err
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--ci", "1.5"]) == 2

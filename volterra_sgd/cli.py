@@ -584,8 +584,139 @@ def _run_compute_optimal(args) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------- fit
+def _unit_interval(text: str) -> float:
+    x = _finite_float(text)
+    if not 0.0 < x < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return x
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser(
+        "fit", help="fit alpha, beta (with intervals) and the phase to a dataset",
+        description="Spectrum route of issue 14: the sample covariance spectrum of the "
+                    "features and the least-squares target coefficients of the labels "
+                    "(docs/theory.md, Sec. 14), power laws alpha and beta fitted on bin sums "
+                    "(Eq. (14.2)) with bootstrap intervals over samples (Eq. (14.3)), the "
+                    "phase, its boundary distance and the compute-optimal exponents "
+                    "(Eq. (11.3)); optionally a figure of the fits and of the predicted SGD "
+                    "loss curve of SpectralModel.from_data (documentation: Fitting).")
+    p.add_argument("--data", required=True, type=_existing_file, metavar="FILE",
+                   help="NPZ with arrays X (samples x features) and y, or CSV whose last "
+                        "column is y and the others X (header line optional)")
+    p.add_argument("--window", type=_positive_int, nargs=2, metavar=("K_MIN", "K_MAX"),
+                   default=None, help="1-based eigenvalue range of the fits (default: the "
+                                      "trusted eigenvalues)")
+    p.add_argument("--trust", type=_positive_float, default=0.03,
+                   help="threshold on the bias scale of Eq. (14.1) (default %(default)s)")
+    p.add_argument("--standardize", action="store_true",
+                   help="divide each feature by its standard deviation")
+    p.add_argument("--no-center", action="store_true", help="do not centre X and y")
+    p.add_argument("--n-boot", type=_nonneg_int, default=200,
+                   help="bootstrap replicates (default %(default)s; 0: no intervals)")
+    p.add_argument("--ci", type=_unit_interval, default=0.95,
+                   help="interval level (default %(default)s)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--d", type=_positive_int, default=None,
+                   help="model size of the predicted loss curve (default: a quarter of the "
+                        "number of features)")
+    p.add_argument("--lr-scale", type=_unit_interval, default=0.5,
+                   help="g of the learning rate g / tr D (default %(default)s)")
+    p.add_argument("--max-iter", type=_positive_float, default=1e6,
+                   help="last iteration of the predicted curve (default %(default)g)")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   type=_output_file(*_FIGURE_SUFFIXES, ignore_case=True),
+                   help="write the figure (spectrum fits and predicted loss curve)")
+    p.set_defaults(run=_run_fit)
+
+
+def _load_xy(path: str):
+    import numpy as np
+
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("X", "y") if k not in z.files]
+            if missing:
+                raise ValueError(f"{path}: the NPZ archive needs arrays X and y; missing "
+                                 f"{', '.join(missing)} (has {', '.join(z.files) or 'none'})")
+            return z["X"], z["y"]
+    if path.endswith(".csv"):
+        try:
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
+        except ValueError:
+            try:
+                data = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
+            except ValueError as exc:
+                raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
+        if data.shape[1] < 2:
+            raise ValueError(f"{path}: needs at least two columns (features..., label); got "
+                             f"{data.shape[1]}")
+        return data[:, :-1], data[:, -1]
+    raise ValueError(f"--data must end in .npz or .csv; got {path!r}")
+
+
+def _run_fit(args) -> int:
+    import numpy as np
+
+    from .curve import loss_curve
+    from .fitting import empirical_spectrum, fit_power_laws
+
+    X, y = _load_xy(args.data)
+    es = empirical_spectrum(X, y, center=not args.no_center, standardize=args.standardize,
+                            trust=args.trust)
+    fit = fit_power_laws(X, y, window=args.window, trust=args.trust,
+                         center=not args.no_center, standardize=args.standardize,
+                         n_boot=args.n_boot, ci=args.ci, rng=args.seed)
+    print(f"{args.data}: n = {es.n_samples} samples, v = {es.n_features} features"
+          + (f" ({len(es.dropped_columns)} constant dropped)" if es.dropped_columns else "")
+          + f", rank {es.rank}, {es.n_trusted} trusted eigenvalues (bias scale <= "
+            f"{args.trust:g})")
+    print(f"explained variance {es.explained_variance:.4g}, residual variance "
+          f"{es.residual_variance:.4g} ({es.residual_variance / es.target_variance:.1%} of "
+          "the labels' variance)")
+    print(fit.summary())
+    if args.plot:
+        d = args.d if args.d is not None else max(1, es.n_features // 4)
+        sm = es.model(d)
+        lr = sm.reference_learning_rate(args.lr_scale)
+        r = np.unique(np.round(np.logspace(0, math.log10(args.max_iter), 80)).astype(np.int64))
+        curve = loss_curve(sm, np.concatenate([[0], r]), learning_rate=lr)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        j = np.arange(1, es.rank + 1.0)
+        a1.loglog(j, es.eigenvalues, ".", ms=3, label="eigenvalues")
+        a1.loglog(j, np.maximum(es.forcing_coefficients, 1e-300), ".", ms=3,
+                  label="target mass c_j^2")
+        k1, k2 = fit.window
+        jj = np.arange(k1, k2 + 1.0)
+        a1.loglog(jj, fit.eigenvalue_scale * jj ** (-2 * fit.alpha), "k-",
+                  label=f"alpha = {fit.alpha:.3f}")
+        t1, t2 = fit.target_window
+        jt = np.arange(t1, t2 + 1.0)
+        a1.loglog(jt, fit.target_scale * jt ** (-2 * (fit.alpha + fit.beta)), "k--",
+                  label=f"beta = {fit.beta:.3f}")
+        a1.axvline(es.n_trusted, color="0.6", lw=0.8)
+        a1.set_xlabel("j")
+        a1.legend(fontsize=8)
+        a1.set_title(f"spectrum ({es.n_trusted} trusted)")
+        a2.loglog(curve.r[1:], curve.loss[1:], "-")
+        a2.set_xlabel("iteration r")
+        a2.set_ylabel("predicted loss")
+        a2.set_title(f"SGD on SpectralModel.from_data, d = {d}, g = {args.lr_scale:g}")
+        fig.tight_layout()
+        _save_figure(fig, args.plot, dpi=120)
+        plt.close(fig)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 _SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge, _add_validate,
-                _add_compute_optimal]
+                _add_compute_optimal, _add_fit]
 
 
 def build_parser() -> argparse.ArgumentParser:
