@@ -406,7 +406,7 @@ def _general_tables(model: SpectralModel) -> _GeneralTables:
     t = _GENERAL_CACHE.get(key)
     if t is None:
         if len(_GENERAL_CACHE) >= 8:
-            _GENERAL_CACHE.pop(next(iter(_GENERAL_CACHE)))
+            _GENERAL_CACHE.pop(next(iter(_GENERAL_CACHE), None), None)  # thread-safe eviction
         t = _GeneralTables(model)
         _GENERAL_CACHE[key] = t
     return t
@@ -720,7 +720,7 @@ def _tables(model: PLRF | SpectralModel, jmax: int) -> _Tables:
     t = _TABLE_CACHE.get(key)
     if t is None or t.requested < jmax:
         if len(_TABLE_CACHE) >= 8:
-            _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
+            _TABLE_CACHE.pop(next(iter(_TABLE_CACHE), None), None)  # thread-safe eviction
         t = _Tables(float(model.alpha), float(model.beta), v, jmax)
         _TABLE_CACHE[key] = t
     return t
