@@ -573,3 +573,44 @@ def norm_sensitivity(info, r, norm_error):
                      (-np.expm1(-ys) - ys * np.exp(-ys)) / (ys * ys))
         out = 2.0 * norm_error * f0 * x * x * g
     return np.where(np.isfinite(out), out, np.inf)
+
+
+def norm_perturbation(p, f, kappa, f0, r, P, info, norm_error):
+    r"""Bound on the change of :math:`P(r)` when :math:`\|K\|` is off by ``norm_error``.
+
+    The exact changes under the kernel scaled to :math:`\|K\| - \Delta` and, if
+    :math:`\Delta <` half of :math:`\delta = 1 - \|K\|`, to :math:`\|K\| + \Delta` (one or
+    two more closed-form solves; the larger of the two, times 1.25).  When
+    :math:`\Delta \ge \delta/2` the side towards instability cannot be solved; the
+    slow-mode bound :func:`norm_sensitivity` (finite even when :math:`\Delta \ge \delta`)
+    is added to the stable side's change, which carries the transient's (linear)
+    dependence on :math:`\|K\|` that the slow-mode bound misses.
+
+    Parameters
+    ----------
+    p, f, kappa, f0, r
+        As for :func:`solve_exponential_volterra`.
+    P, info : ndarray, dict
+        Its solution and ``info``.
+    norm_error : float
+        :math:`\Delta \ge 0`.
+
+    Returns
+    -------
+    ndarray
+        The bound at ``r``.
+    """
+    delta = info["one_minus_norm"]
+    norm = info["kernel_norm"]
+    if not norm_error > 0.0 or not norm > 0.0:
+        return np.zeros(np.shape(P))
+    kappa = np.asarray(kappa, dtype=np.float64)
+    step = min(norm_error, 0.5 * norm)
+    lower, _ = solve_exponential_volterra(p, f, kappa * (1.0 - step / norm), f0, r,
+                                          one_minus_norm=delta + step)
+    out = np.abs(lower - P)
+    if norm_error < 0.5 * delta:
+        upper, _ = solve_exponential_volterra(p, f, kappa * (1.0 + norm_error / norm), f0, r,
+                                              one_minus_norm=delta - norm_error)
+        return 1.25 * np.maximum(out, np.abs(upper - P))
+    return 1.25 * out + norm_sensitivity(info, r, norm_error)

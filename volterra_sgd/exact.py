@@ -33,7 +33,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 
 from ._numba import njit
-from ._secular import norm_sensitivity, solve_exponential_volterra
+from ._secular import norm_perturbation, norm_sensitivity, solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real, as_real
 from .exceptions import ConvergenceError, UnstableLearningRateError
 from .model import PLRF, SpectralModel, check_model
@@ -698,7 +698,8 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
                                                  one_minus_norm=delta)
         if method == "closed_form":
             loss = closed
-            err = sol["rounding_error"] + norm_sensitivity(sol, r, dk)
+            err = sol["rounding_error"] + norm_perturbation(p, wts, c, spec.limit_loss, r, loss,
+                                                            sol, dk)
         else:
             loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c,
                               r, progress)
@@ -716,7 +717,7 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
 
 
 def _recursion_error(r, loss, sol, p, c, dk):
-    """Error estimate of the mode recursion (docs/theory.md eq. 3.6) at ``r``.
+    """Error estimate of the mode recursion (docs/theory.md, Eq. (3.6)) at ``r``.
 
     All terms of the recursion are positive, so each rounding is a relative perturbation
     of one coefficient.  Two parts: (i) ``q = fl(1 - p)`` is off by ~3 eps in every step
