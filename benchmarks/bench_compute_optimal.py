@@ -2,10 +2,10 @@
 
 Target (compute-optimal issue): >= 12 model sizes up to d >= 1e4, flops up to >= 1e12,
 completes in <= 3 minutes on 2 cores.  Default settings: 17 sizes 256..65536, v = 10 d,
-f <= 1e13, 400 bootstrap draws, Chinchilla fit; a local pool of 2 processes.
+f <= 1e13, 400 bootstrap draws, Chinchilla fit; the local pool of 2 threads.
 
 Prints, for each repeat, the wall time and its split: the sweep as seen by the caller, the
-spectral stage and the closed-form solver (summed over the worker processes), the fits
+spectral stage and the closed-form solver (summed over the worker threads), the fits
 (frontier + bootstrap, Kaplan, Chinchilla) and the CPU seconds used (this process and its
 workers: on a shared machine the wall time depends on the load, the CPU time much less); then
 the per-d split of the median run, and the machine load (``os.getloadavg``) before and
@@ -56,7 +56,7 @@ def main() -> None:
     rows = []
     for i, (wall, co, cpu) in enumerate(runs):
         s = co.seconds
-        rows.append([f"run {i + 1} (2 processes)", wall, cpu, s["sweep"], s["spectral"],
+        rows.append([f"run {i + 1} (2 threads)", wall, cpu, s["sweep"], s["spectral"],
                      s["solver"], s["fits"], f"{co.loss_exponent:.4f}",
                      f"{co.params_exponent:.4f}"])
     if args.serial:
