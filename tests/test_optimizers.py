@@ -366,3 +366,58 @@ def test_invalid_optimizer_arguments_are_refused():
         momentum_loss([0.1], [1.0], 0.0, [1], "sgd")
     with pytest.raises(ValueError, match="noise_variance"):
         vs.PLRF(1.0, 0.7, 100, 10, noise_variance=-1.0)
+
+
+# ------------------------------------------------------------------ any order, clustered nodes
+@pytest.mark.parametrize("opt", [vs.HeavyBall(0.05 / TR1, 0.9), vs.Nesterov(0.05 / TR1, 0.9)])
+def test_closed_form_does_not_depend_on_the_order_of_the_modes(opt):
+    perm = np.random.default_rng(1).permutation(SPEC1.eigenvalues.size)
+    x, f = SPEC1.eigenvalues[perm], SPEC1.weights[perm]
+    ref = momentum_loss(x, f, SPEC1.limit_loss, R6, opt, method="recursion").loss
+    for xx, ff in ((x, f), (x[::-1], f[::-1])):
+        got = momentum_loss(xx, ff, SPEC1.limit_loss, R6, opt)
+        assert got.method == "closed_form"
+        assert np.max(np.abs(got.loss - ref) / ref) < 1e-10
+
+
+def test_closed_form_with_nodes_closer_than_rounding():
+    # a deterministic measure repeats nodes to 1e-16 at a spectral edge: the slow poles
+    # coincide in float64 and the nodes are merged (error ~1e-12 relative)
+    x = np.repeat(SPEC1.eigenvalues, 3) * np.tile([1.0, 1.0 + 2e-16, 1.0 - 4e-16], 50)
+    f = np.repeat(SPEC1.weights, 3) / 3
+    w = np.full(x.size, 1 / 3)
+    opt = vs.Nesterov(0.05 / TR1, 0.9)
+    got = momentum_loss(x, f, SPEC1.limit_loss, R6, opt, eigen_weights=w, noise_variance=0.04)
+    ref = _loss(SPEC1, opt, R6, 0.04, method="recursion").loss
+    assert got.method == "closed_form" and got.status == 0
+    assert np.max(np.abs(got.loss - ref) / ref) < 1e-10
+
+
+# ------------------------------------------------------------------ deterministic equivalent
+DET = vs.PLRF(alpha=1.0, beta=0.7, v=600, d=60)
+
+
+def test_sgd_over_deterministic_nodes_reproduces_loss_curve():
+    from volterra_sgd.forcing import deterministic_measure
+
+    meas = deterministic_measure(DET)
+    g = DET.reference_learning_rate(0.5)
+    r = np.r_[0, np.unique(np.round(np.logspace(0, 12, 30)).astype(np.int64))]
+    old = vs.loss_curve(DET, r, learning_rate=g)
+    new = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, vs.SGD(g),
+                        eigen_weights=meas.eigen_weights)           # Eq. (9.19)
+    assert new.method == "closed_form"
+    assert np.max(np.abs(new.loss - old.loss) / old.loss) < 1e-12
+
+
+@pytest.mark.parametrize("opt", [vs.HeavyBall(0.005, 0.9), vs.Nesterov(0.005, 0.9)])
+def test_momentum_over_deterministic_nodes_closed_form_matches_recursion(opt):
+    from volterra_sgd.forcing import deterministic_measure
+
+    meas = deterministic_measure(DET)
+    args = (meas.nodes, meas.forcing_weights, meas.limit_loss)
+    r = np.unique(np.round(np.logspace(0, 5, 25)).astype(np.int64))
+    ref = momentum_loss(*args, r, opt, eigen_weights=meas.eigen_weights, method="recursion")
+    got = momentum_loss(*args, r, opt, eigen_weights=meas.eigen_weights, noise_variance=0.0)
+    assert got.method == "closed_form" and got.status == 0
+    assert np.max(np.abs(got.loss - ref.loss) / ref.loss) < 1e-10
