@@ -74,9 +74,9 @@ _PACKAGE = "volterra_sgd.validation"
 
 #: Started first when the scripts run in parallel (longest first, so that the two workers
 #: finish together; measured CPU seconds of the quick report, docs/validation.md).
-_START_FIRST = ("sgd_vs_deterministic", "spectral_model_vs_exact", "ridge_vs_simulation",
-                "compute_optimal_study", "curve_vs_exact", "spectrum_figure",
-                "phase_exponents", "deterministic_vs_empirical", "finite_size")
+_START_FIRST = ("compute_optimal_study", "sgd_vs_deterministic", "spectral_model_vs_exact",
+                "ridge_vs_simulation", "curve_vs_exact", "spectrum_figure", "finite_size",
+                "phase_exponents", "deterministic_vs_empirical")
 
 #: Thread variables of the worker processes (set to 1 unless the caller's environment sets
 #: them): one BLAS thread per script, the parallelism is one script per core.
@@ -588,7 +588,7 @@ def idle_wall_estimate(cpu_seconds: Sequence[float], exclusive: Sequence[float],
 
     Replays the runner's schedule with every script taking its CPU time: the scripts in
     ``cpu_seconds`` (launch order) go to the first free of ``min(jobs, cpus)`` workers, then
-    the ``exclusive`` ones run alone; ``serial`` (the runner's warm-up) comes first.  On a
+    the ``exclusive`` ones run alone; ``serial`` (the runner's own work) is added.  On a
     loaded machine this is the figure to compare with a wall-time budget: CPU time grows
     little with load, wall time a lot.  It is an upper estimate when scripts use more than
     one thread while the other worker is idle.
@@ -602,7 +602,8 @@ def idle_wall_estimate(cpu_seconds: Sequence[float], exclusive: Sequence[float],
     jobs, cpus : int
         Workers and CPUs.
     serial : float, default 0
-        Seconds before the workers start.
+        Seconds of work that overlaps with none of the scripts (the runner's discovery,
+        Numba warm-up and report).
 
     Returns
     -------
@@ -742,16 +743,10 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     machine_start = _machine()
     t0, c0 = time.perf_counter(), _cpu_now()
     warm = _warmup(jobs) if found else None
-    estimate = None
+    order = None
     if jobs >= 1:
         by_name, order = _run_parallel(found, out, quick, jobs, echo)
         results = [by_name[n] for n in found]
-        costs = [by_name[n].cpu_seconds for n in order]
-        if None not in costs:
-            alone = [by_name[n].cpu_seconds for n in order if _is_exclusive(found[n])]
-            shared = costs[:len(costs) - len(alone)]
-            estimate = idle_wall_estimate(shared, alone, jobs, os.cpu_count() or 1,
-                                          warm["cpu_seconds"] if warm else 0.0)
     else:
         results = []
         for i, (name, fn) in enumerate(found.items()):
@@ -763,6 +758,14 @@ def run_validation(out, *, quick: bool = False, only: Sequence[str] | None = Non
     seconds = time.perf_counter() - t0
     # this process and its waited-for children: the workers and everything they started
     cpu_total = _cpu_now() - c0
+    estimate = None
+    if order is not None and None not in [r.cpu_seconds for r in results]:
+        cpu = {r.name: r.cpu_seconds for r in results}
+        alone = [cpu[n] for n in order if _is_exclusive(found[n])]
+        shared = [cpu[n] for n in order if not _is_exclusive(found[n])]
+        # the runner's own work (discovery, warm-up, the report) is serial
+        estimate = idle_wall_estimate(shared, alone, jobs, os.cpu_count() or 1,
+                                      serial=max(cpu_total - sum(cpu.values()), 0.0))
     try:
         load_end = list(os.getloadavg())
     except (AttributeError, OSError):  # pragma: no cover
