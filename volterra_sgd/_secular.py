@@ -424,7 +424,7 @@ def secular_evaluate_kernel(mu, resid, p_inf, r, out):
     return 0
 
 
-def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None):
+def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None, roots=None):
     r"""P(r) for F = f0 + sum f (1-p)^r and K = sum kappa (1-p)^r, exactly (closed form).
 
     Parameters
@@ -442,6 +442,9 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None):
         :math:`\delta = 1 - \|K\|`, if the caller has it more accurately than
         ``1 - sum(kappa / p)`` (e.g. from the learning-rate check, so that the accepted
         learning rates and the solver agree up to :math:`\gamma^*` itself).
+    roots : dict, optional
+        The ``info`` of an earlier call with the same ``p``, ``kappa`` and
+        ``one_minus_norm`` (only ``f`` and ``f0`` differ): its roots are reused.
 
     Returns
     -------
@@ -496,11 +499,15 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None):
     delta = 1.0 - knorm if one_minus_norm is None else float(one_minus_norm)
     if not delta > 0.0:
         raise ValueError(f"secular equation: {STATUS[1]}")
-    origin = np.empty(n, dtype=np.int64)
-    tau = np.empty(n)
-    st = _roots_kernel(pk, kk, delta, origin, tau)
-    if st != 0:
-        raise ValueError(f"secular equation: {STATUS[st]}")
+    if (roots is not None and roots.get("one_minus_norm") == delta
+            and np.array_equal(roots.get("poles"), pk)):
+        origin, tau = roots["origin"], roots["tau"]
+    else:
+        origin = np.empty(n, dtype=np.int64)
+        tau = np.empty(n)
+        st = _roots_kernel(pk, kk, delta, origin, tau)
+        if st != 0:
+            raise ValueError(f"secular equation: {STATUS[st]}")
     mu = np.empty(n)
     resid = np.empty(n)
     secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
@@ -532,7 +539,8 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None):
                            p_inf, r, out, err)
     return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": 1.0 - delta,
                  "one_minus_norm": delta, "first_amplitude": float(a0),
-                 "slope": float(slope), "rounding_error": err}
+                 "slope": float(slope), "rounding_error": err, "poles": pk, "origin": origin,
+                 "tau": tau}
 
 
 def norm_sensitivity(info, r, norm_error):
@@ -580,7 +588,8 @@ def norm_perturbation(p, f, kappa, f0, r, P, info, norm_error):
 
     The exact changes under the kernel scaled to :math:`\|K\| - \Delta` and, if
     :math:`\Delta <` half of :math:`\delta = 1 - \|K\|`, to :math:`\|K\| + \Delta` (one or
-    two more closed-form solves; the larger of the two, times 1.25).  When
+    two more closed-form solves; the larger of the two, times 1.25; below
+    :math:`\Delta = 10^{-3}\delta` the response is linear and the first suffices).  When
     :math:`\Delta \ge \delta/2` the side towards instability cannot be solved; the
     slow-mode bound :func:`norm_sensitivity` (finite even when :math:`\Delta \ge \delta`)
     is added to the stable side's change, which carries the transient's (linear)
@@ -609,6 +618,8 @@ def norm_perturbation(p, f, kappa, f0, r, P, info, norm_error):
     lower, _ = solve_exponential_volterra(p, f, kappa * (1.0 - step / norm), f0, r,
                                           one_minus_norm=delta + step)
     out = np.abs(lower - P)
+    if norm_error < 1e-3 * delta:  # linear regime: the other side moves P by the same
+        return 1.25 * (1.0 + 4.0 * norm_error / delta) * out  # to O(Delta/delta)
     if norm_error < 0.5 * delta:
         upper, _ = solve_exponential_volterra(p, f, kappa * (1.0 + norm_error / norm), f0, r,
                                               one_minus_norm=delta - norm_error)

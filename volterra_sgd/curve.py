@@ -264,7 +264,7 @@ def _constant_curve(model, r, g, B, rtol, tol, throw, cache_dir):
     # forcing errors propagate through the resolvent: sum_{s<=r} R(s) = U(r) <= 1/(1-||K||),
     # U solving the same equation with unit forcing
     U, _ = solve_exponential_volterra(p, np.zeros(x.size), kappa, 1.0, fk.r,
-                                      one_minus_norm=delta)
+                                      one_minus_norm=delta, roots=sol)
     err = (envelope(fk.r, np.abs(P - P7)) + fk.forcing_error * U + sol["rounding_error"]
            + norm_perturbation(p, meas.forcing_weights, kappa, meas.limit_loss, fk.r, P, sol,
                                dnorm))
