@@ -421,3 +421,54 @@ def test_momentum_over_deterministic_nodes_closed_form_matches_recursion(opt):
     got = momentum_loss(*args, r, opt, eigen_weights=meas.eigen_weights, noise_variance=0.0)
     assert got.method == "closed_form" and got.status == 0
     assert np.max(np.abs(got.loss - ref.loss) / ref.loss) < 1e-10
+
+
+# ------------------------------------------------------------------ forcing and kernel
+def test_forcing_and_kernel_of_sgd_are_sums_of_powers_to_1e12():
+    from volterra_sgd.momentum import momentum_forcing_kernel
+
+    g, B = 0.5 / TR1, 2
+    r = np.r_[0, np.unique(np.round(np.logspace(0, 12, 40)).astype(np.int64))]
+    x = SPEC1.eigenvalues
+    out = momentum_forcing_kernel(x, SPEC1.weights, SPEC1.limit_loss, r, vs.SGD(g, B))
+    logq = np.log1p(-2 * g * B * x + g * g * B * (B + 1) * x * x)
+    pw = np.exp(np.multiply.outer(r.astype(float), logq))          # Eq. (3.3)
+    F = SPEC1.limit_loss + pw @ SPEC1.weights
+    K = pw @ (g * g * B * x * x)
+    np.testing.assert_allclose(out["forcing"], F, rtol=1e-12, atol=0)
+    big = K > 1e-300
+    np.testing.assert_allclose(out["kernel"][big], K[big], rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("opt", [vs.Nesterov(0.05 / TR1, 0.9), "dana"])
+def test_kernel_is_the_response_to_a_unit_loss(opt):
+    # K(r) = K(r + 1, 0): a unit loss at step 0 loads x^2 omega(0) into every mode, which
+    # then evolves uncoupled with the matrices of steps 1, 2, ...  Brute force per mode with
+    # dense 3x3 matrices built from T (Eq. (9.7)).
+    from volterra_sgd.momentum import momentum_forcing_kernel
+
+    opt = vs.DANA.decaying(CASE1) if opt == "dana" else opt
+    x = SPEC1.eigenvalues
+    r = np.arange(0, 60)
+    out = momentum_forcing_kernel(x, SPEC1.weights, SPEC1.limit_loss, r, opt)
+    g1, g2, g3, dl = opt.hyperparameters(np.arange(0, 61))
+    ref = []
+    for k in range(x.size):
+        lam = x[k]
+        s0 = g2[0] + g1[0] * g3[0]
+        X = lam**2 * np.array([s0 * s0, -s0 * g1[0], g1[0] ** 2])
+        col = []
+        for j in range(60):
+            col.append(X[0])
+            s = g2[j + 1] + g1[j + 1] * g3[j + 1]
+            T = np.array([[1 - s * lam, -g3[j + 1] * (1 - dl[j + 1])],
+                          [g1[j + 1] * lam, 1 - dl[j + 1]]])
+            Sig = np.array([[T[0, 0]**2, 2 * T[0, 0] * T[0, 1], T[0, 1]**2],
+                            [T[0, 0] * T[1, 0], T[0, 0] * T[1, 1] + T[0, 1] * T[1, 0],
+                             T[0, 1] * T[1, 1]],
+                            [T[1, 0]**2, 2 * T[1, 0] * T[1, 1], T[1, 1]**2]])
+            om = lam**2 * np.array([s * s, -s * g1[j + 1], g1[j + 1] ** 2])
+            X = Sig @ X + om * X[0]
+        ref.append(col)
+    ref = np.sum(ref, axis=0)
+    np.testing.assert_allclose(out["kernel"], ref, rtol=1e-12, atol=0)

@@ -35,7 +35,7 @@ from ._validation import as_iterations, as_real
 from .exceptions import ConvergenceError
 from .optimizers import check_optimizer
 
-__all__ = ["MomentumLoss", "momentum_loss", "STATUS"]
+__all__ = ["MomentumLoss", "momentum_loss", "momentum_forcing_kernel", "STATUS"]
 
 #: Status codes of the kernels and of :func:`momentum_loss`.
 STATUS = {
@@ -203,17 +203,15 @@ def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
 
 
 @njit
-def _block_kernel(x, f, m, f0, s2, B, ca, cc, ce, lengths, g1, g2, g3, dl, out):
+def _block_kernel(x, A, C, E, m, f0, s2, B, ca, cc, ce, lengths, g1, g2, g3, dl, out):
     """Geometric blocks (Eq. (9.18)): ``out[b]`` = readout at the end of block ``b``.
 
-    Block ``b`` has length ``lengths[b]`` and frozen hyperparameters ``g1[b] .. dl[b]``;
-    ``P + sigma^2`` is linear inside the block, closed by one scalar equation.
+    ``A, C, E`` hold the initial state and are advanced in place.  Block ``b`` has length
+    ``lengths[b]`` and frozen hyperparameters ``g1[b] .. dl[b]``; ``P + sigma^2`` is linear
+    inside the block, closed by one scalar equation.
     """
     n = x.shape[0]
     nb = lengths.shape[0]
-    A = f.copy()
-    C = np.zeros(n)
-    E = np.zeros(n)
     Xa = np.zeros((n, 3))
     Xb = np.zeros((n, 3))
     N = np.empty((3, 3))
@@ -650,10 +648,13 @@ def _block_error(r, coarse, fine):
     return 2.0 * np.abs(fine) * run[np.maximum(hi - 1, 0)] + 1e-14 * np.abs(fine)
 
 
-def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact):
+def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None):
     from .schedule import _blocks
 
-    ca, cc, ce = opt.readout
+    ca, cc, ce = opt.readout if read is None else read
+    if X0 is None:
+        X0 = np.zeros((x.size, 3))
+        X0[:, 0] = f
     res = []
     for hh in (h, h / 2):
         lengths, ends = _blocks(r, hh, r_exact)
@@ -665,11 +666,12 @@ def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact):
         hp = tuple(np.ascontiguousarray(0.5 * (a + b)) for a, b in
                    zip(_hyper_arrays(opt, lo_mid), _hyper_arrays(opt, hi_mid), strict=True))
         out = np.empty(lengths.size)
-        st = _block_kernel(x, f, m, f0, s2, float(opt.batch_size), ca, cc, ce,
+        A, C, E = (np.ascontiguousarray(X0[:, i], dtype=np.float64) for i in range(3))
+        p0 = f0 + ca * float(np.sum(A)) + cc * float(np.sum(C)) + ce * float(np.sum(E))
+        st = _block_kernel(x, A, C, E, m, f0, s2, float(opt.batch_size), ca, cc, ce,
                            np.ascontiguousarray(lengths), *hp, out)
         if st != 0:
             return None, None, st
-        p0 = f0 + ca * float(np.sum(f))
         vals = np.r_[p0, out]
         res.append(vals[np.searchsorted(np.r_[0, ends], r)])
     return res[1], _block_error(r, res[0], res[1]), 0
@@ -787,6 +789,151 @@ def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_wei
     return MomentumLoss(r=r, loss=loss, total_loss=loss + s2, loss_error=err,
                         kernel_norm=float(kn), limit_loss=limit, method=method,
                         status=int(status), message=STATUS.get(int(status), "unknown"))
+
+
+def _shifted(opt, k: int):
+    """Return the optimizer whose step ``r`` uses the hyperparameters of step ``r + k``."""
+    from .optimizers import GeneralizedMomentum
+
+    if opt.is_constant or k == 0:
+        return opt
+
+    def make(i):
+        return lambda rr: opt.hyperparameters(np.asarray(rr, dtype=np.int64) + k)[i]
+
+    return GeneralizedMomentum(make(0), make(1), make(2), make(3), opt.batch_size)
+
+
+def _free_response(x, X0, opt, r, method, h, r_exact):
+    """``sum_i e_1^T Phi_i(r, 0) X0_i`` without the loss coupling (Eqs. (9.9), (9.16))."""
+    n = x.size
+    zero = np.zeros(n)
+    if method == "recursion" or (method == "closed_form" and not opt.is_constant):
+        method = "recursion" if int(r[-1]) <= r_exact else "blocks"
+    if method == "blocks":
+        out, err, st = _blocks_run(x, zero, zero, 0.0, 0.0, opt, r, h, r_exact, X0=X0,
+                                   read=(1.0, 0.0, 0.0))
+        return out, err, st
+
+    def unit(rr):
+        hp = _hyper_arrays(opt, np.arange(max(int(rr[-1]), 1), dtype=np.int64))
+        out = np.empty(rr.size)
+        A, C, E = (np.array(X0[:, i], dtype=np.float64) for i in range(3))
+        st = _unit_kernel(x, zero, zero, 0.0, 0.0, float(opt.batch_size), *hp, 1.0, 0.0, 0.0,
+                          A, C, E, 0, rr, out)
+        return out, st
+
+    if method == "recursion":
+        out, st = unit(r)
+        return out, np.zeros(r.size), st
+    # constant hyperparameters: unit steps, then the slow poles alone
+    g1, g2, g3, d = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+    B = opt.batch_size
+    N = _n_matrices(x, g1, g2, g3, d, B)
+    z = np.linalg.eigvals(np.eye(3)[None, :, :] + N)
+    with np.errstate(divide="ignore"):
+        rate = -np.log(np.abs(z))
+    srt = np.sort(rate, axis=1)
+    tau = min(0.05, 0.5 * float(np.min(srt[:, 1]))) if n else 0.05
+    slow = np.flatnonzero(srt[:, 0] < tau)
+    a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
+    a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
+          + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
+          + N[:, 1, 1] * N[:, 2, 2] - N[:, 1, 2] * N[:, 2, 1])
+    p = g1 * g3
+    pt1 = B * x * (p + d * g2)
+    one_m_det = d + B * g2 * x * (1.0 - d)
+    ptm1 = 4.0 - 2.0 * d - B * x * (p + (2.0 - d) * g2)
+    num_h = x * ((2.0 - d) * (p + d * g2) + B * x * (1.0 - d) * g2 * ((2.0 - d) * g2 + p))
+    a0 = pt1 * (one_m_det * ptm1 - num_h)
+    eps = -a0[slow] / a1[slow]
+    for _ in range(8):
+        pv = ((eps + a2[slow]) * eps + a1[slow]) * eps + a0[slow]
+        dv = (3.0 * eps + 2.0 * a2[slow]) * eps + a1[slow]
+        eps = eps - pv / dv
+    b1 = a2[slow] + eps
+    b0 = a1[slow] + eps * b1
+    k2, k1, k0 = (k[slow] for k in _cofactor_poly(N, np.array([1.0, 0.0, 0.0]), X0))
+    c1 = ((k2 * eps + k1) * eps + k0) / ((eps + b1) * eps + b0)
+    lg = np.log1p(eps)
+    r_sw = int(math.ceil(40.0 / tau))
+    checks = np.array([r_sw, (3 * r_sw) // 2], dtype=np.int64)
+    early = r[r < r_sw]
+    rr = np.unique(np.r_[early, checks]).astype(np.int64)
+    vals, st = unit(rr)
+    if st != 0:
+        return None, None, st
+
+    def late(q):
+        out = np.empty(q.size)
+        step = max(1, (1 << 20) // max(1, eps.size))
+        for i in range(0, q.size, step):
+            out[i:i + step] = np.exp(np.multiply.outer(q[i:i + step].astype(np.float64), lg)) @ c1
+        return out
+
+    ref = vals[np.searchsorted(rr, checks)]
+    mismatch = float(np.max(np.abs(late(checks) - ref)))
+    if not mismatch <= 1e-9 * float(np.max(np.abs(ref))) + 1e-300:
+        return _blocks_run(x, zero, zero, 0.0, 0.0, opt, r, h, r_exact, X0=X0,
+                           read=(1.0, 0.0, 0.0))
+    out = np.empty(r.size)
+    lo = r < r_sw
+    out[lo] = vals[np.searchsorted(rr, r[lo])]
+    out[~lo] = late(r[~lo])
+    return out, np.where(lo, 0.0, mismatch), 0
+
+
+def momentum_forcing_kernel(nodes, forcing_weights, limit_loss, r, optimizer, *,
+                            eigen_weights=None, method: str = "auto", h: float = 0.01,
+                            r_exact: int = 1000) -> dict:
+    r"""Return the forcing :math:`F(r)` and kernel :math:`K(r)` of a momentum method.
+
+    :math:`F(r) = F_0 + \sum_i f_i e_1^T\Phi_i(r, 0) e_1` and
+    :math:`K(r) = \sum_i x_i^2\rho_i e_1^T\Phi_i(r + 1, 1)\bar\omega(0)` (Eqs. (9.9),
+    (9.19)), the loss response at :math:`r + 1` to a unit loss at step 0; for constant
+    hyperparameters :math:`K(r) = \sum_i x_i^2\rho_i e_1^T M_i^r\bar\omega`.
+
+    Parameters
+    ----------
+    nodes, forcing_weights, limit_loss, r, optimizer, eigen_weights, method, h, r_exact
+        As for :func:`momentum_loss`.
+
+    Returns
+    -------
+    dict
+        ``forcing``, ``kernel`` (arrays at ``r``) and ``error`` (estimate of each).
+
+    Examples
+    --------
+    SGD: :math:`F(r) = F_0 + \sum_i f_i q_i^r`, :math:`K(r) = \gamma^2 B \sum_i x_i^2 q_i^r`.
+
+    >>> import numpy as np, volterra_sgd as vs
+    >>> from volterra_sgd.momentum import momentum_forcing_kernel
+    >>> out = momentum_forcing_kernel([0.5], [1.0], 0.1, [0, 3], vs.SGD(0.4))
+    >>> q = 1 - 2 * 0.4 * 0.5 + 0.4**2 * 2 * 0.25
+    >>> bool(np.allclose(out["forcing"], [1.1, 0.1 + q**3], rtol=1e-14))
+    True
+    >>> bool(np.allclose(out["kernel"], [0.4**2 * 0.25, 0.4**2 * 0.25 * q**3], rtol=1e-14))
+    True
+    """
+    opt = check_optimizer(optimizer)
+    x, f, w = _as_modes(nodes, forcing_weights, eigen_weights)
+    f0 = as_real(limit_loss, "limit_loss", lower=0.0, lower_open=False)
+    r = as_iterations(r)
+    if method == "auto":
+        method = "recursion" if int(r[-1]) <= r_exact else (
+            "closed_form" if opt.is_constant else "blocks")
+    XF = np.zeros((x.size, 3))
+    XF[:, 0] = f
+    F, eF, st = _free_response(x, XF, opt, r, method, h, r_exact)
+    g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+    s = g2 + g1 * g3
+    B = opt.batch_size
+    XK = np.outer(x * x * w, [B * s * s, -B * s * g1, B * g1 * g1])
+    K, eK, st2 = _free_response(x, XK, _shifted(opt, 1), r, method, h, r_exact)
+    if st or st2:
+        raise ConvergenceError(f"momentum_forcing_kernel: {STATUS.get(st or st2)}")
+    return {"forcing": F + f0, "kernel": K, "error": {"forcing": eF, "kernel": eK}}
 
 
 def _closed_form_curve(x, f, m, f0, s2, opt, r, cf):
