@@ -305,10 +305,11 @@ def _resolvent_norm_error(model, g, B, norm):
 
 
 def _max_relative(err, P):
+    """Largest ``err / |P|`` (0 where both vanish, inf where only P does or err is nan)."""
     if not err.size:
         return 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = err / np.abs(P)
+        rel = np.where(err == 0.0, 0.0, err / np.abs(P))
     return float(np.max(np.where(np.isnan(rel), np.inf, rel)))
 
 

@@ -653,6 +653,7 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     >>> bool(res.loss[2] < res.loss[1] < res.loss[0])
     True
     """
+    from .curve import _max_relative
     from .schedule import as_schedule, schedule_integrator, schedule_recursion
 
     spec = W if isinstance(W, EmbeddingSpectrum) else embedding_spectrum(model, W)
@@ -704,9 +705,8 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
             loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c,
                               r, progress)
             err = _recursion_error(r, loss, sol, p, c, dk)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = float(np.max(err / np.abs(loss))) if r.size else 0.0
-    info = _solver_info(rel, tol, f"expected_loss_given_w ({method})", throw, lam.size)
+    info = _solver_info(_max_relative(err, loss), tol, f"expected_loss_given_w ({method})", throw,
+                        lam.size)
     forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
     kernel = _sum_of_powers(lam, c, r, g, B)
     return ExpectedLoss(
