@@ -472,3 +472,31 @@ def test_kernel_is_the_response_to_a_unit_loss(opt):
         ref.append(col)
     ref = np.sum(ref, axis=0)
     np.testing.assert_allclose(out["kernel"], ref, rtol=1e-12, atol=0)
+
+
+# ------------------------------------------------------------------ public-route backends
+def test_expected_loss_backend_matches_bruteforce_with_noise():
+    from volterra_sgd.momentum import optimizer_expected_loss
+
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20, noise_variance=0.04)
+    opt = vs.Nesterov(0.05 / TR_SMALL, 0.9, 3)
+    R = 120
+    res = optimizer_expected_loss(model, W_SMALL, np.arange(R + 1), opt)
+    ref = two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R, nesterov=True,
+                           batch_size=3, sigma2=0.04)
+    assert np.max(np.abs(res.loss - ref) / ref) < 1e-10
+    assert res.info.success and np.all(res.loss_error < 1e-12 * ref)
+
+
+def test_loss_curve_backend_quadrature_error_is_honest():
+    from volterra_sgd.momentum import optimizer_loss_curve
+
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=600, d=60, noise_variance=0.02)
+    opt = vs.HeavyBall(0.1 * model.reference_learning_rate(0.5), 0.9)
+    r = np.r_[0, np.unique(np.round(np.logspace(0, 10, 25)).astype(np.int64))]
+    coarse = optimizer_loss_curve(model, r, opt, rtol=1e-6)
+    fine = optimizer_loss_curve(model, r, opt, rtol=1e-12)
+    assert np.all(np.abs(coarse.loss - fine.loss) <= coarse.loss_error + fine.loss_error)
+    np.testing.assert_allclose(fine.forcing, sum(fine.parts[k] for k in ("Fo", "Fpp", "Fac")),
+                               rtol=1e-15)
+    assert fine.forcing[0] == pytest.approx(model.initial_loss, rel=1e-10)

@@ -957,3 +957,183 @@ def _closed_form_curve(x, f, m, f0, s2, opt, r, cf):
     loss[~lo] = _evaluate_closed(cf, r[~lo])
     err = np.where(lo, 0.0, mismatch + 1e-15 * np.abs(loss) * np.log2(2.0 + r))
     return loss, err, 0
+
+
+# ============================================================ public routes (loss_curve etc.)
+def _info(rel_error: float, tol: float, status: int, who: str, throw: bool, n_modes: int):
+    """SolverInfo: success iff the relative error estimate is within ``tol``."""
+    import warnings
+
+    from .curve import SolverInfo
+    from .exceptions import ConvergenceWarning
+
+    if rel_error <= tol:
+        msg = "success" if status == 0 else f"success ({STATUS.get(status, status)})"
+        return SolverInfo(success=True, status=0, message=msg, error_estimate=rel_error,
+                          n_modes=n_modes)
+    message = f"estimated relative error {rel_error:.3g} exceeds tol={tol:.3g}"
+    if throw:
+        raise ConvergenceError(f"{who}: {message}")
+    warnings.warn(f"{who}: {message}", ConvergenceWarning, stacklevel=3)
+    return SolverInfo(success=False, status=1, message=message, error_estimate=rel_error,
+                      n_modes=n_modes)
+
+
+def _max_rel(err, P):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(err == 0.0, 0.0, err / np.abs(P))
+    return float(np.max(np.where(np.isnan(rel), np.inf, rel))) if rel.size else 0.0
+
+
+def _rate_fields(opt):
+    """(learning_rate, batch_size) recorded in results: the immediate step s_0 (Eq. (9.4))."""
+    g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+    return g2 + g1 * g3, int(opt.batch_size)
+
+
+def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float = 0.01,
+                         tol: float | None = None, throw: bool = True, cache_dir=None):
+    r"""Deterministic loss curve of any optimizer with label noise (``loss_curve``).
+
+    Runs Eq. (9.19) over the nodes of the deterministic spectral measure (15-point rule) and,
+    for the quadrature error, over the embedded 7-point rule.
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        The model; its ``noise_variance`` is used.
+    r : array_like of int
+        Iterations.
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA
+        The method.
+    rtol : float
+        Quadrature tolerance of the spectral measure.
+    h : float
+        Relative block length for time-varying hyperparameters.
+    tol : float, optional
+        Relative error accepted in ``info.success`` (default ``1e3 * rtol`` for constant
+        hyperparameters, 1e-3 otherwise).
+    throw : bool
+        Raise :class:`ConvergenceError` when the estimate exceeds ``tol`` (else warn).
+    cache_dir : str or os.PathLike, optional
+        Opt-in cache of the spectral measure.
+
+    Returns
+    -------
+    LossCurve
+        With ``loss`` the excess risk, ``total_loss = loss + noise_variance``.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> from volterra_sgd.momentum import optimizer_loss_curve
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=400, d=40, noise_variance=0.01)
+    >>> opt = vs.HeavyBall(learning_rate=0.1 * model.reference_learning_rate(0.5), momentum=0.9)
+    >>> curve = optimizer_loss_curve(model, [0, 100, 10**4], opt)
+    >>> bool(curve.loss[0] > curve.loss[1] > curve.loss[2] > curve.limit_loss)
+    True
+    """
+    from .curve import LossCurve
+    from .forcing import deterministic_measure
+    from .model import check_model
+    from .schedule import envelope
+
+    check_model(model)
+    opt = check_optimizer(optimizer)
+    r = as_iterations(r)
+    s2 = float(getattr(model, "noise_variance", 0.0))
+    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
+    if tol is None:
+        tol = 1e3 * rtol if opt.is_constant else 1e-3
+    tol = as_real(tol, "tol", lower=0.0)
+    fine = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, opt,
+                         eigen_weights=meas.eigen_weights, noise_variance=s2, h=h)
+    coarse = momentum_loss(meas.coarse_nodes, meas.coarse_forcing_weights, meas.limit_loss, r,
+                           opt, eigen_weights=meas.coarse_eigen_weights, noise_variance=s2,
+                           h=h, throw=False)
+    parts = {"Fo": np.full(r.size, meas.limit_loss)}
+    ferr = np.zeros(r.size)
+    for name, sel in (("pp", meas.component > 0), ("ac", meas.component == 0)):
+        if np.any(sel):
+            fk = momentum_forcing_kernel(meas.nodes[sel], meas.forcing_weights[sel], 0.0, r,
+                                         opt, eigen_weights=meas.eigen_weights[sel], h=h)
+            parts["F" + name], parts["K" + name] = fk["forcing"], fk["kernel"]
+            ferr = ferr + fk["error"]["forcing"]
+        else:
+            parts["F" + name] = parts["K" + name] = np.zeros(r.size)
+    err = fine.loss_error + envelope(r, np.abs(fine.loss - coarse.loss))
+    g, B = _rate_fields(opt)
+    info = _info(_max_rel(err, fine.loss), tol, fine.status, "loss_curve", throw,
+                 int(meas.nodes.size))
+    limit = fine.limit_loss if opt.is_constant else math.nan
+    return LossCurve(r=r, loss=fine.loss, forcing=parts["Fo"] + parts["Fpp"] + parts["Fac"],
+                     kernel=parts["Kpp"] + parts["Kac"], parts=parts, loss_error=err,
+                     kernel_norm=fine.kernel_norm, limit_loss=limit, model=model,
+                     learning_rate=g, batch_size=B, info=info,
+                     options={"rtol": rtol, "tol": tol, "method": fine.method, "h": h,
+                              "optimizer": repr(opt), "noise_variance": s2})
+
+
+def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: float = 0.01,
+                            tol: float | None = None, throw: bool = True):
+    r"""Exact expected loss of any optimizer for one embedding (``expected_loss_given_w``).
+
+    Parameters
+    ----------
+    model : PLRF or SpectralModel
+        The model; its ``noise_variance`` is used.
+    W : array_like of shape (v, d), or EmbeddingSpectrum
+        The embedding or its spectrum.
+    r : array_like of int
+        Iterations.
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA
+        The method.
+    method : {"auto", "recursion", "closed_form", "blocks"}
+        Solver of :func:`momentum_loss` (``"integrator"`` is accepted for ``"blocks"``).
+    h : float
+        Relative block length for ``"blocks"``.
+    tol : float, optional
+        Relative error accepted in ``info.success`` (default 1e-10 for the recursion and the
+        closed form, 1e-3 for blocks).
+    throw : bool
+        Raise :class:`ConvergenceError` when the estimate exceeds ``tol`` (else warn).
+
+    Returns
+    -------
+    ExpectedLoss
+        ``loss`` is the excess risk of the reported iterates; ``total_loss`` adds
+        ``noise_variance``.
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> from volterra_sgd.momentum import optimizer_expected_loss
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=300, d=30, noise_variance=0.01)
+    >>> W = model.sample_embedding(rng=0)
+    >>> res = optimizer_expected_loss(model, W, [0, 10, 10**6], vs.DANA.constant(model))
+    >>> bool(res.loss[0] > res.loss[1] > res.loss[2])
+    True
+    """
+    from .exact import EmbeddingSpectrum, ExpectedLoss, embedding_spectrum
+
+    opt = check_optimizer(optimizer)
+    spec = W if isinstance(W, EmbeddingSpectrum) else embedding_spectrum(model, W)
+    r = as_iterations(r)
+    s2 = float(getattr(model, "noise_variance", 0.0))
+    if method == "integrator":
+        method = "blocks"
+    res = momentum_loss(spec.eigenvalues, spec.weights, spec.limit_loss, r, opt,
+                        noise_variance=s2, method=method, h=h)
+    fk = momentum_forcing_kernel(spec.eigenvalues, spec.weights, spec.limit_loss, r, opt,
+                                 method="recursion" if res.method == "recursion" else "auto",
+                                 h=h)
+    if tol is None:
+        tol = 1e-3 if res.method == "blocks" else 1e-10
+    tol = as_real(tol, "tol", lower=0.0)
+    err = res.loss_error + 1e-15 * np.abs(res.loss) * np.log2(2.0 + r)
+    info = _info(_max_rel(err, res.loss), tol, res.status,
+                 f"expected_loss_given_w ({res.method})", throw, int(spec.rank))
+    g, B = _rate_fields(opt)
+    return ExpectedLoss(r=r, loss=res.loss, forcing=fk["forcing"], kernel=fk["kernel"],
+                        kernel_norm=res.kernel_norm, limit_loss=res.limit_loss, learning_rate=g,
+                        batch_size=B, spectrum=spec, loss_error=err, info=info)
