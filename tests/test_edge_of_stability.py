@@ -176,3 +176,17 @@ def test_exact_route_at_gamma_star_and_above():
     assert res.info.success
     with pytest.raises(vs.UnstableLearningRateError):
         vs.expected_loss_given_w(SMALL, SPEC, [0], learning_rate=float(np.nextafter(gmax, np.inf)))
+
+
+def test_closed_form_against_direct_volterra_sum_at_the_edge():
+    # the direct O(n^2) sum (docs/theory.md eq. 3.4) of the same F and K, n = 3000 steps
+    from volterra_sgd.numba_api import volterra_direct
+
+    gmax = vs.max_stable_learning_rate(SPEC)
+    r = np.arange(3000)
+    for frac in (1 - 1e-8, 1 - 1e-12):
+        res = vs.expected_loss_given_w(SMALL, SPEC, r, learning_rate=frac * gmax)
+        P = np.empty(r.size)
+        assert volterra_direct(res.forcing, res.kernel, P) == 0
+        np.testing.assert_allclose(res.loss, P, rtol=1e-12)
+        assert res.info.success
