@@ -84,16 +84,18 @@ _WARM = {
     "recursion": "vs.expected_loss_given_w(model, W, [0, 5], learning_rate=g, "
                  "method='recursion')",
     "sweep": "vs.sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6)",
+    "serial sweep": "vs.sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6, n_jobs=1)",
 }
 _LONG = {
     "sgd": "vs.simulate_sgd(model, [0, 10**10], learning_rate=g, n_runs=4, rng=0)",
     "recursion": "vs.expected_loss_given_w(model, W, [0, 10**12], learning_rate=g, "
                  "method='recursion')",
     "sweep": "vs.compute_optimal(0.7, 0.7)",
+    "serial sweep": "vs.compute_optimal(0.7, 0.7, n_jobs=1)",  # d = 65536 first: long kernels
 }
 
 
-@pytest.mark.parametrize("what", ["sgd", "recursion", "sweep"])
+@pytest.mark.parametrize("what", ["sgd", "recursion", "sweep", "serial sweep"])
 def test_ctrl_c_stops_long_computations(tmp_path, what):
     # a plain script: no `if __name__ == "__main__":` guard (the sweep uses the default,
     # parallel, n_jobs), interrupted 2 s into a computation that would run for hours

@@ -128,14 +128,17 @@ def _release_openblas() -> None:
         ctl.clear_controlling_thread(force=True)
 
 
-def run_tasks(fn, items, n_workers: int, on_result, *, poll: float = 0.1) -> None:
+def run_tasks(fn, items, n_workers: int, on_result, *, poll: float = 0.1,
+              inline: bool = True) -> None:
     """Call ``fn(item)`` for every item on ``n_workers`` threads.
 
     ``on_result(i, result)`` is called in the calling thread as results arrive (in completion
-    order; a result never depends on the order).  With ``n_workers == 1`` (or one item) the
-    tasks run in the calling thread, in order.  The first exception of a task, or a
-    ``KeyboardInterrupt`` while waiting, cancels the tasks not yet started and is re-raised;
-    tasks already running finish in their (daemon) threads and their results are dropped.
+    order; a result never depends on the order).  With ``n_workers == 1`` (or one item) and
+    ``inline`` the tasks run in the calling thread, in order; with ``inline=False`` they run
+    in one worker thread while the calling thread waits, so that Ctrl-C is not held up by a
+    long kernel call.  The first exception of a task, or a ``KeyboardInterrupt`` while
+    waiting, cancels the tasks not yet started and is re-raised; tasks already running
+    finish in their (daemon) threads and their results are dropped.
 
     Parameters
     ----------
@@ -149,10 +152,14 @@ def run_tasks(fn, items, n_workers: int, on_result, *, poll: float = 0.1) -> Non
         ``on_result(i, result)`` with ``i`` the index in ``items``.
     poll : float
         Seconds between checks for an interrupt while waiting.
+    inline : bool
+        Run a single worker's tasks in the calling thread.
     """
     n = len(items)
     n_workers = max(1, min(int(n_workers), n))
-    if n_workers == 1:
+    if n == 0:
+        return
+    if n_workers == 1 and inline:
         for i, item in enumerate(items):
             on_result(i, fn(item))
         return
@@ -161,7 +168,9 @@ def run_tasks(fn, items, n_workers: int, on_result, *, poll: float = 0.1) -> Non
         todo.put(i)
     done: queue.SimpleQueue = queue.SimpleQueue()
     cancel = threading.Event()
-    per_thread = max(1, numba.get_num_threads() // n_workers)
+    # a Dask task's threads stay on one Numba thread, like the task itself (Dask's thread-local
+    # worker state is not visible from the pool's threads)
+    per_thread = 1 if in_dask_worker() else max(1, numba.get_num_threads() // n_workers)
 
     def worker():
         _local.worker = True

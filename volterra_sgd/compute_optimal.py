@@ -1091,9 +1091,10 @@ def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
         else:
             from ._parallel import run_tasks
 
-            # threads over nogil kernels: no pickling, no guard, Ctrl-C returns at once
+            # threads over nogil kernels: no pickling, no guard, Ctrl-C returns at once (also
+            # with n_jobs=1: the tasks then run one by one in a worker thread)
             run_tasks(_sweep_task, [tasks[i] for i in todo], n_jobs,
-                      lambda k, res: done(todo[k], res))
+                      lambda k, res: done(todo[k], res), inline=False)
     finally:
         if bar is not None:
             bar.close()
@@ -1138,10 +1139,10 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         afterwards); needs the ``dist`` extra.
     n_jobs : int, optional
         Local worker threads (default ``numba.get_num_threads()``, i.e. the available cores;
-        1 when called inside a Dask worker); 1 runs serially in the calling thread.  The
-        kernels release the GIL, so threads run in parallel; each task runs BLAS on one
-        thread, and the results are bit-identical whatever ``n_jobs``.  Ignored with
-        ``client``.
+        1 when called inside a Dask worker); 1 runs the tasks one by one (in a worker thread,
+        so that Ctrl-C returns at once).  The kernels release the GIL, so threads run in
+        parallel; each task runs BLAS on one thread, and the results are bit-identical
+        whatever ``n_jobs``.  Ignored with ``client``.
     progress : bool, default False
         Show a ``tqdm`` progress bar.
     cache_dir : str or os.PathLike, optional
