@@ -697,14 +697,15 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
         dk = _kernel_norm_error(lam, g, B)  # rounding of ||K||, amplified by 1/(1 - ||K||)
         closed, sol = solve_exponential_volterra(p, wts, c, spec.limit_loss, r,
                                                  one_minus_norm=delta)
+        closed_error = sol["rounding_error"] + norm_perturbation(p, wts, c, spec.limit_loss,
+                                                                 r, closed, sol, dk)
         if method == "closed_form":
-            loss = closed
-            err = sol["rounding_error"] + norm_perturbation(p, wts, c, spec.limit_loss, r, loss,
-                                                            sol, dk)
+            loss, err = closed, closed_error
         else:
-            loss = _recursion(spec, np.ascontiguousarray(generator_polynomial(lam, g, B)), c,
-                              r, progress)
-            err = _recursion_error(r, loss, sol, p, c, dk)
+            q = np.ascontiguousarray(generator_polynomial(lam, g, B))
+            loss = _recursion(spec, q, c, r, progress)
+            err = _recursion_error(r, loss, sol, p, c, dk, q, wts, spec.limit_loss, closed,
+                                   closed_error)
     info = _solver_info(_max_relative(err, loss), tol, f"expected_loss_given_w ({method})", throw,
                         lam.size)
     forcing = _sum_of_powers(lam, spec.weights, r, g, B, spec.limit_loss)
@@ -716,26 +717,38 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     )
 
 
-def _recursion_error(r, loss, sol, p, c, dk):
+def _recursion_error(r, loss, sol, p, c, dk, q, w, f0, closed, closed_error):
     """Error estimate of the mode recursion (docs/theory.md, Eq. (3.6)) at ``r``.
 
-    All terms of the recursion are positive, so each rounding is a relative perturbation
-    of one coefficient.  Two parts: (i) ``q = fl(1 - p)`` is off by ~3 eps in every step
-    alike, a coherent shift of each decay rate: ``3 eps r sum_i |R_i| nu_i^r`` on the
-    transient and, through ``||K||`` moving by ``3 eps sum kappa/p^2``, the slow-mode
-    sensitivity (:func:`~volterra_sgd._secular.norm_sensitivity`); (ii) the other roundings
-    (``k/4 + 5`` per step) have random signs: ``6 sqrt((k/4 + 5)(r + 1)) eps P(r)``, the
-    probabilistic bound of Higham & Mary (2019) at 6 standard deviations.
+    (i) The recursion runs with ``q = fl(1 - p)``, i.e. exactly with the decay rates
+    ``1 - q`` (exact for ``q >= 1/2``): a coherent shift that near the edge of stability
+    moves ``||K||`` by ``sum kappa (p - (1 - q))/(p (1 - q))``, amplified by
+    ``1/(1 - ||K||)``.  Its effect is the difference of the closed forms (7.3) with the two
+    sets of rates, plus both closed forms' own error bounds.  If the shifted kernel norm is
+    not safely below 1, the bound ``3 eps r sum_i |R_i| nu_i^r`` plus the slow-mode
+    sensitivity (:func:`~volterra_sgd._secular.norm_sensitivity`) is used instead.  (ii) The
+    other roundings (``k/4 + 5`` per step, all terms positive) have random signs:
+    ``6 sqrt((k/4 + 5)(r + 1)) eps P(r)``, the probabilistic bound of Higham & Mary (2019)
+    at 6 standard deviations.
     """
     eps = np.finfo(float).eps
     rf = r.astype(np.float64)
+    random = 6.0 * eps * np.sqrt((p.size / 4.0 + 5.0) * (rf + 1.0)) * np.abs(loss)
+    pt = 1.0 - q  # the rates the recursion uses
+    delta = sol["one_minus_norm"]
+    shift = math.fsum(c * (p - pt) / (p * pt)) if np.all(pt > 0) else math.inf
+    if delta - shift > 0.5 * delta:
+        shifted, sol_t = solve_exponential_volterra(pt, w, c, f0, r,
+                                                    one_minus_norm=delta - shift)
+        coherent = (np.abs(shifted - closed) + 2.0 * closed_error
+                    + sol_t["rounding_error"])
+        return coherent + random
     mu, res = sol["mu"], sol["residues"]
     amp = np.abs(res).copy()
     amp[0] = abs(sol["first_amplitude"])  # P(inf)(1 - nu_0^r): in norm_sensitivity
     decay = np.exp(np.multiply.outer(rf, np.log1p(-mu))) @ amp
     coherent = 3.0 * eps * rf * decay + norm_sensitivity(sol, r, dk + 3.0 * eps *
                                                          math.fsum(c / (p * p)))
-    random = 6.0 * eps * np.sqrt((p.size / 4.0 + 5.0) * (rf + 1.0)) * np.abs(loss)
     return coherent + random
 
 
