@@ -991,6 +991,16 @@ def _rate_fields(opt):
     return g2 + g1 * g3, int(opt.batch_size)
 
 
+def _frozen_limit(opt, x, w, f0, s2, step):
+    """Return Eq. (9.5) with the hyperparameters frozen at ``step``.
+
+    For time-varying methods a diagnostic of where the curve is heading (finite, so that
+    curves can be saved).
+    """
+    kn = opt.kernel_norm(x, weights=w, step=step)
+    return (f0 + s2 * kn) / (1.0 - kn) if kn < 1.0 else math.inf
+
+
 def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float = 0.01,
                          tol: float | None = None, throw: bool = True, cache_dir=None):
     r"""Deterministic loss curve of any optimizer with label noise (``loss_curve``).
@@ -1021,7 +1031,9 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     Returns
     -------
     LossCurve
-        With ``loss`` the excess risk, ``total_loss = loss + noise_variance``.
+        With ``loss`` the excess risk, ``total_loss = loss + noise_variance``.  For
+        time-varying hyperparameters ``kernel_norm`` refers to step 0 and ``limit_loss`` is
+        Eq. (9.5) with the hyperparameters frozen at ``max(r)``.
 
     Examples
     --------
@@ -1065,7 +1077,8 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     g, B = _rate_fields(opt)
     info = _info(_max_rel(err, fine.loss), tol, fine.status, "loss_curve", throw,
                  int(meas.nodes.size))
-    limit = fine.limit_loss if opt.is_constant else math.nan
+    limit = fine.limit_loss if opt.is_constant else _frozen_limit(
+        opt, meas.nodes, meas.eigen_weights, meas.limit_loss, s2, int(r[-1]))
     return LossCurve(r=r, loss=fine.loss, forcing=parts["Fo"] + parts["Fpp"] + parts["Fac"],
                      kernel=parts["Kpp"] + parts["Kac"], parts=parts, loss_error=err,
                      kernel_norm=fine.kernel_norm, limit_loss=limit, model=model,
@@ -1134,6 +1147,8 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
     info = _info(_max_rel(err, res.loss), tol, res.status,
                  f"expected_loss_given_w ({res.method})", throw, int(spec.rank))
     g, B = _rate_fields(opt)
+    limit = res.limit_loss if opt.is_constant else _frozen_limit(
+        opt, spec.eigenvalues, None, spec.limit_loss, s2, int(r[-1]))
     return ExpectedLoss(r=r, loss=res.loss, forcing=fk["forcing"], kernel=fk["kernel"],
-                        kernel_norm=res.kernel_norm, limit_loss=res.limit_loss, learning_rate=g,
+                        kernel_norm=res.kernel_norm, limit_loss=limit, learning_rate=g,
                         batch_size=B, spectrum=spec, loss_error=err, info=info)

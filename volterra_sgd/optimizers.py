@@ -18,6 +18,7 @@ them on int64 step arrays (:meth:`hyperparameters`), say which loss is reported
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ import numpy as np
 from ._validation import as_int, as_real
 from .exceptions import UnstableLearningRateError
 
-__all__ = ["SGD", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DANA", "check_optimizer"]
+__all__ = ["SGD", "HeavyBall", "Nesterov", "GeneralizedMomentum", "DANA", "check_optimizer",
+           "as_optimizer"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -721,3 +723,56 @@ def check_optimizer(optimizer, name: str = "optimizer"):
         raise TypeError(f"{name} must be vs.SGD, vs.HeavyBall, vs.Nesterov, "
                         f"vs.GeneralizedMomentum or vs.DANA; got {type(optimizer).__name__}")
     return optimizer
+
+
+def as_optimizer(optimizer, learning_rate, batch_size):
+    """Return the optimizer a public routine should run (``optimizer=`` or SGD from the rates).
+
+    Parameters
+    ----------
+    optimizer : optimizer object or None
+        Given by the caller; then ``learning_rate`` must be None and ``batch_size`` 1.
+    learning_rate : float, array_like, callable or None
+        SGD learning rate (constant or schedule) when no optimizer is given.
+    batch_size : int, array_like or callable
+        SGD batch size (constant; schedules only without an optimizer and without noise).
+
+    Returns
+    -------
+    SGD or GeneralizedMomentum or the given optimizer
+        A learning-rate schedule becomes ``GeneralizedMomentum(0, schedule, 0, 1, B)``.
+
+    Raises
+    ------
+    TypeError
+        If both or neither of ``optimizer`` and ``learning_rate`` are given.
+    ValueError
+        For a batch-size schedule (not expressible as one optimizer object).
+
+    Examples
+    --------
+    >>> from volterra_sgd.optimizers import as_optimizer
+    >>> as_optimizer(None, 0.1, 2)
+    SGD(learning_rate=0.1, batch_size=2)
+    """
+    from .schedule import as_schedule
+
+    if optimizer is not None:
+        if learning_rate is not None:
+            raise TypeError("give either optimizer= or learning_rate= (the optimizer carries "
+                            "its own learning rate), not both")
+        if not (isinstance(batch_size, numbers.Integral) and batch_size == 1):
+            raise TypeError("batch_size belongs to the optimizer: use e.g. "
+                            f"vs.HeavyBall(..., batch_size={batch_size!r})")
+        return check_optimizer(optimizer)
+    if learning_rate is None:
+        raise TypeError("learning_rate (or optimizer=) is required")
+    gfun, gconst = as_schedule(learning_rate, "learning_rate")
+    bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
+    if bconst is None:
+        raise ValueError("a batch-size schedule is only supported for plain SGD without label "
+                         "noise; use a constant batch_size")
+    if gconst is not None:
+        return SGD(gconst, int(bconst))
+    return GeneralizedMomentum(0.0, lambda r: gfun(np.asarray(r, dtype=np.float64)), 0.0, 1.0,
+                               int(bconst))
