@@ -500,3 +500,20 @@ def test_loss_curve_backend_quadrature_error_is_honest():
     np.testing.assert_allclose(fine.forcing, sum(fine.parts[k] for k in ("Fo", "Fpp", "Fac")),
                                rtol=1e-15)
     assert fine.forcing[0] == pytest.approx(model.initial_loss, rel=1e-10)
+
+
+def test_noise_variance_survives_save_and_load(tmp_path):
+    from volterra_sgd.io import _model_from_meta
+    from volterra_sgd.model import model_metadata
+
+    for model in (vs.PLRF(1.0, 0.7, 200, 50, noise_variance=0.04),
+                  vs.SpectralModel.from_plrf(vs.PLRF(1.0, 0.7, 200, 50, noise_variance=0.04))):
+        meta = model_metadata(model)
+        if isinstance(model, vs.SpectralModel):
+            meta = {**meta, "eigenvalues": model.data_eigenvalues.tolist(),
+                    "target": model.target.tolist()}
+        back = _model_from_meta(meta)
+        assert back.noise_variance == 0.04 and back == model
+    plain = vs.PLRF(1.0, 0.7, 200, 50)
+    assert "noise_variance" not in model_metadata(plain)        # unchanged at sigma^2 = 0
+    assert _model_from_meta(model_metadata(plain)) == plain

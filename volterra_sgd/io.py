@@ -344,10 +344,12 @@ def _model_from_meta(mm: dict, rd: _Reader | None = None):
     else:
         v = rd.integer(mm, "v", "model.v", minimum=1)
     d = rd.integer(mm, "d", "model.d", minimum=1)
+    s2 = (rd.real(mm, "noise_variance", "model.noise_variance", lower=0.0)
+          if isinstance(mm, dict) and "noise_variance" in mm else 0.0)  # label noise, Eq. (9.1)
     try:
         if mm.get("kind") != "SpectralModel":
             return PLRF(alpha=rd.real(mm, "alpha", "model.alpha"),
-                        beta=rd.real(mm, "beta", "model.beta"), v=v, d=d)
+                        beta=rd.real(mm, "beta", "model.beta"), v=v, d=d, noise_variance=s2)
         lam = np.array(rd.get(mm, "eigenvalues", "model.eigenvalues"), dtype=np.float64)
         b = np.array(rd.get(mm, "target", "model.target"), dtype=np.float64)
         if math.isinf(v):  # the head is all the model uses of its callables
@@ -356,9 +358,10 @@ def _model_from_meta(mm: dict, rd: _Reader | None = None):
                 lambda j: b[np.asarray(j, dtype=np.int64) - 1], d,
                 tail_power=rd.real(mm, "tail_power", "model.tail_power"),
                 target_tail_power=rd.real(mm, "target_tail_power", "model.target_tail_power"),
-                n_explicit=rd.integer(mm, "n_explicit", "model.n_explicit", minimum=1))
+                n_explicit=rd.integer(mm, "n_explicit", "model.n_explicit", minimum=1),
+                noise_variance=s2)
         else:
-            model = SpectralModel(lam, b, d)
+            model = SpectralModel(lam, b, d, noise_variance=s2)
     except (TypeError, ValueError) as exc:
         if str(exc).startswith("cannot load"):
             raise
