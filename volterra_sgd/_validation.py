@@ -369,3 +369,17 @@ def frontier_cost(n_flops: float, n_d: int, n_boot: int) -> tuple[float, float]:
     """
     cells = float(n_flops) * float(n_d)
     return cells * (float(n_boot) + 1.0), 4.0 * 8.0 * cells
+
+
+#: Smallest accepted ``learning_rate * tr D``: far below it gamma^2 lambda^2 underflows, the
+#: kernel vanishes and error estimates break down (1e-80 fails, 1e-60 works: margin 1e10).
+LEARNING_RATE_SCALE_MIN = 1e-50
+
+
+def check_learning_rate_scale(learning_rate: float, trace: float) -> None:
+    """Refuse learning rates so small that ``(gamma lambda)^2`` underflows float64."""
+    if learning_rate * trace < LEARNING_RATE_SCALE_MIN:
+        raise ValueError(
+            f"learning_rate = {learning_rate!r} is too small for this model: learning_rate * "
+            f"tr D = {learning_rate * trace:.3g} must be >= {LEARNING_RATE_SCALE_MIN:g} "
+            "(the kernel gamma^2 lambda^2 underflows below it)")

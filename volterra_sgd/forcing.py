@@ -11,7 +11,7 @@ With the spectral measures of :mod:`volterra_sgd.contour` (discretized on the re
     K_{\bullet}(r) = \gamma^2 B \int_{\bullet} q(x)^r x^2 \rho(x)\,dx,
 
 with :math:`F_o = F_0` the point mass at 0 (limit level), :math:`q(x) = 1 - 2\gamma Bx +
-\gamma^2 B(B+1)x^2` (docs/theory.md eqs. 3.1, 6.1-6.4).  Powers are evaluated as
+\gamma^2 B(B+1)x^2` (docs/theory.md, Eqs. (3.1), (6.1)-(6.4)).  Powers are evaluated as
 :math:`\exp(r\,\mathrm{log1p}(-p))` with :math:`p = \gamma B x(2 - \gamma(B+1)x)`, accurate for
 any :math:`r` (``r = 10^{12}`` included).
 """
@@ -23,7 +23,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._validation import as_int, as_iterations, as_positive_real, as_real
+from ._validation import (
+    as_int,
+    as_iterations,
+    as_positive_real,
+    as_real,
+    check_learning_rate_scale,
+)
 from .contour import SpectralMeasure, spectral_measure
 from .exact import check_learning_rate
 from .model import PLRF, SpectralModel, check_model
@@ -262,6 +268,7 @@ def forcing_and_kernel(model: PLRF | SpectralModel, r, *, learning_rate: float, 
     meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
     r = as_iterations(r)
     g = as_positive_real(learning_rate, "learning_rate")
+    check_learning_rate_scale(g, model.trace_data_covariance)
     B = as_int(batch_size, "batch_size")
     x = meas.nodes
     kn = check_learning_rate(x, g, B, weights=meas.eigen_weights)

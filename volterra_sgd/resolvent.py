@@ -235,16 +235,30 @@ def _tau_kernel(alpha, v, d):
     work = np.empty(_N_TAIL)
     # bracket: g < 0 at tau = d / tr D proxy; expand upwards until g > 0
     lo = math.log(d) - 2.0 * alpha * math.log(2.0)  # g(lo) < 0 is checked below
+    # steps of 2 in log(tau), doubling after the 8th: log(tau) ~ 2 alpha log(d) can be ~700
+    # for large alpha, where 300 evaluations of the tail table took seconds
     glo, _ = _tau_equation(lo, alpha, v, d, work)
+    step = 2.0
+    k = 0
     while glo >= 0.0:
-        lo -= 2.0
+        lo -= step
+        k += 1
+        if k >= 8:
+            step *= 2.0
         glo, _ = _tau_equation(lo, alpha, v, d, work)
     hi = lo + 2.0
+    step = 2.0
+    k = 0
     ghi, _ = _tau_equation(hi, alpha, v, d, work)
     while ghi <= 0.0:
+        if hi >= 705.0:  # tau would overflow float64 (PLRF refuses such alpha, d)
+            return math.inf, 2
         lo = hi
         glo = ghi
-        hi += 2.0
+        hi = min(hi + step, 705.0)
+        k += 1
+        if k >= 8:
+            step *= 2.0
         ghi, _ = _tau_equation(hi, alpha, v, d, work)
     # safeguarded Newton in t = log tau (g is increasing and convex-concave)
     t = 0.5 * (lo + hi)
