@@ -648,7 +648,12 @@ def _block_error(r, coarse, fine):
     return 2.0 * np.abs(fine) * run[np.maximum(hi - 1, 0)] + 1e-14 * np.abs(fine)
 
 
-def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None):
+def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None, single=False):
+    """Blocks with ``h`` and ``h/2``: (P of the h/2 run, error estimate, status).
+
+    ``single=True`` runs ``h/2`` only and returns a zero error estimate (for the forcing
+    and kernel, whose estimate is not used).
+    """
     from .schedule import _blocks
 
     ca, cc, ce = opt.readout if read is None else read
@@ -656,7 +661,7 @@ def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None):
         X0 = np.zeros((x.size, 3))
         X0[:, 0] = f
     res = []
-    for hh in (h, h / 2):
+    for hh in ((h / 2,) if single else (h, h / 2)):
         lengths, ends = _blocks(r, hh, r_exact)
         starts = ends - lengths
         # frozen at the block's mean step s + (L - 1)/2 (a half-integer for even L: the mean
@@ -674,6 +679,8 @@ def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None):
             return None, None, st
         vals = np.r_[p0, out]
         res.append(vals[np.searchsorted(np.r_[0, ends], r)])
+    if single:
+        return res[0], np.zeros(r.size), 0
     return res[1], _block_error(r, res[0], res[1]), 0
 
 
@@ -811,9 +818,8 @@ def _free_response(x, X0, opt, r, method, h, r_exact):
     if method == "recursion" or (method == "closed_form" and not opt.is_constant):
         method = "recursion" if int(r[-1]) <= r_exact else "blocks"
     if method == "blocks":
-        out, err, st = _blocks_run(x, zero, zero, 0.0, 0.0, opt, r, h, r_exact, X0=X0,
-                                   read=(1.0, 0.0, 0.0))
-        return out, err, st
+        return _blocks_run(x, zero, zero, 0.0, 0.0, opt, r, h, r_exact, X0=X0,
+                           read=(1.0, 0.0, 0.0), single=True)
 
     def unit(rr):
         hp = _hyper_arrays(opt, np.arange(max(int(rr[-1]), 1), dtype=np.int64))
@@ -901,7 +907,8 @@ def momentum_forcing_kernel(nodes, forcing_weights, limit_loss, r, optimizer, *,
     Returns
     -------
     dict
-        ``forcing``, ``kernel`` (arrays at ``r``) and ``error`` (estimate of each).
+        ``forcing``, ``kernel`` (arrays at ``r``) and ``error`` (estimate of each; 0 for
+        blocks, which run with ``h/2`` only).
 
     Examples
     --------
