@@ -25,3 +25,11 @@ def run() -> None:
     from .ridge import ridge_test_loss
 
     ridge_test_loss(model, n_samples=20, ridge=1e-3)
+    from .momentum import momentum_forcing_kernel, momentum_loss
+    from .optimizers import DANA, HeavyBall
+
+    x, f = np.array([0.5, 0.05]), np.array([1.0, 0.5])
+    for opt in (HeavyBall(0.05, 0.9), DANA(1.0, 0.1, 0.05, 0.5, 5.0)):
+        for method in ("recursion", "closed_form" if opt.is_constant else "blocks"):
+            momentum_loss(x, f, 0.01, [0, 3, 2000], opt, method=method)
+        momentum_forcing_kernel(x, f, 0.01, [0, 2000], opt)
