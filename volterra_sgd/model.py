@@ -160,10 +160,18 @@ class PLRF(_DiagonalModel):
     Raises
     ------
     TypeError
-        If ``v`` or ``d`` is not an integer (``v`` may also be ``math.inf``), or a
-        exponent is not a real number.
+        If ``v`` or ``d`` is not an integer (integral floats such as ``1e3`` are accepted;
+        ``v`` may also be ``math.inf``), or an exponent is not a real number (complex
+        values are refused).
     ValueError
-        If an exponent is non-finite or out of range, or ``v, d < 1``.
+        If an exponent is non-finite or out of range, or ``v, d < 1``.  Accepted ranges,
+        so that every eigenvalue, target, power sum and :math:`\tau` is a finite float64:
+        :math:`0 < \alpha \le 10^6`, :math:`|\beta| \le 10^6`,
+        :math:`2\alpha\log_{10} n \le 300` with ``n = v`` (``n = 2 d`` for ``v = inf``,
+        where :math:`\tau \sim d^{2\alpha}`), and for finite ``v``:
+        :math:`-\beta\log_{10} v \le 300` and
+        :math:`(1 - 2(\alpha+\beta))\log_{10} v \le 300`.  The message states the bound
+        for the given size.
 
     Notes
     -----
