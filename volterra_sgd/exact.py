@@ -34,7 +34,7 @@ from scipy.optimize import brentq
 
 from ._numba import njit
 from ._secular import norm_perturbation, norm_sensitivity, solve_exponential_volterra
-from ._validation import as_int, as_iterations, as_positive_real, as_real
+from ._validation import as_int, as_iterations, as_positive_real, as_real, as_real_array
 from .exceptions import ConvergenceError, UnstableLearningRateError
 from .model import PLRF, SpectralModel, check_model
 
@@ -279,12 +279,12 @@ def _eigs(eigenvalues, weights=None):
     if isinstance(eigenvalues, EmbeddingSpectrum):
         lam = eigenvalues.eigenvalues
     else:
-        lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
+        lam = np.atleast_1d(as_real_array(eigenvalues, "eigenvalues"))
         if lam.ndim != 1 or not np.all(np.isfinite(lam)) or np.any(lam < 0):
             raise ValueError("eigenvalues must be a 1-D array of finite non-negative numbers")
     if weights is None:
         return lam, None
-    wts = np.asarray(weights, dtype=np.float64)
+    wts = as_real_array(weights, "weights")
     if wts.shape != lam.shape or not np.all(np.isfinite(wts)) or np.any(wts < 0):
         raise ValueError("weights must be finite, non-negative and match the eigenvalues")
     return lam, wts
@@ -764,8 +764,9 @@ def _solver_info(rel_error: float, tol: float, who: str, throw: bool, n_modes: i
                           error_estimate=rel_error, n_modes=n_modes)
     if math.isfinite(rel_error):
         status = 1
-        message = (f"estimated relative error {rel_error:.3g} exceeds tol={tol:.3g} (near the "
-                   "edge of stability the loss is ill-conditioned: P(inf) = F0/(1 - ||K||))")
+        message = (f"estimated relative error {rel_error:.3g} exceeds tol={tol:.3g}: pass a "
+                   "larger tol or a smaller rtol; near the largest stable learning rate the "
+                   "loss is ill-conditioned (P(inf) = F0/(1 - ||K||)), use a smaller one")
     else:
         status = 2
         message = (f"error estimate is not finite (tol={tol:.3g}): the kernel norm is within "
