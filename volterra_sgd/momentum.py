@@ -673,8 +673,17 @@ def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None, single=
         out = np.empty(lengths.size)
         A, C, E = (np.ascontiguousarray(X0[:, i], dtype=np.float64) for i in range(3))
         p0 = f0 + ca * float(np.sum(A)) + cc * float(np.sum(C)) + ce * float(np.sum(E))
+        # the unit blocks (s < r_exact) by the unit-step kernel: same recursion, 10x cheaper
+        nu = int(np.searchsorted(ends, r_exact, side="right"))
+        if nu:
+            hu = _hyper_arrays(opt, np.arange(int(ends[nu - 1]), dtype=np.int64))
+            st = _unit_kernel(x, A, m, f0, s2, float(opt.batch_size), *hu, ca, cc, ce, A, C, E,
+                              0, np.ascontiguousarray(ends[:nu]), out[:nu])
+            if st != 0:
+                return None, None, st
+        rest = tuple(np.ascontiguousarray(a[nu:]) for a in hp)
         st = _block_kernel(x, A, C, E, m, f0, s2, float(opt.batch_size), ca, cc, ce,
-                           np.ascontiguousarray(lengths), *hp, out)
+                           np.ascontiguousarray(lengths[nu:]), *rest, out[nu:])
         if st != 0:
             return None, None, st
         vals = np.r_[p0, out]
