@@ -136,8 +136,8 @@ def as_iterations(r, name: str = "r") -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _as_array(x, name: str) -> np.ndarray:
-    """``np.asarray(x)`` with ragged input and complex values refused by name."""
+def _as_array(x, name: str, *, complex_ok: bool = False) -> np.ndarray:
+    """``np.asarray(x)`` with ragged input (and complex values, unless allowed) refused by name."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", _RaggedWarning)
@@ -145,6 +145,8 @@ def _as_array(x, name: str) -> np.ndarray:
     except (ValueError, _RaggedWarning) as exc:
         raise ValueError(f"{name} must be a rectangular array; got a ragged sequence "
                          f"({exc})") from None
+    if complex_ok:
+        return arr
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real; got a complex array")
     if arr.dtype == object and any(isinstance(v, (complex, np.complexfloating))

@@ -898,7 +898,9 @@ def spectral_densities(model: PLRF | SpectralModel, x) -> SpectralDensities:
     True
     """
     model = _require_deterministic(model)
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    from ._validation import as_real_array
+
+    x = np.atleast_1d(as_real_array(x, "x"))
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise ValueError("x must be a 1-D array of finite real numbers")
     sup = spectral_support(model)

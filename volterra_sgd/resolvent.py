@@ -1282,7 +1282,9 @@ class ResolventResult:
 
 
 def _as_z(z) -> np.ndarray:
-    arr = np.asarray(z)
+    from ._validation import _as_array
+
+    arr = _as_array(z, "z", complex_ok=True)
     if arr.dtype == object or arr.dtype.kind not in "iufc":
         raise TypeError(f"z must be a real or complex array; got dtype {arr.dtype}")
     arr = np.array(arr, dtype=np.complex128, order="C")  # copy, C order
