@@ -130,10 +130,10 @@ def test_first_order_bootstrap_against_exact_bootstrap():
     # Naive reference: B exact bootstrap replicates (one eigendecomposition each).
     rng = np.random.default_rng(6)
     X, y = gaussian_data(0.8, 0.5, 24, 1500, rng, noise=0.05)
-    fit = vs.fit_power_laws(X, y, window=(1, 24), trust=1.0, n_boot=300, rng=7)
+    fit = vs.fit_power_laws(X, y, window=(1, 24), trust=1.0, n_boot=200, rng=7)
     gen = np.random.default_rng(8)
     a_ex, b_ex = [], []
-    for _ in range(300):
+    for _ in range(200):
         idx = gen.integers(0, 1500, 1500)
         f = vs.fit_power_laws(X[idx], y[idx], window=(1, 24), trust=1.0, n_boot=0)
         a_ex.append(f.alpha)
