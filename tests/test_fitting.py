@@ -74,6 +74,12 @@ def test_from_data_population_and_tail():
     np.testing.assert_array_equal(sm.data_eigenvalues, es.eigenvalues)
     np.testing.assert_array_equal(sm.target, es.target)
     # n < v: the rank is n - 1; tail="power" continues with the fitted laws up to v
+    # label noise: the residual variance is the model's noise_variance
+    Xn, yn = gaussian_data(1.0, 0.5, 40, 3000, rng, noise=0.3)
+    esn = vs.empirical_spectrum(Xn, yn)
+    smn = vs.SpectralModel.from_data(Xn, yn, d=10)
+    assert smn.noise_variance == esn.residual_variance
+    assert esn.noise_variance_estimate == pytest.approx(0.09, rel=0.1)
     X2, y2 = gaussian_data(1.0, 0.5, 400, 300, rng)
     with pytest.warns(FittingWarning, match="rank"):
         es2 = vs.empirical_spectrum(X2, y2)

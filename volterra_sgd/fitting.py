@@ -11,8 +11,8 @@ Given samples :math:`X \in R^{n\times v}` (rows = samples) and labels :math:`y \
   least-squares predictor :math:`\hat\theta = \hat S^{+} X^Ty/n` in that eigenbasis, hence the
   forcing coefficients :math:`\hat c_j^2 = \hat\lambda_j \hat b_j^2 = \langle \hat e_j,
   X^Ty/n\rangle^2/\hat\lambda_j` (docs/theory.md, Eq. (1.4));
-* the residual variance of the least-squares fit (label noise for the SGD model; it becomes
-  the model's ``noise_variance`` when ``SpectralModel`` accepts one);
+* the residual variance of the least-squares fit (label noise for the SGD model: the
+  model's ``noise_variance``);
 * which eigenvalues are *trusted*: the sample eigenvalue :math:`\hat\lambda_j` is biased, to
   second order in :math:`\hat S - S`, by the directions above it (pushed down by about
   :math:`j\lambda_j/n`) and below it (pushed up by about :math:`\sum_{k>j}\lambda_k/n`), so its
@@ -35,7 +35,6 @@ phase diagram (docs/theory.md, Eq. (11.3)).
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -242,9 +241,8 @@ class EmpiricalSpectrum:
         Returns
         -------
         SpectralModel
-            With ``noise_variance = residual_variance`` if ``SpectralModel`` accepts a
-            ``noise_variance`` (the label-noise extension); otherwise the residual variance
-            is only reported here.
+            With ``noise_variance = residual_variance``: the label variance that no linear
+            predictor on the features explains acts as label noise for SGD.
 
         Examples
         --------
@@ -258,10 +256,7 @@ class EmpiricalSpectrum:
         from .model import SpectralModel
 
         lam, b = self.model_spectrum(tail, window=window)
-        kw = {}
-        if "noise_variance" in inspect.signature(SpectralModel).parameters:
-            kw["noise_variance"] = self.residual_variance
-        return SpectralModel(lam, b, d, **kw)
+        return SpectralModel(lam, b, d, noise_variance=self.residual_variance)
 
 
 def empirical_spectrum(X, y, *, center: bool = True, standardize: bool = False,
