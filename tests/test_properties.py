@@ -274,3 +274,22 @@ def test_check_budget_refuses_exactly_above_the_limits(steps, memory, max_cost):
     else:
         limit = MAX_COST if max_cost is None else max_cost
         assert steps <= limit and memory <= machine_memory()
+
+
+@SETTINGS
+@given(d_values=mostly(st.lists(st.integers(2, 10**6), min_size=3, max_size=5, unique=True),
+                       st.lists(st.integers(-2, 5), max_size=3), st.just([[16, 32], [64]]),
+                       st.lists(st.complex_numbers(), min_size=3, max_size=3), junk),
+       max_flops=mostly(st.floats(1e7, 1e40), any_float, junk),
+       flops_per_decade=mostly(st.integers(2, 10**12), st.sampled_from([1, 2.5, "x"])),
+       lr_scale=mostly(st.floats(0.01, 0.99), st.floats(1.0, 10.0), any_float),
+       rng=mostly(st.integers(0, 9), st.sampled_from([-1, 1.5, "seed"])))
+def test_compute_optimal_refuses_by_name_before_any_work(d_values, max_flops,
+                                                         flops_per_decade, lr_scale, rng):
+    # max_cost=1 refuses every valid request by its cost, so nothing is ever computed
+    names = ("d_values", "max_flops", "flops_per_decade", "lr_scale", "rng", "max_cost")
+    with pytest.raises((TypeError, ValueError)) as info:
+        vs.compute_optimal(0.7, 0.7, d_values, max_flops=max_flops, lr_scale=lr_scale,
+                           flops_per_decade=flops_per_decade, rng=rng, max_cost=1.0,
+                           n_jobs=1)
+    assert _names(info.value, names), info.value

@@ -1539,10 +1539,16 @@ def _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n
     fpd = as_int(flops_per_decade, "flops_per_decade", minimum=2)
     n_boot = as_int(n_boot, "n_boot", minimum=0)
     as_rng(rng)
-    n_d = len(DEFAULT_D_VALUES) if d_values is None else int(np.size(d_values))
-    d_min = min(DEFAULT_D_VALUES) if d_values is None else float(np.min(d_values))
-    B = float(batch_size) if isinstance(batch_size, (int, float, np.number)) else 1.0
     fmax = as_positive_real(max_flops, "max_flops")
+    try:
+        d_arr = np.asarray(DEFAULT_D_VALUES if d_values is None else d_values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # bad d_values: sweep_loss_curves names the problem
+    if d_arr.ndim != 1 or d_arr.size == 0 or not np.all(np.isfinite(d_arr)) \
+            or np.min(d_arr) < 1:
+        return
+    n_d, d_min = d_arr.size, float(np.min(d_arr))
+    B = float(batch_size) if isinstance(batch_size, (int, float, np.number)) else 1.0
     decades = max(math.log10(max(fmax / max(B * d_min, 1.0), 1.0)), 1.0)
     check_budget(*frontier_cost(decades * fpd + 1.0, n_d, n_boot), what="compute_optimal "
                  "(IsoFLOP frontier)", parameter="flops_per_decade or n_boot", max_cost=max_cost)
