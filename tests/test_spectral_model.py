@@ -380,3 +380,17 @@ def test_cli_curve_spectrum_errors(tmp_path, capsys):
     assert "excludes" in capsys.readouterr().err
     assert main(["curve", "--d", "10"]) == 2
     assert "--alpha" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alpha", [0.15, 0.5, 1.0])
+def test_plrf_power_sums_beyond_1e7_need_no_length_v_array(alpha):
+    # v > 1e7: Euler-Maclaurin (s <= 1) or Hurwitz zeta (s > 1), checked against the direct
+    # sum (smallest terms first); tr D^2 no longer goes through data_eigenvalues
+    v = 10**7 + 3
+    model = vs.PLRF(alpha, 0.3, v, 10)
+    j = np.arange(v, 0, -1, dtype=np.float64)
+    for got, s in ((model.trace_data_covariance, 2 * alpha),
+                   (model.trace_data_covariance_squared, 4 * alpha),
+                   (model.initial_loss, 2 * (alpha + 0.3))):
+        assert got == pytest.approx(np.sum(j ** -s), rel=4e-15)
+    assert "data_eigenvalues" not in model.__dict__ and "_j" not in model.__dict__
