@@ -74,9 +74,10 @@ _PACKAGE = "volterra_sgd.validation"
 
 #: Started first when the scripts run in parallel (longest first, so that the two workers
 #: finish together; measured CPU seconds of the quick report, docs/validation.md).
-_START_FIRST = ("compute_optimal_study", "sgd_vs_deterministic", "spectral_model_vs_exact",
-                "ridge_vs_simulation", "curve_vs_exact", "spectrum_figure", "finite_size",
-                "phase_exponents", "deterministic_vs_empirical")
+_START_FIRST = ("compute_optimal_study", "sgd_vs_deterministic", "data_fitting",
+                "curve_vs_exact", "ridge_vs_simulation", "spectral_model_vs_exact",
+                "spectrum_figure", "finite_size", "phase_exponents",
+                "deterministic_vs_empirical")
 
 #: Thread variables of the worker processes (set to 1 unless the caller's environment sets
 #: them): one BLAS thread per script, the parallelism is one script per core.
