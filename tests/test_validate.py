@@ -7,8 +7,10 @@ rendering and summary.json; one real quick script runs end to end.
 
 import inspect
 import json
+import os
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -255,6 +257,25 @@ def test_parallel_workers(parallel_package, tmp_path, monkeypatch):
     # progress: one line when a script starts, one when it ends
     assert sum(line.startswith("[") for line in lines) == 5
     assert any("ping: PASSED: 1/1" in line for line in lines)
+
+
+def test_interrupted_run_leaves_no_worker(parallel_package, tmp_path):
+    out = tmp_path / "i"
+
+    def echo(line):
+        # when pong is about to start, ping runs (waiting for pong): stop the run there
+        if line.startswith("[") and "pong" in line:
+            marker = out / "ping.here"
+            t0 = time.time()
+            while not marker.exists() and time.time() - t0 < 120:
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        validate.run_validation(out, only=["ping", "pong"], jobs=2, echo=echo)
+    pid = int((out / "ping.here").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped, not left waiting for pong
 
 
 def test_jobs_argument(parallel_package, tmp_path, monkeypatch):

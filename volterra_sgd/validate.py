@@ -570,16 +570,22 @@ def _run_parallel(found: Mapping, out: Path, quick: bool, jobs: int, echo):
         if echo:
             echo(_progress_line(res))
 
-    while queue or alone or running:
-        while queue and len(running) < jobs:
-            launch(queue.pop(0))
-        if not queue and not running and alone:
-            launch(alone.pop(0))
-        for w in [w for w in running if w.proc.poll() is not None]:
-            running.remove(w)
-            done(w.finish())
-        if running:
-            time.sleep(0.1)
+    try:
+        while queue or alone or running:
+            while queue and len(running) < jobs:
+                launch(queue.pop(0))
+            if not queue and not running and alone:
+                launch(alone.pop(0))
+            for w in [w for w in running if w.proc.poll() is not None]:
+                running.remove(w)
+                done(w.finish())
+            if running:
+                time.sleep(0.1)
+    finally:  # interrupted (Ctrl-C, an exception in echo): leave no worker behind
+        for w in running:
+            w.proc.kill()
+            w.proc.wait()
+            w.log.close()
     return results, order
 
 
