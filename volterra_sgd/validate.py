@@ -196,7 +196,8 @@ class ValidationReport:
         Total CPU time: the scripts' plus the runner's own (discovery, Numba warm-up,
         report).
     jobs : int
-        Scripts run at the same time (1: one after the other).
+        Worker processes running scripts at the same time (0: the scripts ran in the
+        runner's process, one after the other).
     success : bool
         Every script ran and every comparison passed.
     status : int
