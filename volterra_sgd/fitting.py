@@ -459,6 +459,41 @@ def _eigenvalue_bias(lam, edges, n):
     return np.add.reduceat(per_j, (edges[:-1] - k1).astype(np.int64))
 
 
+def _target_bias(lam, c2, tedges, n):
+    r"""Second-order mixing bias of the bin sums of :math:`\hat c_j^2` (Gaussian plug-in).
+
+    Eigenvectors of the bin :math:`B` take up the directions :math:`k \notin B` (and give
+    theirs away) with weight :math:`\lambda_j\lambda_k/(n\Delta^2)`, so (second-order
+    Daleckii-Krein expansion of :math:`\theta^T\hat S 1_B(\hat S)\theta`)
+    :math:`E s_B - s_B \approx \frac1n\big(\sum_{j\notin B, k\in B} -
+    \sum_{j\in B, k\notin B}\big) c_j^2\lambda_k^2/(\Delta_{jk}^2 +
+    \lambda_j\lambda_k/n)`, :math:`\Delta_{jk} = \lambda_j - \lambda_k`, regularised
+    like :func:`_bootstrap_rows`; evaluated at the sample values.
+    """
+    t1, t2 = int(tedges[0]), int(tedges[-1]) - 1
+    kk = np.arange(t1 - 1, t2)                          # k in the window (0-based)
+    lk = lam[kk]
+    delta = lam[:, None] - lk[None, :]                  # (all j, window k)
+    w = lk[None, :] ** 2 / (delta * delta + 2.0 * np.outer(lam, lk) / n)
+    kb = np.searchsorted(tedges, kk + 1, side="right") - 1
+    jb = np.searchsorted(tedges, np.arange(1, lam.size + 1), side="right") - 1
+    jb[:t1 - 1] = -1
+    jb[t2:] = -1
+    out = np.zeros(tedges.size - 1)
+    inflow = c2[:, None] * w                           # mass of j entering k's eigenvector
+    same = jb[:, None] == kb[None, :]
+    inflow[same] = 0.0
+    np.add.at(out, kb, inflow.sum(axis=0))             # into bin of k from j outside it
+    # out of bin B: j in B loses to every k outside B (k over all directions)
+    lj = lam[kk]
+    delta2 = lj[:, None] - lam[None, :]
+    w2 = lam[None, :] ** 2 / (delta2 * delta2 + 2.0 * np.outer(lj, lam) / n)
+    same2 = kb[:, None] == jb[None, :]
+    w2[same2] = 0.0
+    np.add.at(out, kb, -c2[kk] * w2.sum(axis=1))
+    return out / n
+
+
 def _bootstrap_rows(Xc, yc, es, edges, tedges, rows=2048):
     r"""Per-row first-order contributions to the bin sums (docs/theory.md, Eq. (14.3)).
 
@@ -814,7 +849,12 @@ def fit_power_laws(X, y=None, *, window=None, trust: float = 0.03, center: bool 
                          f"{floor:.3g} beyond j = {t2}: too few directions (< 4) constrain "
                          "beta")
     tedges = _bin_edges(t1, t2, bin_ratio)
-    q, logcq = _fit_bins(sig, t1, t2, tedges)
+    tbias = np.zeros(tedges.size - 1) if es is None else _target_bias(lam, sig, tedges,
+                                                                      es.n_samples)
+    q, logcq = _fit_sums(_bin_sums(sig, tedges) - tbias, _BinModel(tedges))
+    if not np.isfinite(q):
+        raise ValueError(f"fewer than two bins with positive target mass in the fit window "
+                         f"j = {t1}..{t2}")
     alpha, beta = p / 2.0, q / 2.0 - p / 2.0
 
     # ------------------------------------------------------------------ bootstrap
@@ -831,7 +871,7 @@ def fit_power_laws(X, y=None, *, window=None, trust: float = 0.03, center: bool 
             for s in range(0, n_boot, chunk):
                 cnt = gen.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, n_boot - s))
                 lb = cnt @ L / n - bias
-                sb = s_sig + (cnt - 1.0) @ T / n - fl
+                sb = s_sig + (cnt - 1.0) @ T / n - fl - tbias
                 for i in range(cnt.shape[0]):
                     pb[s + i] = _fit_sums(lb[i], mp)[0]
                     qb[s + i] = _fit_sums(sb[i], mq)[0]
