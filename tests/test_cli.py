@@ -136,3 +136,17 @@ def test_missing_extra_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "tqdm" in err and "\n" not in err
+
+
+def test_numerical_failure_is_one_line_with_status_1(capsys):
+    # at gamma = (1 - 1e-12) gamma*, late iterations are ill-conditioned: loss_curve raises
+    # ConvergenceError (docs/curves.md), which the CLI reports in one line, status 1
+    import volterra_sgd as vs
+
+    model = vs.PLRF(1.0, 0.7, 500, 50)
+    g = vs.max_stable_learning_rate(model) * (1 - 1e-12)
+    argv = ["curve", "--alpha", "1", "--beta", "0.7", "--v", "500", "--d", "50",
+            "--learning-rate", repr(g), "--max-iter", "1e12", "--points", "20"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "exceeds tol" in err and "\n" not in err and "Traceback" not in err

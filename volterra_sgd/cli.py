@@ -12,6 +12,8 @@ import math
 import os
 import sys
 
+from .exceptions import VolterraSGDError
+
 __all__ = ["main"]
 
 _FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -797,6 +799,10 @@ def main(argv: list[str] | None = None) -> int:
         text = " ".join(str(exc).split()) or type(exc).__name__
         print(f"volterra-sgd {args.command}: error: {text}", file=sys.stderr)
         return 2
+    except VolterraSGDError as exc:  # numerical failure (e.g. ConvergenceError): status 1
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"volterra-sgd {args.command}: error: {text}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
