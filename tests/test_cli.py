@@ -150,3 +150,19 @@ def test_numerical_failure_is_one_line_with_status_1(capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert "exceeds tol" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_validate_jobs_reaches_the_runner(tmp_path, monkeypatch, capsys):
+    import volterra_sgd.validate as validate
+
+    seen = {}
+
+    def fake(out, **kw):
+        seen.update(kw)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(validate, "run_validation", fake)
+    assert main(["validate", "--quick", "--out", str(tmp_path / "rep"), "--jobs", "0"]) == 2
+    assert seen["jobs"] == 0 and seen["quick"] and "--jobs 0" in seen["command"]
+    assert main(["validate", "--out", str(tmp_path / "rep"), "--jobs", "-1"]) == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -420,6 +420,9 @@ def _add_validate(sub) -> None:
                    help="small sizes and few draws (minutes instead of up to an hour)")
     p.add_argument("--only", nargs="+", metavar="NAME", default=None,
                    help="run only these scripts (module names in volterra_sgd.validation)")
+    p.add_argument("--jobs", type=_nonneg_int, default=None,
+                   help="scripts run in worker processes, this many at a time (default "
+                        "min(2, cores)); 0 runs them one after the other in this process")
     p.add_argument("--list", action="store_true", help="list the scripts and exit")
     p.set_defaults(run=_run_validate)
 
@@ -437,10 +440,11 @@ def _run_validate(args) -> int:
 
     command = ("volterra-sgd validate" + (" --quick" if args.quick else "")
                + f" --out {shlex.quote(args.out)}"
-               + (" --only " + " ".join(map(shlex.quote, args.only)) if args.only else ""))
+               + (" --only " + " ".join(map(shlex.quote, args.only)) if args.only else "")
+               + (f" --jobs {args.jobs}" if args.jobs is not None else ""))
     try:
         rep = run_validation(args.out, quick=args.quick, only=args.only, command=command,
-                             echo=lambda line: print(line, flush=True))
+                             echo=lambda line: print(line, flush=True), jobs=args.jobs)
     except ImportError as exc:
         print(f"volterra-sgd validate: error: {exc}", file=sys.stderr)
         return 2
