@@ -517,3 +517,64 @@ def test_noise_variance_survives_save_and_load(tmp_path):
     plain = vs.PLRF(1.0, 0.7, 200, 50)
     assert "noise_variance" not in model_metadata(plain)        # unchanged at sigma^2 = 0
     assert _model_from_meta(model_metadata(plain)) == plain
+
+
+# ------------------------------------------------------------------ public API
+def _model_with_noise(sigma2):
+    return vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20, noise_variance=sigma2)
+
+
+@pytest.mark.parametrize("sigma2", [0.0, 0.04])
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("name", NAMES)
+def test_expected_loss_given_w_with_optimizer_matches_bruteforce(name, B, sigma2):
+    opt = _optimizer(name, B)
+    R = 100
+    res = vs.expected_loss_given_w(_model_with_noise(sigma2), W_SMALL, np.arange(R + 1),
+                                   optimizer=opt)
+    if name in ("heavy ball", "nesterov"):
+        ref = two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R,
+                               nesterov=name == "nesterov", batch_size=B, sigma2=sigma2)
+    else:
+        def hyper(s):
+            return tuple(float(a[0]) for a in opt.hyperparameters(np.array([s])))
+        ref = generalized_momentum_moments(SMALL, W_SMALL, hyper, R, batch_size=B,
+                                           sigma2=sigma2)
+    assert np.max(np.abs(res.loss - ref) / ref) < 1e-10
+    np.testing.assert_array_equal(res.total_loss, res.loss + sigma2)
+    assert res.info.success
+
+
+def test_plain_sgd_through_optimizer_is_bit_identical():
+    g = 0.5 / TR1
+    r = np.array([0, 1, 10, 10**3, 10**6])
+    a = vs.expected_loss_given_w(CASE1, W1, r, learning_rate=g, batch_size=2)
+    b = vs.expected_loss_given_w(CASE1, W1, r, optimizer=vs.SGD(g, 2))
+    np.testing.assert_array_equal(a.loss, b.loss)
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=600, d=60)
+    g = model.reference_learning_rate(0.5)
+    c = vs.loss_curve(model, r, learning_rate=g)
+    d = vs.loss_curve(model, r, optimizer=vs.SGD(g))
+    np.testing.assert_array_equal(c.loss, d.loss)
+    np.testing.assert_array_equal(d.total_loss, d.loss)
+
+
+def test_loss_curve_with_optimizers_and_noise():
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=600, d=60, noise_variance=0.02)
+    g = model.reference_learning_rate(0.5)
+    r = np.r_[0, np.unique(np.round(np.logspace(0, 4, 12)).astype(np.int64))]
+    sgd = vs.loss_curve(model, r, learning_rate=g)              # noise: the seam, SGD(g)
+    same = vs.loss_curve(model, r, optimizer=vs.SGD(g))
+    np.testing.assert_array_equal(sgd.loss, same.loss)
+    assert sgd.limit_loss == pytest.approx((sgd.parts["Fo"][0] + 0.02 * sgd.kernel_norm)
+                                           / (1 - sgd.kernel_norm), rel=1e-12)   # Eq. (9.5)
+    np.testing.assert_allclose(sgd.total_loss, sgd.loss + 0.02, rtol=0, atol=0)
+    hb = vs.loss_curve(model, r, optimizer=vs.HeavyBall(g / 10, 0.9))
+    dana = vs.loss_curve(model, r, optimizer=vs.DANA.decaying(model))
+    for c in (sgd, hb, dana):
+        assert c.info.success and np.all(np.isfinite(c.loss)) and np.all(c.loss_error >= 0)
+    assert dana.options["method"] == "blocks"
+    with pytest.raises(TypeError, match="either"):
+        vs.loss_curve(model, r, learning_rate=g, optimizer=vs.SGD(g))
+    with pytest.raises(vs.UnstableLearningRateError, match="must be below"):
+        vs.loss_curve(model, r, optimizer=vs.HeavyBall(10 * g, 0.9))

@@ -120,12 +120,18 @@ class LossCurve:
     options: dict = field(default_factory=dict)
 
     @property
+    def total_loss(self) -> np.ndarray:
+        """Population error ``loss + model.noise_variance`` (docs/theory.md, Eq. (9.1))."""
+        return self.loss + float(getattr(self.model, "noise_variance", 0.0))
+
+    @property
     def flops(self) -> np.ndarray:
         """Compute :math:`f = d B r` at each iteration (docs/theory.md, Eq. (2.3))."""
         return self.model.d * self.batch_size * self.r.astype(np.float64)
 
 
-def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, rtol: float = 1e-11,
+def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size=1,
+               optimizer=None, rtol: float = 1e-11,
                h: float = 0.02, cache_dir=None, tol: float | None = None,
                throw: bool = True, max_cost: float | None = None) -> LossCurve:
     r"""Deterministic expected loss of one-pass SGD at iterations ``r``.
@@ -145,6 +151,12 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
     batch_size : int, array_like or callable, default 1
         :math:`B`, constant or a schedule like ``learning_rate`` (whole numbers); gradients
         are summed over the batch.
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA, optional
+        Instead of ``learning_rate``/``batch_size``: any method of the generalized momentum
+        family (docs/theory.md, Sec. 9; :doc:`optimizers`), run over the nodes of the same
+        spectral measure (Eq. (9.19)).  Plain SGD without label noise takes the solvers
+        below unchanged; everything else (also SGD when ``model.noise_variance > 0``) takes
+        :func:`volterra_sgd.momentum.optimizer_loss_curve`, whose blocks use ``h/2``.
     rtol : float, default 1e-11
         Quadrature tolerance of the spectral measure.
     h : float, default 0.02
@@ -225,6 +237,17 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1, r
     check_budget(*curve_cost(model, as_iterations(r, "r").size), what="loss_curve",
                  parameter="d (or n_explicit) or the number of iterations in r",
                  max_cost=max_cost)
+    if optimizer is not None or getattr(model, "noise_variance", 0.0) != 0.0:
+        # momentum methods and label noise: the per-node recursion of docs/theory.md, Sec. 9
+        from .momentum import optimizer_loss_curve
+        from .optimizers import SGD, as_optimizer
+
+        opt = as_optimizer(optimizer, learning_rate, batch_size)
+        if not (type(opt) is SGD and model.noise_variance == 0.0):
+            with cost_limit(max_cost):
+                return optimizer_loss_curve(model, r, opt, rtol=rtol, h=h / 2, tol=tol,
+                                            throw=throw, cache_dir=cache_dir)
+        learning_rate, batch_size = opt.learning_rate, opt.batch_size  # plain SGD: as before
     gfun, gconst = as_schedule(learning_rate, "learning_rate")
     bfun, bconst = as_schedule(batch_size, "batch_size", integer=True)
     check_learning_rate_scale(gconst if gconst is not None else float(gfun(np.zeros(1))[0]),

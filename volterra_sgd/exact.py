@@ -573,9 +573,16 @@ class ExpectedLoss:
     spectrum: EmbeddingSpectrum
     loss_error: np.ndarray | None = None
     info: object = None
+    noise_variance: float = 0.0
+
+    @property
+    def total_loss(self) -> np.ndarray:
+        """Population error ``loss + noise_variance`` (docs/theory.md, Eq. (9.1))."""
+        return self.loss + self.noise_variance
 
 
-def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, batch_size=1,
+def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate=None, batch_size=1,
+                          optimizer=None,
                           method: str = "auto", progress: bool = False, tol: float | None = None,
                           throw: bool = True) -> ExpectedLoss:
     r"""Exact :math:`E[P(\theta_r) \mid W]` of one-pass SGD (docs/theory.md, Eqs. (3.4), (7.3)).
@@ -605,6 +612,12 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
         vectorized callable (see :func:`volterra_sgd.loss_curve`).
     batch_size : int, array_like or callable, default 1
         :math:`B` or a schedule :math:`B(s)`; gradients are summed over the batch.
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA, optional
+        Instead of ``learning_rate``/``batch_size``: any method of the generalized momentum
+        family (docs/theory.md, Sec. 9), by the exact per-mode recursion (9.9), its closed
+        form (9.16) or geometric blocks (9.18) (``method="integrator"``).  Plain SGD without
+        label noise takes the solvers below unchanged; everything else (also SGD when
+        ``model.noise_variance > 0``) takes :func:`volterra_sgd.momentum.optimizer_expected_loss`.
     method : {"auto", "closed_form", "recursion", "integrator"}
         Solver.  ``"auto"``: the closed form for constant hyper-parameters, the exact
         recursion for schedules.  The recursion costs :math:`O(k \max r)`; ``"integrator"``
@@ -656,6 +669,16 @@ def expected_loss_given_w(model: PLRF | SpectralModel, W, r, *, learning_rate, b
     from .curve import _max_relative
     from .schedule import as_schedule, schedule_integrator, schedule_recursion
 
+    if optimizer is not None or getattr(model, "noise_variance", 0.0) != 0.0:
+        # momentum methods and label noise: the per-mode recursion of docs/theory.md, Sec. 9
+        from .momentum import optimizer_expected_loss
+        from .optimizers import SGD, as_optimizer
+
+        opt = as_optimizer(optimizer, learning_rate, batch_size)
+        if not (type(opt) is SGD and model.noise_variance == 0.0):
+            return optimizer_expected_loss(model, W, r, opt, method=method, tol=tol,
+                                           throw=throw)
+        learning_rate, batch_size = opt.learning_rate, opt.batch_size  # plain SGD: as before
     spec = W if isinstance(W, EmbeddingSpectrum) else embedding_spectrum(model, W)
     r = as_iterations(r)
     gfun, gconst = as_schedule(learning_rate, "learning_rate")

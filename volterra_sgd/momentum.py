@@ -1060,6 +1060,8 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     >>> curve = optimizer_loss_curve(model, [0, 100, 10**4], opt)
     >>> bool(curve.loss[0] > curve.loss[1] > curve.loss[2] > curve.limit_loss)
     True
+    >>> bool(abs(curve.total_loss[2] - curve.loss[2] - 0.01) < 1e-15)
+    True
     """
     from .curve import LossCurve
     from .forcing import deterministic_measure
@@ -1167,4 +1169,5 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
         opt, spec.eigenvalues, None, spec.limit_loss, s2, int(r[-1]))
     return ExpectedLoss(r=r, loss=res.loss, forcing=fk["forcing"], kernel=fk["kernel"],
                         kernel_norm=res.kernel_norm, limit_loss=limit, learning_rate=g,
-                        batch_size=B, spectrum=spec, loss_error=err, info=info)
+                        batch_size=B, spectrum=spec, loss_error=err, info=info,
+                        noise_variance=s2)
