@@ -578,3 +578,22 @@ def test_loss_curve_with_optimizers_and_noise():
         vs.loss_curve(model, r, learning_rate=g, optimizer=vs.SGD(g))
     with pytest.raises(vs.UnstableLearningRateError, match="must be below"):
         vs.loss_curve(model, r, optimizer=vs.HeavyBall(10 * g, 0.9))
+
+
+def test_learning_rate_schedule_with_label_noise_matches_bruteforce():
+    model = _model_with_noise(0.04)
+    g0 = 0.25 / TR_SMALL
+
+    def sched(s):
+        return g0 / (1.0 + np.asarray(s, dtype=float) / 20.0)
+
+    R = 80
+    res = vs.expected_loss_given_w(model, W_SMALL, np.arange(R + 1), learning_rate=sched,
+                                   batch_size=2)
+    ref = generalized_momentum_moments(SMALL, W_SMALL,
+                                       lambda s: (0.0, float(sched(s)), 0.0, 1.0), R,
+                                       batch_size=2, sigma2=0.04)
+    assert np.max(np.abs(res.loss - ref) / ref) < 1e-10
+    with pytest.raises(ValueError, match="batch-size schedule"):
+        vs.expected_loss_given_w(model, W_SMALL, [0, 5], learning_rate=g0,
+                                 batch_size=np.r_[1, 1, 2, 2, 2, 2])
