@@ -1037,7 +1037,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     h : float
         Relative block length for time-varying hyperparameters.
     tol : float, optional
-        Relative error accepted in ``info.success`` (default ``1e3 * rtol`` for constant
+        Relative error accepted in ``info.success`` (default ``max(1e3 * rtol, 1e-6)`` for constant
         hyperparameters, 1e-3 otherwise).
     throw : bool
         Raise :class:`ConvergenceError` when the estimate exceeds ``tol`` (else warn).
@@ -1074,7 +1074,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     s2 = float(getattr(model, "noise_variance", 0.0))
     meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
     if tol is None:
-        tol = 1e3 * rtol if opt.is_constant else 1e-3
+        tol = max(1e3 * rtol, 1e-6) if opt.is_constant else 1e-3
     tol = as_real(tol, "tol", lower=0.0)
     fine = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, opt,
                          eigen_weights=meas.eigen_weights, noise_variance=s2, h=h)
