@@ -17,6 +17,7 @@ them on int64 step arrays (:meth:`hyperparameters`), say which loss is reported
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -278,8 +279,42 @@ class _Optimizer:
 
 
 # ------------------------------------------------------------------ SGD-like optimizers
+class _RateOptimizer(_Optimizer):
+    """Constant learning rate (and momentum, if the class has one) and batch size."""
+
+    is_constant = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "learning_rate",
+                           as_real(self.learning_rate, "learning_rate", lower=0.0))
+        if hasattr(self, "momentum"):
+            object.__setattr__(self, "momentum", as_real(self.momentum, "momentum", lower=0.0,
+                                                         lower_open=False, upper=1.0))
+        object.__setattr__(self, "batch_size", as_int(self.batch_size, "batch_size"))
+
+    def _scaled(self, c):
+        return dataclasses.replace(self, learning_rate=self.learning_rate * c)
+
+    def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
+        r"""Return the largest stable :math:`\gamma` (at this momentum), Eqs. (9.11)-(9.14).
+
+        Parameters
+        ----------
+        eigenvalues : array_like
+            Mode eigenvalues :math:`\lambda_k` (or deterministic nodes).
+        weights : array_like, optional
+            Multiplicities of the nodes (deterministic spectral measure).
+
+        Returns
+        -------
+        float
+            The learning rate at which :math:`\|K\| = 1` or a mode reaches its edge.
+        """
+        return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
+
+
 @dataclass(frozen=True)
-class SGD(_Optimizer):
+class SGD(_RateOptimizer):
     r"""Plain one-pass SGD, :math:`\theta_{r+1} = \theta_r - \gamma G_r` (docs/theory.md Eq. (2.1)).
 
     In the generalized momentum form (Eq. (9.3)): :math:`(\gamma_1, \gamma_2, \gamma_3, \Delta)
@@ -303,29 +338,15 @@ class SGD(_Optimizer):
     learning_rate: float
     batch_size: int = 1
 
-    def __post_init__(self):
-        object.__setattr__(self, "learning_rate",
-                           as_real(self.learning_rate, "learning_rate", lower=0.0))
-        object.__setattr__(self, "batch_size", as_int(self.batch_size, "batch_size"))
-
-    is_constant = True
-
     def hyperparameters(self, r):
         """``(gamma1, gamma2, gamma3, delta)`` at the int64 steps ``r`` (float64 arrays)."""
         r = _steps(r)
         return (np.zeros(r.shape), np.full(r.shape, self.learning_rate), np.zeros(r.shape),
                 np.ones(r.shape))
 
-    def _scaled(self, c):
-        return SGD(self.learning_rate * c, self.batch_size)
-
-    def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` (Eq. (9.14): ||K|| = 1 or a mode's edge)."""
-        return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
-
 
 @dataclass(frozen=True)
-class HeavyBall(_Optimizer):
+class HeavyBall(_RateOptimizer):
     r"""SGD with heavy-ball momentum.
 
     :math:`\theta_{r+1} = \theta_r - \gamma G_r + \mu(\theta_r - \theta_{r-1})`,
@@ -356,31 +377,16 @@ class HeavyBall(_Optimizer):
     momentum: float
     batch_size: int = 1
 
-    def __post_init__(self):
-        object.__setattr__(self, "learning_rate",
-                           as_real(self.learning_rate, "learning_rate", lower=0.0))
-        object.__setattr__(self, "momentum", as_real(self.momentum, "momentum", lower=0.0,
-                                                     lower_open=False, upper=1.0))
-        object.__setattr__(self, "batch_size", as_int(self.batch_size, "batch_size"))
-
-    is_constant = True
-
     def hyperparameters(self, r):
         """``(gamma1, gamma2, gamma3, delta)`` at the int64 steps ``r`` (float64 arrays)."""
         r = _steps(r)
         return (np.ones(r.shape), np.zeros(r.shape), np.full(r.shape, self.learning_rate),
                 np.full(r.shape, 1.0 - self.momentum))
 
-    def _scaled(self, c):
-        return HeavyBall(self.learning_rate * c, self.momentum, self.batch_size)
-
-    def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` at this momentum (Eqs. (9.11)-(9.14))."""
-        return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
 
 
 @dataclass(frozen=True)
-class Nesterov(_Optimizer):
+class Nesterov(_RateOptimizer):
     r"""Nesterov momentum with the gradient at the look-ahead point.
 
     :math:`\tilde\theta_r = \theta_r + \mu(\theta_r - \theta_{r-1})`,
@@ -413,15 +419,6 @@ class Nesterov(_Optimizer):
     momentum: float
     batch_size: int = 1
 
-    def __post_init__(self):
-        object.__setattr__(self, "learning_rate",
-                           as_real(self.learning_rate, "learning_rate", lower=0.0))
-        object.__setattr__(self, "momentum", as_real(self.momentum, "momentum", lower=0.0,
-                                                     lower_open=False, upper=1.0))
-        object.__setattr__(self, "batch_size", as_int(self.batch_size, "batch_size"))
-
-    is_constant = True
-
     def hyperparameters(self, r):
         """``(gamma1, gamma2, gamma3, delta)`` at the int64 steps ``r`` (float64 arrays)."""
         r = _steps(r)
@@ -434,13 +431,6 @@ class Nesterov(_Optimizer):
         r""":math:`(1, 2\gamma\mu, \gamma^2\mu^2)`: the loss of :math:`\theta_r` (Eq. (9.10))."""
         gm = self.learning_rate * self.momentum
         return (1.0, 2.0 * gm, gm * gm)
-
-    def _scaled(self, c):
-        return Nesterov(self.learning_rate * c, self.momentum, self.batch_size)
-
-    def max_stable_learning_rate(self, eigenvalues, *, weights=None) -> float:
-        r"""Return the largest stable :math:`\gamma` at this momentum (Eqs. (9.11)-(9.14))."""
-        return self.max_stable_scale(eigenvalues, weights=weights) * self.learning_rate
 
 
 # ------------------------------------------------------------------ general family
