@@ -363,6 +363,26 @@ def _secular_roots(eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, org_out, t_o
 
 
 # ========================================================================= setup (NumPy)
+def _characteristic(N, x, g1, g2, g3, d, B):
+    r"""Characteristic polynomial of ``N = M - I`` per mode and the noise response's parts.
+
+    Returns ``(a2, a1, a0, num_h, den_h)``: :math:`\eta^3 + a_2\eta^2 + a_1\eta + a_0` with
+    the analytic :math:`a_0 = \det(I - M)` (Eq. (9.15)) that keeps the slow root accurate, and
+    :math:`h = ` ``num_h / den_h`` of Eq. (9.14).
+    """
+    a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
+    a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
+          + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
+          + N[:, 1, 1] * N[:, 2, 2] - N[:, 1, 2] * N[:, 2, 1])
+    p = g1 * g3
+    pt1 = B * x * (p + d * g2)
+    one_m_det = d + B * g2 * x * (1.0 - d)
+    ptm1 = 4.0 - 2.0 * d - B * x * (p + (2.0 - d) * g2)
+    num_h = x * ((2.0 - d) * (p + d * g2) + B * x * (1.0 - d) * g2 * ((2.0 - d) * g2 + p))
+    a0 = pt1 * (one_m_det * ptm1 - num_h)
+    return a2, a1, a0, num_h, one_m_det * ptm1
+
+
 def _n_matrices(x, g1, g2, g3, d, B) -> np.ndarray:
     """``N_i = M_i - I`` for all modes, shape (n, 3, 3) (Eq. (9.7), cancellation-free)."""
     out = np.empty((x.size, 3, 3))
@@ -445,17 +465,8 @@ def _closed_form_setup(x, f, m, f0, s2, B, hp, read) -> _ClosedForm:
     if np.any(slow & (zs[:, 0].imag != 0.0)):
         return _ClosedForm(0, 0, 0, np.empty(0), np.empty(0), tau, 3)
     # characteristic polynomial of N: eta^3 + a2 eta^2 + a1 eta + a0, a0 = det(I - M) (Eq. (9.15))
-    a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
-    a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
-          + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
-          + N[:, 1, 1] * N[:, 2, 2] - N[:, 1, 2] * N[:, 2, 1])
-    p = g1 * g3
-    pt1 = B * x * (p + d * g2)
-    one_m_det = d + B * g2 * x * (1.0 - d)
-    ptm1 = 4.0 - 2.0 * d - B * x * (p + (2.0 - d) * g2)
-    num_h = x * ((2.0 - d) * (p + d * g2) + B * x * (1.0 - d) * g2 * ((2.0 - d) * g2 + p))
-    a0 = pt1 * (one_m_det * ptm1 - num_h)
-    h = num_h / (one_m_det * ptm1)
+    a2, a1, a0, num_h, den_h = _characteristic(N, x, g1, g2, g3, d, B)
+    h = num_h / den_h
     kn = float(np.sum(m / (x * x) * h / (1.0 - h)))
     # structured slow root by Newton from -a0/a1
     xs = np.flatnonzero(slow)
@@ -851,16 +862,7 @@ def _free_response(x, X0, opt, r, method, h, r_exact):
     srt = np.sort(rate, axis=1)
     tau = min(0.05, 0.5 * float(np.min(srt[:, 1]))) if n else 0.05
     slow = np.flatnonzero(srt[:, 0] < tau)
-    a2 = -(N[:, 0, 0] + N[:, 1, 1] + N[:, 2, 2])
-    a1 = (N[:, 0, 0] * N[:, 1, 1] - N[:, 0, 1] * N[:, 1, 0]
-          + N[:, 0, 0] * N[:, 2, 2] - N[:, 0, 2] * N[:, 2, 0]
-          + N[:, 1, 1] * N[:, 2, 2] - N[:, 1, 2] * N[:, 2, 1])
-    p = g1 * g3
-    pt1 = B * x * (p + d * g2)
-    one_m_det = d + B * g2 * x * (1.0 - d)
-    ptm1 = 4.0 - 2.0 * d - B * x * (p + (2.0 - d) * g2)
-    num_h = x * ((2.0 - d) * (p + d * g2) + B * x * (1.0 - d) * g2 * ((2.0 - d) * g2 + p))
-    a0 = pt1 * (one_m_det * ptm1 - num_h)
+    a2, a1, a0, _, _ = _characteristic(N, x, g1, g2, g3, d, B)
     eps = -a0[slow] / a1[slow]
     for _ in range(8):
         pv = ((eps + a2[slow]) * eps + a1[slow]) * eps + a0[slow]
