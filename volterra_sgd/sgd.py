@@ -128,6 +128,14 @@ def _check_run(gamma, batch, step0, step_end, r_record, state, out, col):
 @njit(nogil=True)
 def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_record, state,
                zk, zw, zf, zr, out, col):
+    """Plain SGD in the eigenbasis: :func:`_eigen_core` without a momentum buffer."""
+    return _eigen_core(lam, phi, np.empty(0), np.empty((4, 0)), 0.0, noise, limit_loss, gamma,
+                       batch, step0, step_end, r_record, state, zk, zw, zf, zr, out, col)
+
+
+@njit(nogil=True)
+def _eigen_core(lam, phi, psi, hyper, read, noise, limit_loss, gamma, batch, step0, step_end,
+                r_record, state, zk, zw, zf, zr, out, col):
     r"""Advance one run of eigenbasis SGD from ``step0`` to ``step_end`` (serial kernel).
 
     Parameters
@@ -136,8 +144,24 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
         Eigenvalues :math:`\lambda_k` (the kernel multiplies them by :math:`\gamma(s)`).
     phi : float64 (k,)
         Residual :math:`\varphi = \Sigma V^T\theta - a` (in/out; :math:`-a` at ``r = 0``).
+    psi : float64 (k,) or (0,)
+        Momentum buffer :math:`\psi = \Sigma V^T y` (in/out; 0 at ``r = 0``); length 0 for
+        plain SGD.
+    hyper : float64 (4, n_h)
+        Rows :math:`\gamma_1, \gamma_2, \gamma_3, \Delta` of docs/theory.md Eq. (9.3),
+        indexed like ``gamma`` (``n_h = 1``: constants).  ``n_h = 0`` is plain SGD with the
+        learning rate ``gamma`` (the code path of the SGD engine, bit for bit); otherwise
+        ``gamma`` is unused and the step is
+        :math:`\psi \leftarrow (1-\Delta)\psi + \gamma_1\Lambda g`,
+        :math:`\varphi \leftarrow \varphi - \gamma_2\Lambda g - \gamma_3\psi`
+        with :math:`g = \sum_i \zeta_i(\langle\zeta_i, \varphi\rangle - \sqrt{F_0 +
+        \sigma^2}\,\xi_i)`.
+    read : float
+        Readout shift :math:`c`: the recorded loss is :math:`\|\varphi + c\psi\|^2 + F_0`
+        (Nesterov's iterates, Eq. (9.10): :math:`c = \gamma\mu`; 0 otherwise).
     noise : float
-        :math:`\sqrt{F_0}`, scale of the part of the target outside the span of ``X``.
+        :math:`\sqrt{F_0 + \sigma^2}`, scale of the part of the target outside the span of
+        ``X`` plus the label noise (docs/theory.md, Eq. (9.1)).
     limit_loss : float
         :math:`F_0`; the loss is :math:`\|\varphi\|^2 + F_0`.
     gamma : float64 (n_gamma,) or float
@@ -169,11 +193,15 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
     batch = np.asarray(batch).ravel()
     k = phi.shape[0]
     n_rec = r_record.shape[0]
-    if lam.shape[0] != k or not _check_run(gamma, batch, step0, step_end, r_record, state,
-                                           out, col):
+    n_h = hyper.shape[1]
+    momentum = n_h > 0
+    if (lam.shape[0] != k or hyper.shape[0] != 4 or (momentum and psi.shape[0] != k)
+            or (n_h > 1 and n_h < step_end)
+            or not _check_run(gamma, batch, step0, step_end, r_record, state, out, col)):
         return 2
     last_g = gamma.shape[0] - 1
     last_b = batch.shape[0] - 1
+    last_h = n_h - 1
     buf = np.empty(k)
     grad = np.empty(k)
     # gamma(s) * lambda_k and B(s); a schedule updates them below where they change
@@ -187,8 +215,13 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
     while True:
         while m < n_rec and r_record[m] == step:
             loss = limit_loss
-            for j in range(k):
-                loss += phi[j] * phi[j]
+            if momentum:
+                for j in range(k):
+                    t = phi[j] + read * psi[j]
+                    loss += t * t
+            else:
+                for j in range(k):
+                    loss += phi[j] * phi[j]
             if not math.isfinite(loss):
                 status = 1
             out[m, col] = loss
@@ -220,7 +253,7 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
             else:
                 xi, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
             err = dot - noise * xi
-            if batch_size == 1:
+            if batch_size == 1 and not momentum:
                 for j in range(k):
                     phi[j] -= glam[j] * (buf[j] * err)
             elif b == 0:
@@ -229,7 +262,18 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
             else:
                 for j in range(k):
                     grad[j] += buf[j] * err
-        if batch_size > 1:
+        if momentum:
+            # generalized momentum, docs/theory.md Eq. (9.3), in the coordinates of phi
+            h = min(step, last_h)
+            g1 = hyper[0, h]
+            g2 = hyper[1, h]
+            g3 = hyper[2, h]
+            keep = 1.0 - hyper[3, h]
+            for j in range(k):
+                lg = lam[j] * grad[j]
+                psi[j] = keep * psi[j] + g1 * lg
+                phi[j] -= g2 * lg + g3 * psi[j]
+        elif batch_size > 1:
             for j in range(k):
                 phi[j] -= glam[j] * grad[j]
         step += 1
@@ -239,7 +283,8 @@ def _eigen_run(lam, phi, noise, limit_loss, gamma, batch, step0, step_end, r_rec
 
 @njit(parallel=True, nogil=True)
 def _sgd_eigen_kernel(lam, noise, limit_loss, n_modes, spec_index, gamma, batch, step0,
-                      step_end, r_record, phi, state, zk, zw, zf, zr, out):
+                      step_end, r_record, phi, state, zk, zw, zf, zr, out, psi=None,
+                      hyper=None, read=0.0):
     r"""Run :func:`_eigen_run` for every run in parallel (``prange`` over runs).
 
     Parameters (all C-contiguous)
@@ -260,6 +305,12 @@ def _sgd_eigen_kernel(lam, noise, limit_loss, n_modes, spec_index, gamma, batch,
         Generator states (in/out).
     out : float64 (n_rec, n_runs)
         Losses.
+    psi : float64 (n_runs, kmax), optional
+        Momentum buffers (in/out); with ``hyper``, see :func:`_eigen_core`.
+    hyper : float64 (4, n_h), optional
+        :math:`\gamma_1, \gamma_2, \gamma_3, \Delta` per step; omitted: plain SGD.
+    read : float, default 0
+        Readout shift (Nesterov, Eq. (9.10)).
 
     Returns
     -------
@@ -269,6 +320,14 @@ def _sgd_eigen_kernel(lam, noise, limit_loss, n_modes, spec_index, gamma, batch,
     gamma = np.asarray(gamma).ravel()
     batch = np.asarray(batch).ravel()
     n_runs = phi.shape[0]
+    if hyper is None:
+        hyp = np.empty((4, 0))
+        buf = np.empty((n_runs, 0))
+    else:
+        hyp = np.ascontiguousarray(hyper)
+        buf = np.ascontiguousarray(psi)
+        if buf.shape[0] != n_runs or buf.shape[1] != phi.shape[1]:
+            return 2
     kmax = phi.shape[1]
     n_spec = lam.shape[0]
     if (state.shape[0] != n_runs or spec_index.shape[0] != n_runs or out.shape[1] != n_runs
@@ -283,14 +342,25 @@ def _sgd_eigen_kernel(lam, noise, limit_loss, n_modes, spec_index, gamma, batch,
     for i in numba.prange(n_runs):
         s = spec_index[i]
         k = n_modes[s]
-        status[i] = _eigen_run(lam[s, :k], phi[i, :k], noise[s], limit_loss[s], gamma, batch,
-                               step0, step_end, r_record, state[i], zk, zw, zf, zr, out, i)
+        status[i] = _eigen_core(lam[s, :k], phi[i, :k],
+                                buf[i, :k] if hyp.shape[1] > 0 else buf[i, :0], hyp, read,
+                                noise[s], limit_loss[s], gamma, batch, step0, step_end,
+                                r_record, state[i], zk, zw, zf, zr, out, i)
     return status.max() if n_runs > 0 else 0
 
 
 @njit(nogil=True)
 def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_record, theta,
                  state, zk, zw, zf, zr, out, col):
+    """Plain noiseless SGD, literally: :func:`_literal_core` without a momentum buffer."""
+    return _literal_core(W, sqrt_dvals, dvals, target, gamma, batch, np.empty((4, 0)), 0.0,
+                         0.0, step0, step_end, r_record, theta, np.empty(0), state, zk, zw,
+                         zf, zr, out, col)
+
+
+@njit(nogil=True)
+def _literal_core(W, sqrt_dvals, dvals, target, gamma, batch, hyper, read, sigma, step0,
+                  step_end, r_record, theta, ybuf, state, zk, zw, zf, zr, out, col):
     r"""Advance one run of literal SGD (samples :math:`x \in R^v`) from ``step0`` to ``step_end``.
 
     Parameters
@@ -303,8 +373,18 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
         Learning rates :math:`\gamma(s)`, as in :func:`_eigen_run` (one entry: a constant).
     batch : int64 (n_batch,) or int
         Batch sizes :math:`B(s)`, as in :func:`_eigen_run`.
+    hyper : float64 (4, n_h)
+        :math:`\gamma_1, \gamma_2, \gamma_3, \Delta` (Eq. (9.3)) as in :func:`_eigen_core`;
+        ``n_h = 0``: plain SGD with ``gamma`` (bit for bit the SGD code path).
+    read : float
+        Readout shift: the loss is recorded at :math:`\theta + c\,y` (Eq. (9.10)).
+    sigma : float
+        Label-noise standard deviation: :math:`y = \langle x, b\rangle + \sigma\epsilon`
+        (Eq. (9.1)); no extra normal is drawn when it is 0.
     theta : float64 (d,)
         Parameters (in/out; 0 at ``r = 0``).
+    ybuf : float64 (d,) or (0,)
+        Momentum buffer :math:`y` (in/out); length 0 for plain SGD.
     step0, step_end, r_record, state, zk, zw, zf, zr, out, col
         As in :func:`_eigen_run`; the loss is :math:`\|D^{1/2}(W\theta - b)\|^2`.
 
@@ -318,12 +398,16 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
     v = W.shape[0]
     d = W.shape[1]
     n_rec = r_record.shape[0]
+    n_h = hyper.shape[1]
+    momentum = n_h > 0
     if (theta.shape[0] != d or sqrt_dvals.shape[0] != v or dvals.shape[0] != v
-            or target.shape[0] != v
+            or target.shape[0] != v or hyper.shape[0] != 4 or (n_h > 1 and n_h < step_end)
+            or (momentum and ybuf.shape[0] != d) or not (sigma >= 0.0)
             or not _check_run(gamma, batch, step0, step_end, r_record, state, out, col)):
         return 2
     last_g = gamma.shape[0] - 1
     last_b = batch.shape[0] - 1
+    last_h = n_h - 1
     x = np.empty(v)
     g = np.empty(d)
     grad = np.empty(d)
@@ -336,8 +420,12 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
             loss = 0.0
             for j in range(v):
                 t = -target[j]
-                for c in range(d):
-                    t += W[j, c] * theta[c]
+                if momentum:
+                    for c in range(d):
+                        t += W[j, c] * (theta[c] + read * ybuf[c])
+                else:
+                    for c in range(d):
+                        t += W[j, c] * theta[c]
                 loss += dvals[j] * t * t
             if not math.isfinite(loss):
                 status = 1
@@ -360,6 +448,14 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
                 xj = sqrt_dvals[j] * z
                 x[j] = xj
                 y += xj * target[j]
+            if sigma > 0.0:  # label noise, Eq. (9.1)
+                bits, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+                idx, mm = ziggurat_split(bits)
+                if abs(mm) < zk[idx]:
+                    z = mm * zw[idx]
+                else:
+                    z, s0, s1, s2, s3 = normal_slow(mm, idx, s0, s1, s2, s3, zk, zw, zf, zr)
+                y += sigma * z
             # features g = W^T x and prediction <g, theta>
             for c in range(d):
                 g[c] = 0.0
@@ -373,9 +469,19 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
             err = pred - y
             for c in range(d):
                 grad[c] += g[c] * err
-        learning_rate = gamma[min(step, last_g)]
-        for c in range(d):
-            theta[c] -= learning_rate * grad[c]
+        if momentum:  # generalized momentum, Eq. (9.3)
+            h = min(step, last_h)
+            g1 = hyper[0, h]
+            g2 = hyper[1, h]
+            g3 = hyper[2, h]
+            keep = 1.0 - hyper[3, h]
+            for c in range(d):
+                ybuf[c] = keep * ybuf[c] + g1 * grad[c]
+                theta[c] -= g2 * grad[c] + g3 * ybuf[c]
+        else:
+            learning_rate = gamma[min(step, last_g)]
+            for c in range(d):
+                theta[c] -= learning_rate * grad[c]
         step += 1
     state[0], state[1], state[2], state[3] = s0, s1, s2, s3
     return status
@@ -383,7 +489,8 @@ def _literal_run(W, sqrt_dvals, dvals, target, gamma, batch, step0, step_end, r_
 
 @njit(parallel=True, nogil=True)
 def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, gamma, batch, step0, step_end,
-                        r_record, theta, state, zk, zw, zf, zr, out):
+                        r_record, theta, state, zk, zw, zf, zr, out, ybuf=None, hyper=None,
+                        read=0.0, sigma=0.0):
     r"""Run :func:`_literal_run` for every run in parallel (``prange`` over runs).
 
     Parameters (all C-contiguous)
@@ -395,6 +502,10 @@ def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, gamma, batch, ste
         Parameters (in/out).
     state : uint64 (n_runs, 4)
     out : float64 (n_rec, n_runs)
+    ybuf : float64 (n_runs, d), optional
+        Momentum buffers (in/out), with ``hyper``.
+    hyper, read, sigma
+        As in :func:`_literal_core`; ``hyper`` omitted: plain SGD.
     others
         As in :func:`_literal_run` (``gamma``, ``batch``: one entry each, or scalars, for
         constant hyper-parameters).
@@ -409,13 +520,22 @@ def _sgd_literal_kernel(W, w_index, sqrt_dvals, dvals, target, gamma, batch, ste
     n_runs = theta.shape[0]
     if state.shape[0] != n_runs or w_index.shape[0] != n_runs or out.shape[1] != n_runs:
         return 2
+    if hyper is None:
+        hyp = np.empty((4, 0))
+        yb = np.empty((n_runs, 0))
+    else:
+        hyp = np.ascontiguousarray(hyper)
+        yb = np.ascontiguousarray(ybuf)
+        if yb.shape[0] != n_runs or (hyp.shape[1] > 0 and yb.shape[1] != theta.shape[1]):
+            return 2
     for i in range(n_runs):
         if w_index[i] < 0 or w_index[i] >= W.shape[0]:
             return 2
     status = np.zeros(n_runs, dtype=np.int64)
     for i in numba.prange(n_runs):
-        status[i] = _literal_run(W[w_index[i]], sqrt_dvals, dvals, target, gamma, batch, step0,
-                                 step_end, r_record, theta[i], state[i], zk, zw, zf, zr, out, i)
+        status[i] = _literal_core(W[w_index[i]], sqrt_dvals, dvals, target, gamma, batch, hyp,
+                                  read, sigma, step0, step_end, r_record, theta[i], yb[i],
+                                  state[i], zk, zw, zf, zr, out, i)
     return status.max() if n_runs > 0 else 0
 
 
@@ -500,6 +620,13 @@ class SGDRun:
     metadata: dict = field(repr=False)
     learning_rates: np.ndarray | None = field(default=None, repr=False)
     batch_sizes: np.ndarray | None = field(default=None, repr=False)
+    optimizer: object | None = field(default=None, repr=False)
+    noise_variance: float = 0.0
+
+    @property
+    def total_loss(self) -> np.ndarray:
+        """Population error ``loss + noise_variance`` (docs/theory.md, Eq. (9.1))."""
+        return self.loss + self.noise_variance
 
     @property
     def scheduled(self) -> bool:
@@ -575,7 +702,7 @@ def _segments(r: np.ndarray, progress: bool, step_work: float = 0.0):
     return segs
 
 
-def _drawn_spectra(model, entropy: int, runs, method: str, g, B, gam, bat, bar=None,
+def _drawn_spectra(model, entropy: int, runs, method: str, check, bar=None,
                    out_W=None) -> list:
     """Draw the embeddings of ``runs`` and compute their spectra, on the package's threads.
 
@@ -606,7 +733,7 @@ def _drawn_spectra(model, entropy: int, runs, method: str, g, B, gam, bat, bar=N
         for k0, k1, workers in ((0, 1, 1), (1, len(items), default_workers())):
             run_tasks(task, items[k0:k1], workers, lambda k, spec, k0=k0: store(k0 + k, spec))
             for k in range(k0, k1):
-                _check_drawn(out[k].eigenvalues, g, B, items[k][1], gam, bat)
+                _check_drawn(out[k].eigenvalues, check, items[k][1])
     return out
 
 
@@ -644,8 +771,8 @@ def _spectrum_method(method, model: PLRF, fixed: bool) -> str:
     return method
 
 
-def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
-                 n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
+def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size=1,
+                 optimizer=None, n_runs: int = 100, rng=None, W=None, engine: str = "eigen",
                  progress: bool = False, throw: bool = True,
                  spectrum_method: str | None = None, max_cost: float | None = None) -> SGDRun:
     r"""Simulate one-pass SGD on the PLRF model and record the exact loss.
@@ -768,11 +895,25 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
     r = as_iterations(r, "r")
     n_runs = as_int(n_runs, "n_runs", minimum=1)
     engine = _validate_engine(engine)
-    check_budget(*sgd_cost(model.v, model.d, int(r[-1]), n_runs, batch_size, learning_rate,
+    opt, learning_rate, batch_size = _resolve_optimizer(optimizer, learning_rate, batch_size)
+    sigma2 = float(getattr(model, "noise_variance", 0.0))
+    check_budget(*sgd_cost(model.v, model.d, int(r[-1]), n_runs, batch_size,
+                           learning_rate if opt is None or opt.is_constant else [learning_rate],
                            literal=engine == "literal", n_spectra=1 if W is not None else n_runs),
                  what="simulate_sgd", parameter="max(r), n_runs, batch_size or the model size",
                  max_cost=max_cost)
-    g, B, gam, bat, sched_meta = _hyper_parameters(learning_rate, batch_size, int(r[-1]))
+    if opt is None:
+        g, B, gam, bat, sched_meta = _hyper_parameters(learning_rate, batch_size, int(r[-1]))
+        hyper, read = None, 0.0
+
+        def check(eigenvalues):
+            _check_stability(eigenvalues, g, B, gam, bat)
+    else:
+        g, B, gam, bat, sched_meta = learning_rate, batch_size, None, None, None
+        hyper, read, steps = _momentum_tables(opt, int(r[-1]))
+
+        def check(eigenvalues):
+            opt.check_stable(eigenvalues, steps=steps)
     scheduled = gam is not None
     for name, flag in (("progress", progress), ("throw", throw)):
         if not isinstance(flag, (bool, np.bool_)):
@@ -807,10 +948,9 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         specs = ([given_spec if given_spec is not None
                   else embedding_spectrum(model, W, method=spectrum_method)] if fixed else [])
         if fixed:
-            _check_stability(specs[0].eigenvalues, g, B, gam, bat)
+            check(specs[0].eigenvalues)
         else:
-            specs = _drawn_spectra(model, entropy, range(n_runs), spectrum_method, g, B, gam,
-                                   bat, bar)
+            specs = _drawn_spectra(model, entropy, range(n_runs), spectrum_method, check, bar)
         kmax = max(s.rank for s in specs)
         n_spec = len(specs)
         lam = np.zeros((n_spec, kmax))
@@ -826,12 +966,14 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         spec_index = (np.zeros(n_runs, dtype=np.int64) if fixed
                       else np.arange(n_runs, dtype=np.int64))
         phi = np.ascontiguousarray(phi0[spec_index])
-        noise = np.sqrt(f0)
+        noise = np.sqrt(f0 + sigma2)  # Eq. (9.1): the label noise adds to F_0 in the residual
+        extra = () if hyper is None else (np.zeros_like(phi), hyper, read)
         status = 0
         segs = _segments(r, progress, n_runs * kmax * float(np.max(batch)))
         for step0, step_end, lo, hi in segs:
             st = _run_kernel(_sgd_eigen_kernel, lam, noise, f0, n_modes, spec_index, gamma,
-                             batch, step0, step_end, r[lo:hi], phi, states, *tables, out[lo:hi])
+                             batch, step0, step_end, r[lo:hi], phi, states, *tables, out[lo:hi],
+                             *extra)
             _check_status(st)
             status = max(status, st)
             _bar_update(bar, (step_end - step0) * n_runs)
@@ -842,7 +984,7 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         target = np.ascontiguousarray(model.target)
         if fixed:
             spec = embedding_spectrum(model, W, method=spectrum_method)
-            _check_stability(spec.eigenvalues, g, B, gam, bat)
+            check(spec.eigenvalues)
             chunks = [np.arange(n_runs)]
             limit_losses = np.full(n_runs, spec.limit_loss)
         else:
@@ -857,11 +999,13 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
                 w_index = np.zeros(runs.size, dtype=np.int64)
             else:
                 Ws = np.empty((runs.size, int(model.v), model.d))
-                drawn = _drawn_spectra(model, entropy, runs, spectrum_method, g, B, gam, bat,
-                                       out_W=Ws)
+                drawn = _drawn_spectra(model, entropy, runs, spectrum_method, check, out_W=Ws)
                 limit_losses[runs] = [spec.limit_loss for spec in drawn]
                 w_index = np.arange(runs.size, dtype=np.int64)
             theta = np.zeros((runs.size, model.d))
+            extra = (() if hyper is None and sigma2 == 0.0 else
+                     (np.zeros((runs.size, model.d if hyper is not None else 0)),
+                      np.empty((4, 0)) if hyper is None else hyper, read, math.sqrt(sigma2)))
             st_chunk = np.ascontiguousarray(states[runs])
             out_chunk = np.empty((n_rec, runs.size))
             segs = _segments(r, progress, runs.size * int(model.v) * model.d
@@ -869,7 +1013,7 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
             for step0, step_end, lo, hi in segs:
                 st = _run_kernel(_sgd_literal_kernel, Ws, w_index, sqrt_dvals, dvals, target,
                                  gamma, batch, step0, step_end, r[lo:hi], theta, st_chunk,
-                                 *tables, out_chunk[lo:hi])
+                                 *tables, out_chunk[lo:hi], *extra)
                 _check_status(st)
                 status = max(status, st)
                 _bar_update(bar, (step_end - step0) * runs.size)
@@ -901,6 +1045,7 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         "function": "simulate_sgd",
         "model": model_metadata(model),
         "options": {"learning_rate": g, "batch_size": B, "n_runs": n_runs, "engine": engine,
+                    "optimizer": None if opt is None else repr(opt),
                     "fixed_embedding": fixed, "schedule": scheduled,
                     "spectrum_method": None if given_spec is not None else spectrum_method},
         "seed": seed,
@@ -915,7 +1060,54 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate, batch_size=1,
         fixed_embedding=fixed, seed=seed, entropy=entropy, success=status == 0, status=status,
         message=STATUS[status], metadata=metadata,
         learning_rates=gam if scheduled else None, batch_sizes=bat if scheduled else None,
+        optimizer=opt, noise_variance=sigma2,
     )
+
+
+def _resolve_optimizer(optimizer, learning_rate, batch_size):
+    r"""``(opt, learning_rate, batch_size)``: ``opt`` None runs the SGD path (also for vs.SGD).
+
+    For a momentum optimizer ``learning_rate`` becomes the immediate step
+    :math:`s_0 = \gamma_2(0) + \gamma_1(0)\gamma_3(0)` (docs/theory.md Eq. (9.4)) and
+    ``batch_size`` the optimizer's.
+    """
+    from .optimizers import SGD, check_optimizer
+
+    if optimizer is None:
+        if learning_rate is None:
+            raise TypeError("simulate_sgd needs learning_rate= (plain SGD) or optimizer=")
+        return None, learning_rate, batch_size
+    if learning_rate is not None:
+        raise TypeError("give either optimizer= or learning_rate= (the optimizer carries its "
+                        "own learning rate), not both")
+    if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+            and batch_size == 1):
+        raise TypeError("batch_size belongs to the optimizer: use e.g. "
+                        f"vs.HeavyBall(..., batch_size={batch_size!r})")
+    opt = check_optimizer(optimizer)
+    if type(opt) is SGD:  # the SGD engine itself, bit for bit
+        return None, opt.learning_rate, opt.batch_size
+    g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+    return opt, g2 + g1 * g3, int(opt.batch_size)
+
+
+def _momentum_tables(opt, r_max: int):
+    r"""``(hyper, read, steps)`` for the kernels: the rows gamma1, gamma2, gamma3, Delta.
+
+    One column for constant hyper-parameters, else one per step ``0 .. r_max - 1``; ``read``
+    is the readout shift :math:`c` with :math:`(c_A, c_C, c_E) = (1, 2c, c^2)` (Eq. (9.10));
+    ``steps`` are the steps at which stability is checked (as :mod:`volterra_sgd.momentum`).
+    """
+    n = 1 if opt.is_constant else max(r_max, 1)
+    hyper = np.ascontiguousarray(np.vstack(opt.hyperparameters(np.arange(n, dtype=np.int64))),
+                                 dtype=np.float64)
+    c_a, c_c, c_e = opt.readout
+    read = 0.5 * c_c
+    if c_a != 1.0 or not math.isclose(c_e, read * read, rel_tol=1e-12, abs_tol=0.0):
+        raise ValueError(f"simulate_sgd: readout {opt.readout} of {opt!r} is not the loss of a "
+                         "shifted iterate theta + c y")  # pragma: no cover - no such optimizer
+    steps = (0,) if opt.is_constant else (0, r_max)
+    return hyper, read, steps
 
 
 def _is_schedule(value) -> bool:
@@ -1007,11 +1199,11 @@ def _check_stability(eigenvalues, g: float, B: int, gam=None, bat=None) -> None:
             f"gamma(s) < 2/((B(s)+1)*lambda_max), here {gmax:.10g}", gmax)
 
 
-def _check_drawn(eigenvalues, g: float, B: int, i: int, gam=None, bat=None) -> None:
+def _check_drawn(eigenvalues, check, i: int) -> None:
     from .exceptions import UnstableLearningRateError
 
     try:
-        _check_stability(eigenvalues, g, B, gam, bat)
+        check(eigenvalues)
     except UnstableLearningRateError as exc:
         raise UnstableLearningRateError(
             f"for the embedding drawn for run {i}: {exc}", exc.max_learning_rate) from None

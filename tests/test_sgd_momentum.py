@@ -1,0 +1,144 @@
+"""simulate_sgd with momentum optimizers and label noise (docs/theory.md, Sec. 9).
+
+Statistical agreement: the Monte-Carlo mean of both engines against the exact given-W expected
+loss (Eq. (9.9), ``vs.expected_loss_given_w(..., optimizer=opt)``) for one fixed W, within 4
+standard errors; a deliberately wrong reference (another momentum / step / noise level) must
+be rejected by the same criterion, so the test can fail.  Bit-identity of plain SGD without
+label noise with the code before momentum was added (hard-coded checksum).
+"""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import volterra_sgd as vs
+from volterra_sgd.sgd import simulate_sgd
+
+R = np.array([0, 5, 20, 60, 150])
+N_RUNS = {"eigen": 4000, "literal": 1500}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20, noise_variance=0.05)
+    return model, model.sample_embedding(rng=0), model.trace_data_covariance
+
+
+def _optimizers(model, trd):
+    """(name, optimizer, wrong model, wrong optimizer) for the reference that must fail."""
+    quiet = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20)
+    return [
+        ("sgd", vs.SGD(0.5 / trd), quiet, vs.SGD(0.5 / trd)),               # sigma^2 ignored
+        ("heavy_ball", vs.HeavyBall(0.05 / trd, 0.8), model, vs.HeavyBall(0.05 / trd, 0.6)),
+        ("nesterov", vs.Nesterov(0.1 / trd, 0.7), model, vs.Nesterov(0.1 / trd, 0.5)),
+        ("dana", vs.DANA.decaying(model), model, vs.DANA.decaying(model, c3=0.05)),
+    ]
+
+
+def _z(sim, exact):
+    return (sim.loss[1:] - exact[1:]) / sim.stderr[1:]
+
+
+@pytest.mark.parametrize("engine", ["eigen", "literal"])
+@pytest.mark.parametrize("which", range(4))
+def test_mean_matches_exact_given_w(setup, engine, which):
+    model, W, trd = setup
+    name, opt, wrong_model, wrong = _optimizers(model, trd)[which]
+    sim = simulate_sgd(model, R, optimizer=opt, n_runs=N_RUNS[engine], rng=7, W=W,
+                       engine=engine)
+    exact = vs.expected_loss_given_w(model, W, R, optimizer=opt)
+    assert sim.success and sim.optimizer is (None if name == "sgd" else opt)
+    assert sim.loss[0] == pytest.approx(model.initial_loss, rel=1e-13)
+    z = _z(sim, exact.loss)
+    assert np.max(np.abs(z)) < 4.0, (name, engine, z)
+    np.testing.assert_allclose(sim.total_loss, sim.loss + 0.05, rtol=0, atol=0)
+    np.testing.assert_allclose(sim.total_loss[1:], exact.total_loss[1:],
+                               atol=4.0 * sim.stderr[1:].max())
+    # the same criterion rejects a wrong reference
+    bad = vs.expected_loss_given_w(wrong_model, W, R, optimizer=wrong).loss
+    assert np.max(np.abs(_z(sim, bad))) > 4.0, (name, engine, _z(sim, bad))
+
+
+def test_nesterov_reports_iterates_not_look_ahead(setup):
+    """Nesterov's recorded loss is that of theta_r (Eq. (9.10)); the look-ahead loss differs."""
+    model, W, trd = setup
+    opt = vs.Nesterov(0.1 / trd, 0.7)
+    look = vs.GeneralizedMomentum(1.0, opt.learning_rate, opt.learning_rate * opt.momentum,
+                                  1.0 - opt.momentum)
+    a = simulate_sgd(model, R, optimizer=opt, n_runs=400, rng=3, W=W)
+    b = simulate_sgd(model, R, optimizer=look, n_runs=400, rng=3, W=W)
+    assert np.all(a.loss[1:] != b.loss[1:])
+    exact_look = vs.expected_loss_given_w(model, W, R, optimizer=look).loss
+    assert np.max(np.abs(_z(b, exact_look))) < 4.0
+
+
+def test_plain_sgd_bit_identical_to_previous_code():
+    """Checksum of plain-SGD losses computed with the code before momentum (commit db010b4).
+
+    Covers both engines, constant and scheduled learning rates/batch sizes, a fixed W and
+    W=None (the eigen engine's spectra come from LAPACK: a different BLAS may change the last
+    bits, which this checksum would flag).
+    """
+    m = vs.PLRF(alpha=1.0, beta=0.7, v=60, d=15)
+    W = m.sample_embedding(rng=3)
+    g = m.reference_learning_rate(0.5)
+    h = hashlib.sha256()
+    for eng in ("eigen", "literal"):
+        for kw in (dict(learning_rate=g), dict(learning_rate=g / 2, batch_size=3),
+                   dict(learning_rate=lambda s: g / 3 * (1 + s / 10) ** -0.5,
+                        batch_size=[1, 2, 3] * 10)):
+            for WW in (W, None):
+                s = simulate_sgd(m, [0, 1, 5, 30], n_runs=7, rng=11, W=WW, engine=eng, **kw)
+                h.update(s.losses.tobytes())
+    assert h.hexdigest() == "d4fa8bce8bb3c2828c8d3008cf45204233c976c2a3c487492c8bfe4927e9305d"
+    # optimizer=vs.SGD(...) is the same code path
+    a = simulate_sgd(m, [0, 30], learning_rate=g / 2, batch_size=3, n_runs=5, rng=2, W=W)
+    b = simulate_sgd(m, [0, 30], optimizer=vs.SGD(g / 2, 3), n_runs=5, rng=2, W=W)
+    assert np.array_equal(a.losses, b.losses) and np.array_equal(a.total_loss, a.loss)
+
+
+def test_label_noise_reaches_the_sgd_path(setup):
+    model, W, trd = setup
+    quiet = vs.PLRF(alpha=1.0, beta=0.7, v=100, d=20)
+    for engine in ("eigen", "literal"):
+        a = simulate_sgd(model, [0, 50], learning_rate=0.5 / trd, n_runs=3, rng=1, W=W,
+                         engine=engine)
+        b = simulate_sgd(quiet, [0, 50], learning_rate=0.5 / trd, n_runs=3, rng=1, W=W,
+                         engine=engine)
+        assert a.noise_variance == 0.05 and b.noise_variance == 0.0
+        assert not np.array_equal(a.losses[:, 1], b.losses[:, 1])
+
+
+def test_unstable_and_bad_arguments_refused(setup):
+    model, W, trd = setup
+    opt = vs.HeavyBall(0.5 / trd, 0.9)
+    with pytest.raises(vs.UnstableLearningRateError) as err:
+        simulate_sgd(model, [0, 10], optimizer=opt, n_runs=2, rng=0, W=W)
+    gmax = err.value.max_learning_rate
+    assert gmax == pytest.approx(opt.max_stable_learning_rate(
+        vs.embedding_spectrum(model, W).eigenvalues), rel=1e-9)
+    with pytest.raises(vs.UnstableLearningRateError, match="drawn for run 0"):
+        simulate_sgd(model, [0, 10], optimizer=opt, n_runs=2, rng=0, engine="literal")
+    with pytest.raises(TypeError, match="not both"):
+        simulate_sgd(model, [0, 10], optimizer=vs.SGD(0.1), learning_rate=0.1, W=W)
+    with pytest.raises(TypeError, match="batch_size belongs"):
+        simulate_sgd(model, [0, 10], optimizer=vs.HeavyBall(0.01, 0.5), batch_size=2, W=W)
+    with pytest.raises(TypeError, match="learning_rate= .* or optimizer="):
+        simulate_sgd(model, [0, 10], W=W)
+    with pytest.raises(TypeError, match="optimizer"):
+        simulate_sgd(model, [0, 10], optimizer="adam", W=W)
+
+
+def test_momentum_runs_reproducible_and_batched(setup):
+    """Same seed, same numbers (eigen: any chunking); W=None draws per run; B > 1 works."""
+    model, W, trd = setup
+    opt = vs.HeavyBall(0.02 / trd, 0.8, batch_size=3)
+    a = simulate_sgd(model, [0, 7, 40], optimizer=opt, n_runs=6, rng=5)
+    b = simulate_sgd(model, [0, 7, 40], optimizer=opt, n_runs=6, rng=5, progress=False)
+    assert np.array_equal(a.losses, b.losses) and not a.fixed_embedding
+    c = simulate_sgd(model, [0, 7, 40], optimizer=opt, n_runs=6, rng=5,
+                     W=a.embedding(2), spectrum_method=a.metadata["options"]["spectrum_method"])
+    np.testing.assert_allclose(c.losses[2], a.losses[2], rtol=1e-12)
+    assert a.metadata["options"]["optimizer"] == repr(opt)
+    assert a.batch_size == 3 and a.learning_rate == pytest.approx(0.02 / trd)
