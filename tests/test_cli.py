@@ -166,3 +166,77 @@ def test_validate_jobs_reaches_the_runner(tmp_path, monkeypatch, capsys):
     assert seen["jobs"] == 0 and seen["quick"] and "--jobs 0" in seen["command"]
     assert main(["validate", "--out", str(tmp_path / "rep"), "--jobs", "-1"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+# ------------------------------------------------ --optimizer, --momentum, --noise-variance
+def test_optimizer_flags_mistakes_are_one_line_before_any_computation(tmp_path, capsys,
+                                                                      monkeypatch):
+    import importlib
+
+    for mod, name in (("curve", "loss_curve"), ("compute_optimal", "compute_optimal"),
+                      ("compute_optimal", "optimizer_for_model")):
+        monkeypatch.setattr(importlib.import_module(f"volterra_sgd.{mod}"), name,
+                            _fail_if_called)
+    curve = ["curve", "--alpha", "1", "--beta", "0.7", "--d", "50"]
+    co = ["compute-optimal", "--alpha", "0.7", "--beta", "0.7", "--out", str(tmp_path / "co")]
+    for argv, needle in (
+            (curve + ["--momentum", "0.9"], "--momentum is only used"),
+            (curve + ["--optimizer", "dana-constant", "--momentum", "0.5"], "--momentum"),
+            (curve + ["--optimizer", "dana-decaying", "--learning-rate", "0.1"],
+             "--learning-rate does not apply"),
+            (curve + ["--optimizer", "adam"], "invalid choice"),
+            (curve + ["--optimizer", "heavy-ball", "--momentum", "1"], "momentum in [0, 1)"),
+            (curve + ["--noise-variance", "-0.1"], ">= 0"),
+            (["curve", "--spectrum", __file__, "--d", "5", "--noise-variance", "0.1"],
+             "--noise-variance needs a PLRF"),
+            (co + ["--optimizer", "sgd", "--momentum", "0.5"], "--momentum is only used"),
+            (co + ["--optimizer", "nesterov", "--momentum", "x"], "expected a number")):
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2, argv
+        assert needle in err and "\n" not in err, (argv, err)
+
+
+def test_curve_with_optimizer_momentum_and_noise(tmp_path, capsys):
+    out = tmp_path / "hb.npz"
+    code = main(["curve", "--alpha", "1.0", "--beta", "0.7", "--d", "50", "--max-iter", "1e4",
+                 "--points", "15", "--optimizer", "heavy-ball", "--momentum", "0.8",
+                 "--noise-variance", "0.02", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "HeavyBall" in text and "total_loss" in text and "sigma^2=0.02" in text
+    c = vs.load_curve(out)
+    model = vs.PLRF(1.0, 0.7, 500, 50, noise_variance=0.02)
+    opt = vs.HeavyBall((1 - 0.8) * model.reference_learning_rate(0.5), 0.8)
+    ref = vs.loss_curve(model, c.r, optimizer=opt)
+    np.testing.assert_array_equal(c.loss, ref.loss)
+    with np.load(out) as z:
+        np.testing.assert_array_equal(z["total_loss"], ref.loss + 0.02)
+    # CSV too, and the noiseless default keeps the old columns
+    main(["curve", "--alpha", "1.0", "--beta", "0.7", "--d", "50", "--iterations", "0", "10",
+          "--optimizer", "nesterov", "--learning-rate", "0.01", "--noise-variance", "0.02",
+          "--out", str(tmp_path / "n.csv")])
+    assert "total_loss" in (tmp_path / "n.csv").read_text().splitlines()[0]
+    assert "Nesterov(learning_rate=0.01, momentum=0.9" in capsys.readouterr().out
+    main(["curve", "--alpha", "1.0", "--beta", "0.7", "--d", "50", "--iterations", "0", "10",
+          "--optimizer", "dana-constant", "--out", str(tmp_path / "d.csv")])
+    assert "total_loss" not in (tmp_path / "d.csv").read_text().splitlines()[0]
+    assert "DANA(" in capsys.readouterr().out
+
+
+def test_compute_optimal_with_optimizer(tmp_path, capsys):
+    import json
+
+    from volterra_sgd.compute_optimal import load_compute_optimal
+
+    out = tmp_path / "co"
+    code = main(["compute-optimal", "--alpha", "1.0", "--beta", "0.7", "--d-min", "16",
+                 "--d-max", "64", "--points", "5", "--max-flops", "1e6", "--n-boot", "20",
+                 "--jobs", "1", "--no-chinchilla", "--no-plots", "--optimizer", "heavy-ball",
+                 "--momentum", "0.5", "--out", str(out)])
+    assert code == 0
+    assert "optimizer heavy-ball" in capsys.readouterr().out
+    co = load_compute_optimal(out / "result.npz")
+    assert co.optimizer == "heavy-ball" and co.sweep.params["momentum"] == 0.5
+    assert json.loads((out / "compute_optimal.json").read_text())["optimizer"] == "heavy-ball"
+    assert json.loads((out / "frontier.csv.json").read_text())["optimizer"] == "heavy-ball"

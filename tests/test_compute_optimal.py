@@ -369,3 +369,135 @@ def test_cli_compute_optimal_smoke(tmp_path, capsys):
                "--d-max", "16", "--out", str(out)])
     assert rc == 2
     assert "--d-min" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- optimizer plumbing (issue 13)
+def test_optimizer_rules_match_documented_formulas():
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import optimizer_for_model
+
+    for model, B, g in ((vs.PLRF(1.0, 0.7, 640, 64), 1, 0.5),
+                        (vs.PLRF(0.7, 0.4, 320, 32), 3, 0.3)):
+        trd = model.trace_data_covariance
+        sgd = optimizer_for_model("sgd", model, B, lr_scale=g)
+        assert type(sgd) is vs.SGD and sgd.batch_size == B
+        assert sgd.learning_rate == pytest.approx(g / (B * trd), rel=1e-14)
+        for name, cls in (("heavy-ball", vs.HeavyBall), ("nesterov", vs.Nesterov)):
+            for mu in (None, 0.5):
+                opt = optimizer_for_model(name, model, B, lr_scale=g, momentum=mu)
+                m = 0.9 if mu is None else mu
+                assert type(opt) is cls and opt.momentum == m and opt.batch_size == B
+                # gamma / (1 - mu) = the SGD rate (stable here, so not reduced)
+                assert opt.learning_rate == pytest.approx((1 - m) * g / (B * trd), rel=1e-14)
+        dc = optimizer_for_model("dana-constant", model, B, lr_scale=g)
+        dd = optimizer_for_model("dana-decaying", model, B, lr_scale=g)
+        delta = 4 + (model.alpha + model.beta) / model.alpha                   # Eq. (9.17)
+        for opt in (dc, dd):
+            assert opt.gamma1 == pytest.approx(1 / B) and opt.delta_scale == pytest.approx(delta)
+            assert opt.gamma2 == pytest.approx(g * min(1 / trd, 2 / (B + 1)), rel=1e-14)
+        assert dc.gamma3_scale == pytest.approx(0.1 / (model.d * trd), rel=1e-14)
+        assert dc.kappa == 0.0
+        assert dd.gamma3_scale == pytest.approx(0.25 / trd, rel=1e-14)
+        assert dd.kappa == pytest.approx(1 / (2 * model.alpha))
+
+
+def test_optimizer_rule_reduces_an_unstable_rate():
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import optimizer_for_model
+    from volterra_sgd.forcing import deterministic_measure
+
+    # alpha = 2: the top eigenvalue carries most of trD, and at g = 0.99, mu = 0.5 the rate
+    # (1 - mu) / trD is unstable (gamma lambda_1 / (1 - mu) close to 1, Eq. (9.14))
+    model = vs.PLRF(2.0, 0.7, 320, 32)
+    meas = deterministic_measure(model)
+    for name, cls in (("heavy-ball", vs.HeavyBall), ("nesterov", vs.Nesterov)):
+        ref = cls(0.5 * 0.99 / model.trace_data_covariance, 0.5)
+        assert not ref.is_stable(meas.nodes, weights=meas.eigen_weights)
+        opt = optimizer_for_model(name, model, lr_scale=0.99, momentum=0.5)
+        gmax = ref.max_stable_learning_rate(meas.nodes, weights=meas.eigen_weights)
+        assert type(opt) is cls and opt.learning_rate == pytest.approx(0.5 * gmax, rel=1e-12)
+        assert opt.is_stable(meas.nodes, weights=meas.eigen_weights)
+
+
+def test_sweep_with_heavy_ball_equals_loss_curve_by_hand():
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import optimizer_for_model, sweep_loss_curves
+
+    kw = dict(max_flops=1e5, points_per_decade=10, n_jobs=1)
+    sw = sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="heavy-ball", momentum=0.8,
+                           batch_size=2, **kw)
+    assert sw.optimizer == "heavy-ball" and sw.params["momentum"] == 0.8
+    for d, r, L, rate, kn in zip(sw.d_values, sw.r, sw.loss, sw.learning_rate,
+                                 sw.kernel_norm, strict=True):
+        model = vs.PLRF(1.0, 0.7, 10 * int(d), int(d))
+        opt = vs.HeavyBall((1 - 0.8) * model.reference_learning_rate(0.5) / 2, 0.8, 2)
+        assert optimizer_for_model("heavy-ball", model, 2, momentum=0.8) == opt
+        ref = vs.loss_curve(model, r, optimizer=opt)
+        np.testing.assert_array_equal(L, ref.loss)
+        assert rate == opt.learning_rate and kn == ref.kernel_norm
+    plain = sweep_loss_curves(1.0, 0.7, [16, 23, 32], batch_size=2, **kw)
+    assert plain.optimizer == "sgd" and plain.params["momentum"] is None
+    # same effective rate: the late losses agree to O(gamma_eff lambda) (docs/theory.md, Sec. 9)
+    for a, b in zip(sw.loss, plain.loss, strict=True):
+        assert 0.8 < a[-1] / b[-1] < 1.05 and not np.array_equal(a, b)
+
+
+def test_sweep_accepts_a_callable_optimizer_and_checks_names():
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import sweep_loss_curves
+
+    kw = dict(max_flops=1e5, points_per_decade=10, n_jobs=1)
+    calls = []
+
+    def make(model):
+        calls.append(model.d)
+        return vs.Nesterov(0.05 / model.trace_data_covariance, 0.7)
+
+    sw = sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer=make, **kw)
+    assert sorted(calls) == [16, 23, 32] and sw.optimizer == "callable"
+    model = vs.PLRF(1.0, 0.7, 160, 16)
+    np.testing.assert_array_equal(sw.loss[0], vs.loss_curve(model, sw.r[0],
+                                                            optimizer=make(model)).loss)
+    with pytest.raises(ValueError, match="batch_size"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], batch_size=2, optimizer=make, **kw)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="adam", **kw)
+    with pytest.raises(TypeError, match="callable model -> optimizer"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer=vs.SGD(0.1), **kw)
+    with pytest.raises(ValueError, match="momentum is only used"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="sgd", momentum=0.9, **kw)
+    with pytest.raises(ValueError, match="momentum is only used"):
+        vs.compute_optimal(1.0, 0.7, [16, 23, 32], optimizer="dana-constant", momentum=0.9,
+                           **kw)
+    with pytest.raises(ValueError, match="momentum"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="nesterov", momentum=1.0, **kw)
+    with pytest.raises(ValueError, match="cache_dir needs a named optimizer"):
+        sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer=make, cache_dir="unused", **kw)
+
+
+def test_optimizer_is_part_of_cache_key_and_saved_result(tmp_path):
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import load_compute_optimal, sweep_loss_curves
+
+    kw = dict(max_flops=1e5, points_per_decade=10, n_jobs=1, cache_dir=tmp_path / "c")
+    sweep_loss_curves(1.0, 0.7, [16, 23, 32], **kw)
+    hb = sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="heavy-ball", **kw)
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 6
+    again = sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="heavy-ball", **kw)
+    assert np.all(again.seconds_solver == 0)          # all from the cache
+    _same_sweep(hb, again)
+    sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer="heavy-ball", momentum=0.5, **kw)
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 9
+
+    co_kw = dict(d_values=[16, 23, 32, 45, 64], max_flops=1e6, n_boot=20, chinchilla=False,
+                 n_jobs=1)
+    co = vs.compute_optimal(1.0, 0.7, optimizer="nesterov", **co_kw)
+    back = load_compute_optimal(co.save(tmp_path / "nesterov.npz"))
+    assert back.optimizer == "nesterov" and back.sweep.params["momentum"] == 0.9
+    assert back.summary() == co.summary() and co.summary()["optimizer"] == "nesterov"
+    cc = vs.compute_optimal(1.0, 0.7, optimizer=lambda m: vs.HeavyBall(
+        0.05 / m.trace_data_covariance, 0.9), **co_kw)
+    back = load_compute_optimal(cc.save(tmp_path / "callable.npz"))
+    assert back.optimizer == "callable" and back.summary() == cc.summary()
+    for x, y in zip(back.sweep.loss, cc.sweep.loss, strict=True):
+        np.testing.assert_array_equal(x, y)

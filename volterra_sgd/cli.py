@@ -234,6 +234,36 @@ def _max_iter(text: str) -> float:
     return x
 
 
+_OPTIMIZERS = ("sgd", "heavy-ball", "nesterov", "dana-constant", "dana-decaying")
+
+
+def _momentum(text: str) -> float:
+    x = _finite_float(text)
+    if not 0.0 <= x < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
+    return x
+
+
+def _add_optimizer_args(p, lr_flag: str) -> None:
+    """``--optimizer`` and ``--momentum`` (curve and compute-optimal)."""
+    p.add_argument("--optimizer", choices=_OPTIMIZERS, default="sgd",
+                   help="optimizer with its d-scaling rule (documentation: Optimizers): "
+                        "heavy-ball/nesterov use gamma = (1 - mu) * the SGD rate; dana-* use "
+                        f"the rules (9.17) with c2 = {lr_flag} (default %(default)s)")
+    p.add_argument("--momentum", type=_momentum, default=None, metavar="MU",
+                   help="momentum mu in [0, 1) of heavy-ball and nesterov (default 0.9)")
+
+
+def _check_optimizer_args(args) -> None:
+    """Refuse flag combinations that the chosen optimizer does not use (before computing)."""
+    if args.momentum is not None and args.optimizer not in ("heavy-ball", "nesterov"):
+        raise ValueError(f"--momentum is only used by --optimizer heavy-ball or nesterov; got "
+                         f"--optimizer {args.optimizer}")
+    if getattr(args, "learning_rate", None) is not None and args.optimizer.startswith("dana"):
+        raise ValueError(f"--learning-rate does not apply to --optimizer {args.optimizer} "
+                         "(its rates follow Eq. (9.17)); use --lr-scale for c2")
+
+
 def _add_curve(sub) -> None:
     p = sub.add_parser("curve", help="deterministic loss curve P(r) with its parts",
                        description="Deterministic loss curve of one-pass SGD on PLRF "
@@ -257,6 +287,11 @@ def _add_curve(sub) -> None:
     lr.add_argument("--learning-rate", type=_positive_float, default=None, help="gamma")
     lr.add_argument("--lr-scale", type=_positive_float, default=None,
                     help="g in gamma = g / tr D / B, tr D = sum_j lambda_j (default 0.5)")
+    _add_optimizer_args(p, "--lr-scale")
+    p.add_argument("--noise-variance", type=_nonneg_float, default=0.0, metavar="S2",
+                   help="label-noise variance sigma^2 >= 0 of the PLRF (Eq. (9.1)); when > 0 "
+                        "the table and the output file also hold total_loss = P(r) + S2 "
+                        "(default 0)")
     it = p.add_mutually_exclusive_group()
     it.add_argument("--iterations", type=_nonneg_int, nargs="+", default=None,
                     help="explicit iterations r")
@@ -280,21 +315,39 @@ def _run_curve(args) -> int:
     from .curve import loss_curve
     from .model import PLRF, SpectralModel
 
+    _check_optimizer_args(args)
     if args.spectrum is not None:
         if args.alpha is not None or args.beta is not None or args.v is not None:
             raise ValueError("--spectrum excludes --alpha, --beta and --v")
+        if args.noise_variance > 0:
+            raise ValueError("--noise-variance needs a PLRF (--alpha/--beta), not --spectrum")
         model = SpectralModel.from_file(args.spectrum, d=args.d)
         label = f"SpectralModel({args.spectrum}), v={model.v}, d={model.d}"
     else:
         if args.alpha is None or args.beta is None:
             raise ValueError("give --alpha and --beta (PLRF), or --spectrum FILE")
         v = args.v if args.v is not None else 10 * args.d
-        model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=args.d)
+        model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=args.d,
+                     noise_variance=args.noise_variance)
         label = f"PLRF alpha={model.alpha}, beta={model.beta}, v={model.v}, d={model.d}"
+        if args.noise_variance > 0:
+            label += f", sigma^2={model.noise_variance:g}"
+    g = 0.5 if args.lr_scale is None else args.lr_scale
+    optimizer = None
+    if args.optimizer != "sgd":
+        from .compute_optimal import optimizer_for_model
+        from .optimizers import HeavyBall, Nesterov
+
+        if args.learning_rate is not None:  # heavy-ball or nesterov at the given gamma
+            cls = HeavyBall if args.optimizer == "heavy-ball" else Nesterov
+            optimizer = cls(args.learning_rate, 0.9 if args.momentum is None else args.momentum,
+                            args.batch_size)
+        else:
+            optimizer = optimizer_for_model(args.optimizer, model, args.batch_size,
+                                            lr_scale=g, momentum=args.momentum)
     if args.learning_rate is not None:
         gamma = args.learning_rate
     else:
-        g = 0.5 if args.lr_scale is None else args.lr_scale
         gamma = model.reference_learning_rate(g) / args.batch_size
     if args.iterations is not None:
         r = np.asarray(args.iterations)
@@ -302,23 +355,28 @@ def _run_curve(args) -> int:
         rmax = 1e6 if args.max_iter is None else args.max_iter
         r = np.unique(np.r_[0, np.round(np.logspace(0, np.log10(rmax), args.points))])
     cache = _cache_dir(args.cache_dir)
-    curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size,
-                       cache_dir=cache)
-    print(f"{label}, "
-          f"B={args.batch_size}, gamma={gamma:.6g}: ||K|| = {curve.kernel_norm:.6f}, "
+    if optimizer is None:
+        curve = loss_curve(model, r, learning_rate=gamma, batch_size=args.batch_size,
+                           cache_dir=cache)
+        opt_text = f"B={args.batch_size}, gamma={gamma:.6g}"
+    else:
+        curve = loss_curve(model, r, optimizer=optimizer, cache_dir=cache)
+        opt_text = f"{optimizer!r}"
+    noisy = model.noise_variance > 0
+    print(f"{label}, {opt_text}: ||K|| = {curve.kernel_norm:.6f}, "
           f"P(inf) = {curve.limit_loss:.6e}")
     print(f"{'r':>14} {'P(r)':>12} {'F(r)':>12} {'K(r)':>12} {'Fpp':>11} {'Fac':>11} "
-          f"{'Kpp':>11}")
+          f"{'Kpp':>11}" + (f" {'total_loss':>12}" if noisy else ""))
     show = np.unique(np.linspace(0, curve.r.size - 1, min(12, curve.r.size)).astype(int))
+    pp = curve.parts
     for i in show:
-        pp = curve.parts
         print(f"{curve.r[i]:>14d} {curve.loss[i]:>12.5e} {curve.forcing[i]:>12.5e} "
-              f"{curve.kernel[i]:>12.5e} {pp['Fpp'][i]:>11.3e} {pp['Fac'][i]:>11.3e} "
-              f"{pp['Kpp'][i]:>11.3e}")
+              f"{curve.kernel[i]:>12.5e} {pp.get('Fpp', curve.loss * math.nan)[i]:>11.3e} "
+              f"{pp.get('Fac', curve.loss * math.nan)[i]:>11.3e} "
+              f"{pp.get('Kpp', curve.loss * math.nan)[i]:>11.3e}"
+              + (f" {curve.total_loss[i]:>12.5e}" if noisy else ""))
     if args.out:
-        from .io import save_curve
-
-        print(f"written {save_curve(curve, args.out)}")
+        print(f"written {_save_curve(curve, args.out, total_loss=noisy)}")
     if args.plot:
         from .plotting import plot_loss_curve
 
@@ -327,6 +385,27 @@ def _run_curve(args) -> int:
         _save_figure(ax.figure, args.plot, dpi=120)
         print(f"figure written to {args.plot}")
     return 0
+
+
+def _save_curve(curve, path: str, *, total_loss: bool) -> str:
+    """:func:`save_curve`, with a ``total_loss`` column (Eq. (9.1)) when asked.
+
+    :func:`load_curve` ignores the extra column (it rebuilds ``total_loss`` from the stored
+    ``noise_variance``).
+    """
+    from .io import save_curve
+
+    if not total_loss:
+        return save_curve(curve, path)
+    from . import io
+
+    meta = io._json_safe(io._meta(curve))
+    cols = {k: getattr(curve, k) for k in io._ARRAYS}
+    cols.update({k: curve.parts[k] for k in io._PARTS})
+    cols["total_loss"] = curve.total_loss
+    io._atomic_write({path: io._npz_bytes(meta, cols)} if path.endswith(".npz")
+                     else io._csv_with_sidecar(path, cols, meta))
+    return path
 
 
 # ------------------------------------------------------------------------ ridge
@@ -472,6 +551,7 @@ def _add_compute_optimal(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=1, help="B (default 1)")
     p.add_argument("--lr-scale", type=_positive_float, default=0.5,
                    help="g in gamma = g / sum_j j^(-2 alpha) / B (default 0.5)")
+    _add_optimizer_args(p, "--lr-scale")
     p.add_argument("--v-ratio", type=_v_ratio, default=10.0,
                    help="v = v_ratio * d, > 1; 'inf' for v = infinity (default 10)")
     p.add_argument("--max-flops", type=_positive_float, default=1e13,
@@ -516,6 +596,7 @@ def _run_compute_optimal(args) -> int:
     from .io import _atomic_write, _csv_with_sidecar, _format_meta, _json_bytes
     from .phases import phase_info
 
+    _check_optimizer_args(args)
     if not 2 <= args.d_min < args.d_max:
         raise ValueError(f"--d-min must be >= 2 and below --d-max; got {args.d_min}, "
                          f"{args.d_max}")
@@ -534,7 +615,8 @@ def _run_compute_optimal(args) -> int:
                          client=args.scheduler, lr_scale=args.lr_scale, v_ratio=args.v_ratio,
                          max_flops=args.max_flops, window=args.window, n_boot=args.n_boot,
                          rng=args.seed, chinchilla=not args.no_chinchilla, n_jobs=args.jobs,
-                         progress=args.progress, cache_dir=cache)
+                         progress=args.progress, cache_dir=cache, optimizer=args.optimizer,
+                         momentum=args.momentum)
     summ = co.summary()
     fr = co.isoflop
     tab = co.frontier
@@ -548,14 +630,15 @@ def _run_compute_optimal(args) -> int:
                       "(interpolated between grid sizes)", "loss_opt": "optimal loss P*(f)",
                       "in_window": "1 if the point is inside the fit window, else 0"},
             "alpha": co.alpha, "beta": co.beta, "batch_size": co.batch_size,
-            "window": list(co.window), "summary": "compute_optimal.json"}
+            "optimizer": co.optimizer, "window": list(co.window), "summary": "compute_optimal.json"}
     files = _csv_with_sidecar(str(csv), {"flops": tab["flops"], "d_opt": tab["d_opt"],
                                          "loss_opt": tab["loss_opt"], "in_window": inwin}, side)
     files[str(out / "compute_optimal.json")] = _json_bytes(summ, indent=1)  # NaN -> null
     _atomic_write(files)
     co.save(out / "result.npz")
     th = co.theory
-    print(f"PLRF alpha={co.alpha:g}, beta={co.beta:g}, B={co.batch_size}: "
+    print(f"PLRF alpha={co.alpha:g}, beta={co.beta:g}, B={co.batch_size}, "
+          f"optimizer {co.optimizer}: "
           f"{d_values.size} model sizes {d_values[0]}..{d_values[-1]}, "
           f"phase {th['phase']}")
     lo, hi = co.window

@@ -37,6 +37,8 @@ __all__ = [
     "ChinchillaFit",
     "chinchilla_fit",
     "CurveSweep",
+    "OPTIMIZER_NAMES",
+    "optimizer_for_model",
     "sweep_loss_curves",
     "ComputeOptimalResult",
     "compute_optimal",
@@ -889,7 +891,8 @@ class CurveSweep:
     loss, loss_error : tuple of ndarray
         :math:`\mathcal P(r)` and its error estimate.
     limit_loss, kernel_norm, learning_rate : ndarray
-        :math:`\mathcal P(\infty)`, :math:`\|K\|` and :math:`\gamma` per model size.
+        :math:`\mathcal P(\infty)`, :math:`\|K\|` and :math:`\gamma` per model size
+        (for DANA :math:`\gamma_2`; :math:`\|K\|` at step 0 for time-varying optimizers).
     v_values : ndarray of float
         Hidden dimension of each model (``inf`` allowed).
     seconds_spectral, seconds_solver : ndarray
@@ -897,7 +900,8 @@ class CurveSweep:
         measured by the worker; zero for results loaded from the cache).
     params : dict
         The sweep parameters (alpha, beta, batch_size, lr_scale, v_ratio, max_flops,
-        points_per_decade, rtol) and the package version.
+        points_per_decade, rtol, optimizer, momentum) and the package version; files
+        written before the optimizer was recorded lack the last two and mean plain SGD.
 
     Examples
     --------
@@ -922,6 +926,11 @@ class CurveSweep:
     params: dict
 
     @property
+    def optimizer(self) -> str:
+        """Name of the optimizer rule (``"callable"`` for a callable; "sgd" if unrecorded)."""
+        return self.params.get("optimizer", "sgd")
+
+    @property
     def flops(self) -> tuple:
         """Compute :math:`f = d B r` of each curve (docs/theory.md, Eq. (2.3))."""
         B = self.params["batch_size"]
@@ -934,17 +943,130 @@ class CurveSweep:
                                                         strict=True)]
 
 
+#: Optimizer names accepted by :func:`sweep_loss_curves` and :func:`compute_optimal`.
+OPTIMIZER_NAMES = ("sgd", "heavy-ball", "nesterov", "dana-constant", "dana-decaying")
+
+#: Default momentum of the "heavy-ball" and "nesterov" rules.
+DEFAULT_MOMENTUM = 0.9
+
+
+def _check_optimizer_spec(optimizer, momentum):
+    """Return ``(name, momentum)`` for a named rule or ``("callable", None)``; raise early."""
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZER_NAMES:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)} or a "
+                             f"callable model -> optimizer; got {optimizer!r}")
+        if optimizer in ("heavy-ball", "nesterov"):
+            from ._validation import as_real
+
+            mu = DEFAULT_MOMENTUM if momentum is None else as_real(
+                momentum, "momentum", lower=0.0, lower_open=False, upper=1.0)
+            return optimizer, float(mu)
+        if momentum is not None:
+            raise ValueError(f"momentum is only used by the 'heavy-ball' and 'nesterov' rules; "
+                             f"got momentum={momentum!r} with optimizer={optimizer!r}")
+        return optimizer, None
+    if callable(optimizer) and not hasattr(optimizer, "hyperparameters"):
+        if momentum is not None:
+            raise ValueError("momentum is only used by the 'heavy-ball' and 'nesterov' rules; "
+                             "a callable optimizer sets its own")
+        return "callable", None
+    raise TypeError(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)} or a callable "
+                    f"model -> optimizer (e.g. lambda m: vs.HeavyBall(...)); got "
+                    f"{type(optimizer).__name__}")
+
+
+def optimizer_for_model(name: str, model, batch_size: int = 1, *, lr_scale: float = 0.5,
+                        momentum: float | None = None, rtol: float = 1e-11):
+    r"""Return the optimizer that the named d-scaling rule gives for ``model``.
+
+    Parameters
+    ----------
+    name : {"sgd", "heavy-ball", "nesterov", "dana-constant", "dana-decaying"}
+        The rule.
+    model : PLRF or SpectralModel
+        Supplies :math:`\mathrm{tr}\,D`, :math:`d` and (DANA) :math:`\alpha`, :math:`\beta`.
+    batch_size : int, default 1
+        :math:`B` (gradients summed over the batch).
+    lr_scale : float, default 0.5
+        :math:`g` of the reference rate :math:`\gamma_{\rm SGD} = g/(B\,\mathrm{tr}\,D)`
+        (docs/theory.md, Eq. (2.2)); for DANA it is :math:`c_2` of Eq. (9.17).
+    momentum : float, optional
+        :math:`\mu` of "heavy-ball" and "nesterov" (default :data:`DEFAULT_MOMENTUM` = 0.9);
+        not allowed with the other rules.
+    rtol : float, default 1e-11
+        Quadrature tolerance of the deterministic spectral measure used by the stability
+        check of "heavy-ball" and "nesterov".
+
+    Returns
+    -------
+    SGD, HeavyBall, Nesterov or DANA
+
+    Notes
+    -----
+    * "sgd": :math:`\gamma = g/(B\,\mathrm{tr}\,D)`.
+    * "heavy-ball", "nesterov": the same effective rate, :math:`\gamma = (1-\mu)\,g/(B\,
+      \mathrm{tr}\,D)` (both act like SGD with :math:`\gamma/(1-\mu)` at small
+      :math:`\gamma\lambda`, docs/theory.md, Eq. (9.14)).  If that rate is unstable for the
+      deterministic spectrum (Eqs. (9.11)-(9.13)), half of the optimizer's largest stable
+      rate at this momentum is used instead.
+    * "dana-constant", "dana-decaying": :meth:`DANA.constant` / :meth:`DANA.decaying` with
+      :math:`c_2 = g` and the other defaults of Eq. (9.17) (:math:`\gamma_3 \propto 1/d`
+      resp. :math:`\propto (1+r)^{-1/(2\alpha)}`).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> from volterra_sgd.compute_optimal import optimizer_for_model
+    >>> model = vs.PLRF(alpha=1.0, beta=0.7, v=640, d=64)
+    >>> hb = optimizer_for_model("heavy-ball", model)
+    >>> hb.momentum, round(hb.learning_rate * model.trace_data_covariance, 12)
+    (0.9, 0.05)
+    """
+    from ._validation import as_int, as_real
+    from .optimizers import DANA, SGD, HeavyBall, Nesterov
+
+    name, mu = _check_optimizer_spec(name, momentum)
+    if name == "callable":
+        raise TypeError("name must be one of " + ", ".join(OPTIMIZER_NAMES))
+    B = as_int(batch_size, "batch_size")
+    g = as_real(lr_scale, "lr_scale", lower=0.0, upper=1.0)
+    if name == "sgd":
+        return SGD(model.reference_learning_rate(g) / B, B)
+    if name == "dana-constant":
+        return DANA.constant(model, B, c2=g)
+    if name == "dana-decaying":
+        return DANA.decaying(model, B, c2=g)
+    from .forcing import deterministic_measure
+
+    cls = HeavyBall if name == "heavy-ball" else Nesterov
+    opt = cls((1.0 - mu) * model.reference_learning_rate(g) / B, mu, B)
+    meas = deterministic_measure(model, rtol=rtol)
+    if not opt.is_stable(meas.nodes, weights=meas.eigen_weights):
+        opt = cls(0.5 * opt.max_stable_learning_rate(meas.nodes, weights=meas.eigen_weights),
+                  mu, B)
+    return opt
+
+
+def _optimizer_rate(opt) -> float:
+    """Return the learning rate recorded in the sweep: ``learning_rate``, else ``gamma2``."""
+    rate = getattr(opt, "learning_rate", None)
+    return float(opt.gamma2 if rate is None else rate)
+
+
 def _iterations(d, batch_size, max_flops, points_per_decade):
     rmax = max(1.0, max_flops / (d * batch_size))
     n = max(2, int(math.ceil(math.log10(rmax) * points_per_decade)) + 1)
     return np.unique(np.round(np.logspace(0.0, math.log10(rmax), n))).astype(np.int64)
 
 
-def _sweep_task(task: dict) -> dict:
+def _sweep_task(task: dict, make_optimizer=None) -> dict:
     """One curve of the sweep: a pure function of ``task`` (JSON-serialisable parameters).
 
     BLAS runs single-threaded (and, inside a Dask worker, the ``prange`` kernels too), so
     the numbers do not depend on where the task runs: serially, in the thread pool or on Dask.
+    ``make_optimizer`` is the caller's ``model -> optimizer`` (``task["optimizer"] ==
+    "callable"``).
     """
     import contextlib
 
@@ -952,10 +1074,10 @@ def _sweep_task(task: dict) -> dict:
 
     with blas_single_thread(), (numba_threads(1) if in_dask_worker()
                                 else contextlib.nullcontext()):
-        return _sweep_task_body(task)
+        return _sweep_task_body(task, make_optimizer)
 
 
-def _sweep_task_body(task: dict) -> dict:
+def _sweep_task_body(task: dict, make_optimizer=None) -> dict:
     from ._validation import cost_limit
     from .curve import loss_curve
     from .forcing import deterministic_measure
@@ -970,7 +1092,22 @@ def _sweep_task_body(task: dict) -> dict:
     with cost_limit(math.inf):  # sweep_loss_curves checked the whole sweep up front
         deterministic_measure(model, rtol=task["rtol"])
         t1 = time.perf_counter()
-        c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
+        name = task.get("optimizer", "sgd")  # absent in SGD tasks: their keys are unchanged
+        if name == "sgd":
+            c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
+        else:
+            if name == "callable":
+                from .optimizers import check_optimizer
+
+                opt = check_optimizer(make_optimizer(model), "optimizer(model)")
+                if opt.batch_size != B:
+                    raise ValueError(f"optimizer(model) has batch_size {opt.batch_size}, but "
+                                     f"the sweep's batch_size is {B} (compute f = d B r)")
+            else:
+                opt = optimizer_for_model(name, model, B, lr_scale=task["lr_scale"],
+                                          momentum=task.get("momentum"), rtol=task["rtol"])
+            gamma = _optimizer_rate(opt)
+            c = loss_curve(model, r, optimizer=opt, rtol=task["rtol"])
     t2 = time.perf_counter()
     return {"d": model.d, "r": c.r, "loss": c.loss, "loss_error": c.loss_error,
             "limit_loss": float(c.limit_loss), "kernel_norm": float(c.kernel_norm),
@@ -1048,7 +1185,7 @@ def _get_client(client):
     return client, False
 
 
-def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
+def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir, make_optimizer=None):
     results = [None] * len(tasks)
     if cache_dir is not None:
         for i, t in enumerate(tasks):
@@ -1077,9 +1214,13 @@ def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
             try:
                 from dask.distributed import as_completed
 
-                futs = {cl.submit(_sweep_task, tasks[i], pure=True,
-                                  key=f"volterra-sgd-curve-{_task_key(tasks[i])}"): i
-                        for i in todo}
+                if make_optimizer is None:
+                    futs = {cl.submit(_sweep_task, tasks[i], pure=True,
+                                      key=f"volterra-sgd-curve-{_task_key(tasks[i])}"): i
+                            for i in todo}
+                else:  # the task key cannot name a callable: let Dask hash it
+                    futs = {cl.submit(_sweep_task, tasks[i], make_optimizer, pure=False): i
+                            for i in todo}
                 for fut in as_completed(list(futs)):
                     done(futs[fut], fut.result())
             except BaseException:
@@ -1093,8 +1234,8 @@ def _run_tasks(tasks, *, client, n_jobs, progress, cache_dir):
 
             # threads over nogil kernels: no pickling, no guard, Ctrl-C returns at once (also
             # with n_jobs=1: the tasks then run one by one in a worker thread)
-            run_tasks(_sweep_task, [tasks[i] for i in todo], n_jobs,
-                      lambda k, res: done(todo[k], res), inline=False)
+            run_tasks(lambda t: _sweep_task(t, make_optimizer), [tasks[i] for i in todo],
+                      n_jobs, lambda k, res: done(todo[k], res), inline=False)
     finally:
         if bar is not None:
             bar.close()
@@ -1105,7 +1246,8 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
                       lr_scale: float = 0.5, v_ratio=10, max_flops: float = 1e13,
                       points_per_decade: int = 40, rtol: float = 1e-11, client=None,
                       n_jobs: int | None = None, progress: bool = False,
-                      cache_dir=None, max_cost: float | None = None) -> CurveSweep:
+                      cache_dir=None, max_cost: float | None = None, optimizer="sgd",
+                      momentum: float | None = None) -> CurveSweep:
     r"""Deterministic loss curves for a grid of model sizes, in parallel (docs/theory.md).
 
     Each model size is one task, a pure function of JSON-serialisable parameters
@@ -1153,6 +1295,16 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         over model sizes of the :func:`~volterra_sgd.loss_curve` estimates, about ``1000 d``
         each); larger sweeps raise ``ValueError`` before any work, ``math.inf`` removes the
         limit (the memory check stays).  docs/curves.md, "Cost limits".
+    optimizer : str or callable, default "sgd"
+        One of :data:`OPTIMIZER_NAMES` -- a d-scaling rule of :func:`optimizer_for_model`
+        built per model size from ``lr_scale`` and ``batch_size`` ("sgd" is the plain SGD
+        sweep, bit-identical to the sweep without this argument) -- or a callable
+        ``model -> optimizer`` (its ``batch_size`` must equal ``batch_size``).  The name
+        (``"callable"`` for a callable) is kept in ``params["optimizer"]`` and in the cache
+        key; a callable cannot be named in a key, so it is refused together with
+        ``cache_dir``.
+    momentum : float, optional
+        :math:`\mu` of "heavy-ball" and "nesterov" (default 0.9); refused with the others.
 
     Returns
     -------
@@ -1173,6 +1325,10 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
     from .model import PLRF
 
     alpha, beta = as_exponents(alpha, beta)
+    opt_name, mu = _check_optimizer_spec(optimizer, momentum)
+    if opt_name == "callable" and cache_dir is not None:
+        raise ValueError("cache_dir needs a named optimizer (a callable cannot be part of the "
+                         "cache key); use one of " + ", ".join(OPTIMIZER_NAMES))
     if d_values is None:
         d_values = DEFAULT_D_VALUES
     try:
@@ -1228,18 +1384,24 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         m = PLRF(alpha=alpha, beta=beta, v=math.inf if v == "inf" else v, d=int(d))  # validate
         c_steps, c_mem = curve_cost(m, _iterations(int(d), B, fmax, ppd).size)
         steps, memory = steps + c_steps, max(memory, c_mem)
-        tasks.append({"alpha": alpha, "beta": beta, "d": int(d), "v": v, "batch_size": B,
-                      "lr_scale": g, "max_flops": fmax, "points_per_decade": ppd,
-                      "rtol": rtol})
+        task = {"alpha": alpha, "beta": beta, "d": int(d), "v": v, "batch_size": B,
+                "lr_scale": g, "max_flops": fmax, "points_per_decade": ppd, "rtol": rtol}
+        if opt_name != "sgd":  # SGD tasks (and their cache keys) are as before
+            task["optimizer"] = opt_name
+            if mu is not None:
+                task["momentum"] = mu
+        tasks.append(task)
     check_budget(steps, memory * max(1, n_jobs), what="sweep_loss_curves",
                  parameter="d_values (the largest model sizes) or max_flops", max_cost=max_cost)
     res = _run_tasks(tasks, client=client, n_jobs=n_jobs, progress=bool(progress),
-                     cache_dir=None if cache_dir is None else os.fspath(cache_dir))
+                     cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+                     make_optimizer=optimizer if opt_name == "callable" else None)
     from . import __version__
 
     params = {"alpha": alpha, "beta": beta, "batch_size": B, "lr_scale": g,
               "v_ratio": "inf" if math.isinf(vr) else vr, "max_flops": fmax,
-              "points_per_decade": ppd, "rtol": rtol, "version": __version__}
+              "points_per_decade": ppd, "rtol": rtol, "optimizer": opt_name,
+              "momentum": mu, "version": __version__}
     return CurveSweep(
         d_values=d_arr, r=tuple(x["r"] for x in res), loss=tuple(x["loss"] for x in res),
         loss_error=tuple(x["loss_error"] for x in res),
@@ -1298,6 +1460,11 @@ class ComputeOptimalResult:
     seconds: dict
 
     @property
+    def optimizer(self) -> str:
+        """Name of the optimizer rule of the sweep (``"callable"`` for a callable)."""
+        return self.sweep.optimizer
+
+    @property
     def loss_exponent(self) -> float:
         r""":math:`\eta` (:math:`\mathcal P^\star \propto f^{-\eta}`)."""
         return self.isoflop.loss_fit.exponent
@@ -1330,7 +1497,8 @@ class ComputeOptimalResult:
     def summary(self) -> dict:
         """JSON-serialisable summary: exponents with intervals, window, fits, theory."""
         out = {"alpha": self.alpha, "beta": self.beta, "batch_size": self.batch_size,
-               "eta": self.loss_exponent, "eta_ci": list(self.loss_exponent_ci),
+               "optimizer": self.optimizer, "eta": self.loss_exponent,
+               "eta_ci": list(self.loss_exponent_ci),
                "xi": self.params_exponent, "xi_ci": list(self.params_exponent_ci),
                "window": list(self.window), "theory": dict(self.theory),
                "d_values": [int(d) for d in self.sweep.d_values],
@@ -1560,7 +1728,8 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
                     flops_per_decade: int = 40, window=None, trim: float = 0.0,
                     n_boot: int = 400, rng=0, chinchilla: bool = True,
                     n_jobs: int | None = None, progress: bool = False, cache_dir=None,
-                    rtol: float = 1e-11, max_cost: float | None = None) -> ComputeOptimalResult:
+                    rtol: float = 1e-11, max_cost: float | None = None, optimizer="sgd",
+                    momentum: float | None = None) -> ComputeOptimalResult:
     r"""Compute-optimal exponents of the PLRF model from deterministic loss curves.
 
     Sweeps :func:`volterra_sgd.loss_curve` over model sizes (:func:`sweep_loss_curves`),
@@ -1593,6 +1762,13 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
         Limit on the estimated kernel steps of the sweep and of the frontier (default
         ``10**9`` each); checked before the sweep starts (``flops_per_decade=1e9`` is refused
         at once).  ``math.inf`` removes it; docs/curves.md, "Cost limits".
+    optimizer : str or callable, default "sgd"
+        "sgd", "heavy-ball", "nesterov", "dana-constant", "dana-decaying" (the d-scaling
+        rules of :func:`optimizer_for_model`) or a callable ``model -> optimizer``; see
+        :func:`sweep_loss_curves`.  Saved with the result
+        (:attr:`ComputeOptimalResult.optimizer`).
+    momentum : float, optional
+        :math:`\mu` of "heavy-ball" and "nesterov" (default 0.9).
 
     Returns
     -------
@@ -1624,6 +1800,7 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     from .phases import phase_exponents
 
     ex = phase_exponents(alpha, beta)
+    _check_optimizer_spec(optimizer, momentum)
     _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,
                             max_cost)
     t0 = time.perf_counter()
@@ -1631,7 +1808,7 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
                               v_ratio=v_ratio, max_flops=max_flops,
                               points_per_decade=points_per_decade, rtol=rtol, client=client,
                               n_jobs=n_jobs, progress=progress, cache_dir=cache_dir,
-                              max_cost=max_cost)
+                              max_cost=max_cost, optimizer=optimizer, momentum=momentum)
     t1 = time.perf_counter()
     curves = sweep.curves()
     iso = isoflop_frontier(curves, flops_per_decade=flops_per_decade, window=window,
