@@ -189,6 +189,8 @@ def test_optimizer_flags_mistakes_are_one_line_before_any_computation(tmp_path, 
             (curve + ["--noise-variance", "-0.1"], ">= 0"),
             (["curve", "--spectrum", __file__, "--d", "5", "--noise-variance", "0.1"],
              "--noise-variance needs a PLRF"),
+            (["curve", "--spectrum", __file__, "--d", "5", "--optimizer", "dana-decaying"],
+             "needs a PLRF"),
             (co + ["--optimizer", "sgd", "--momentum", "0.5"], "--momentum is only used"),
             (co + ["--optimizer", "nesterov", "--momentum", "x"], "expected a number")):
         code = main(argv)

@@ -321,6 +321,9 @@ def _run_curve(args) -> int:
             raise ValueError("--spectrum excludes --alpha, --beta and --v")
         if args.noise_variance > 0:
             raise ValueError("--noise-variance needs a PLRF (--alpha/--beta), not --spectrum")
+        if args.optimizer.startswith("dana"):
+            raise ValueError(f"--optimizer {args.optimizer} needs a PLRF (--alpha/--beta): "
+                             "its rules (9.17) use the exponents alpha and beta")
         model = SpectralModel.from_file(args.spectrum, d=args.d)
         label = f"SpectralModel({args.spectrum}), v={model.v}, d={model.d}"
     else:
