@@ -112,3 +112,14 @@ def test_success_reflects_the_error_estimate():
         sched = vs.loss_curve(model, r, learning_rate=lambda s: g / (1 + s / 100), tol=1e-12,
                               throw=False)
     assert not sched.info.success and 1e-12 < sched.info.error_estimate <= 1e-3
+
+
+@pytest.mark.parametrize("r, match", [
+    ([0, 1e20], r"r exceeds int64.*got max 1e\+20"),
+    ([0, 10**20], r"r exceeds int64"),
+    ([0, 1.5], r"whole numbers; got r\[1\] = 1.5$"),
+    ([0, float("nan")], r"must be finite; got r\[1\] = nan$"),
+])
+def test_iterations_errors_name_the_problem(r, match):
+    with pytest.raises(ValueError, match=match):
+        vs.loss_curve(vs.PLRF(1.0, 0.7, 500, 50), r, learning_rate=0.1)

@@ -117,12 +117,13 @@ def as_iterations(r, name: str = "r") -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ValueError(f"{name} must be finite; got {name}[{bad}] = {arr[bad]!r}")
+            raise ValueError(f"{name} must be finite; got {name}[{bad}] = {float(arr[bad])!r}")
         if np.any(arr != np.round(arr)):
             bad = int(np.flatnonzero(arr != np.round(arr))[0])
-            raise ValueError(f"{name} must hold whole numbers; got {name}[{bad}] = {arr[bad]!r}")
+            raise ValueError(f"{name} must hold whole numbers; got {name}[{bad}] = {float(arr[bad])!r}")
         if np.any(np.abs(arr) > 2.0**62):
-            raise ValueError(f"{name} entries must be below 2**62; got max {np.max(arr)!r}")
+            raise ValueError(f"{name} exceeds int64: entries must be below 2**62; got max "
+                             f"{float(np.max(arr)):.6g}")
     out = arr.astype(np.int64)
     if np.any(out < 0):
         bad = int(np.flatnonzero(out < 0)[0])
