@@ -501,3 +501,15 @@ def test_optimizer_is_part_of_cache_key_and_saved_result(tmp_path):
     assert back.optimizer == "callable" and back.summary() == cc.summary()
     for x, y in zip(back.sweep.loss, cc.sweep.loss, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_short_momentum_sweep_reports_the_limit_loss():
+    # max r <= 1000 takes the unit-step route, which has no P(inf) of its own
+    from volterra_sgd.compute_optimal import sweep_loss_curves
+
+    kw = dict(points_per_decade=10, n_jobs=1, optimizer="nesterov")
+    short = sweep_loss_curves(1.0, 0.7, [16, 23, 32], max_flops=1e4, **kw)
+    long = sweep_loss_curves(1.0, 0.7, [16, 23, 32], max_flops=1e6, **kw)
+    assert max(r[-1] for r in short.r) <= 1000 < min(r[-1] for r in long.r)
+    np.testing.assert_allclose(short.limit_loss, long.limit_loss, rtol=1e-12)
+    assert np.all(short.limit_loss < [L[-1] for L in short.loss])
