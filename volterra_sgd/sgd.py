@@ -36,6 +36,17 @@ once on the steps ``s = 0 .. max(r) - 1`` and the step from ``s`` to ``s + 1`` u
 constant hyper-parameters are passed as arrays of one entry (no per-step memory) and give
 the same results, bit for bit, as the same values given as a schedule.
 
+Momentum and label noise (docs/theory.md, Sec. 9): with ``optimizer=`` every member of the
+generalized momentum family, Eq. (9.3), runs in the same kernels, which then carry a momentum
+buffer (:math:`\psi = \Sigma V^T y` in the eigenbasis, :math:`y` literally) and read the
+rows :math:`\gamma_1, \gamma_2, \gamma_3, \Delta` per step; plain SGD keeps its own branch
+(bit for bit as before).  Label noise :math:`y = \langle x, b\rangle + \epsilon`,
+:math:`\epsilon \sim N(0, \sigma^2)` (``model.noise_variance``, Eq. (9.1)) enters the
+eigenbasis engine as :math:`\sqrt{F_0} \to \sqrt{F_0 + \sigma^2}` (the two independent
+Gaussian terms of the residual merge into one) and the literal engine as one extra normal
+per sample.  Nesterov records the loss of its iterates :math:`\theta_r = \tilde\theta_r +
+\gamma\mu y_r`, not of the look-ahead points (Eq. (9.10)).
+
 Developer note: Numba's on-disk cache is keyed on the source file of each cached function,
 not on the functions it calls.  The kernels below inline the generator of
 :mod:`volterra_sgd._rng`; after editing ``_rng.py``, clear the caches (``__pycache__/*.nb*``)
@@ -588,6 +599,16 @@ class SGDRun:
         constant hyper-parameters.
     batch_sizes : ndarray of int64 or None
         Under a schedule, :math:`B(s)` likewise; None for constant hyper-parameters.
+    optimizer : optimizer object or None
+        The momentum optimizer given as ``optimizer=`` (None for plain SGD, also when given
+        as ``vs.SGD``).  ``learning_rate`` is then its immediate step
+        :math:`\gamma_2(0) + \gamma_1(0)\gamma_3(0)` (docs/theory.md Eq. (9.4)) and
+        ``batch_size`` its batch size.
+    noise_variance : float
+        :math:`\sigma^2` of the model's label noise (Eq. (9.1)); ``loss`` is the excess risk.
+    total_loss : ndarray
+        Property: ``loss + noise_variance``, the population error (as
+        :attr:`volterra_sgd.LossCurve.total_loss`).
 
     Examples
     --------
@@ -796,6 +817,15 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_si
     batch_size : int, array_like or callable, default 1
         :math:`B \ge 1` fresh samples per step, constant or a schedule :math:`B(s)` like
         ``learning_rate`` (whole numbers).
+    optimizer : SGD, HeavyBall, Nesterov, GeneralizedMomentum or DANA, optional
+        Instead of ``learning_rate``/``batch_size`` (which must then be left at their
+        defaults): any method of the generalized momentum family, docs/theory.md Eq. (9.3),
+        with its own batch size and possibly time-varying hyper-parameters (evaluated once
+        on the steps ``0 .. max(r) - 1``).  ``vs.SGD(g, B)`` is the same as
+        ``learning_rate=g, batch_size=B`` (same numbers).  For :class:`~volterra_sgd.Nesterov`
+        the recorded loss is that of the iterates :math:`\theta_r`, not of the look-ahead
+        points (Eq. (9.10)).  The label noise :math:`\sigma^2` is ``model.noise_variance``
+        (Eq. (9.1); any optimizer, also plain SGD).
     n_runs : int, default 100
         Number of independent runs.
     rng : int, numpy.random.Generator or None
@@ -844,7 +874,11 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_si
     TypeError, ValueError
         Bad argument types or values.
     UnstableLearningRateError
-        If :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the embedding
+        With ``optimizer=`` (other than SGD): the optimizer's own check
+        (:meth:`~volterra_sgd.HeavyBall.check_stable`, Eqs. (9.11)-(9.13)) at step 0 and, for
+        time-varying hyper-parameters, also at ``max(r)``, as
+        :func:`volterra_sgd.expected_loss_given_w` does.  For SGD:
+        if :math:`\gamma(B+1)\lambda_{max} \ge 2` or :math:`\|K\| \ge 1` for the embedding
         (for ``W=None``: for any drawn embedding).  Its ``max_learning_rate`` attribute is
         the largest stable learning rate.  Under a schedule the full check applies to the
         values at step 0 (as in :func:`volterra_sgd.expected_loss_given_w`), and every
@@ -888,6 +922,15 @@ def simulate_sgd(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_si
     >>> sim = simulate_sgd(model, [0, 10, 100], learning_rate=sched, n_runs=20, rng=1, W=W)
     >>> sim.metadata["options"]["schedule"], sim.learning_rates.shape
     (True, (100,))
+
+    Heavy ball with label noise; ``total_loss`` adds :math:`\sigma^2` (Eq. (9.1)):
+
+    >>> noisy = vs.PLRF(alpha=1.0, beta=0.7, v=200, d=50, noise_variance=0.01)
+    >>> opt = vs.HeavyBall(learning_rate=g / 10, momentum=0.9)
+    >>> sim = simulate_sgd(noisy, [0, 100], optimizer=opt, n_runs=20, rng=1, W=W)
+    >>> exact = vs.expected_loss_given_w(noisy, W, [100], optimizer=opt).loss[0]
+    >>> bool(abs(sim.loss[-1] - exact) < 4 * sim.stderr[-1]), sim.noise_variance
+    (True, 0.01)
     """
     check_model(model)
     if not model.finite:
