@@ -8,6 +8,7 @@ label noise with the code before momentum was added (hard-coded checksum).
 """
 
 import hashlib
+import math
 
 import numpy as np
 import pytest
@@ -142,3 +143,100 @@ def test_momentum_runs_reproducible_and_batched(setup):
     np.testing.assert_allclose(c.losses[2], a.losses[2], rtol=1e-12)
     assert a.metadata["options"]["optimizer"] == repr(opt)
     assert a.batch_size == 3 and a.learning_rate == pytest.approx(0.02 / trd)
+
+
+@pytest.mark.parametrize("engine", ["eigen", "literal"])
+def test_momentum_kernel_calls_resume_exactly(setup, engine, monkeypatch):
+    """Split into one kernel call per step (Ctrl-C chunking): the same bits, buffer and
+    time-varying hyper-parameters (indexed by the absolute step) carried across calls."""
+    import volterra_sgd.sgd as sgd_mod
+
+    model, W, trd = setup
+    opt = vs.DANA.decaying(model)
+    a = simulate_sgd(model, [0, 3, 17], optimizer=opt, n_runs=3, rng=4, W=W, engine=engine)
+    monkeypatch.setattr(sgd_mod, "_CHUNK_WORK", 1.0)
+    b = simulate_sgd(model, [0, 3, 17], optimizer=opt, n_runs=3, rng=4, W=W, engine=engine)
+    assert np.array_equal(a.losses, b.losses)
+
+
+# ------------------------------------------------ pathwise: NumPy replicas, same normals
+def _normals(state, n):
+    from volterra_sgd import _rng
+
+    out = np.empty(n)
+    _rng.fill_standard_normal(state.copy(), *_rng.ziggurat_tables(), out)
+    return out
+
+
+def _replica_opts(model, trd):
+    return [vs.Nesterov(0.1 / trd, 0.7, batch_size=2), vs.DANA.decaying(model, batch_size=2)]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_literal_momentum_kernel_equals_numpy_replica(which):
+    """Eq. (9.3) in the original coordinates (theta, y), label noise as one extra normal per
+    sample after the v data normals, Nesterov read out at theta + gamma mu y (Eq. (9.10))."""
+    from volterra_sgd.sgd import _sgd_states
+
+    model = vs.PLRF(alpha=0.8, beta=0.3, v=30, d=10, noise_variance=0.03)
+    W = model.sample_embedding(rng=1)
+    opt = _replica_opts(model, model.trace_data_covariance)[which]
+    B = opt.batch_size
+    r = np.array([0, 1, 4, 9, 25])
+    sim = simulate_sgd(model, r, optimizer=opt, n_runs=2, rng=6, W=W, engine="literal")
+    g1, g2, g3, dl = opt.hyperparameters(np.arange(r[-1]))
+    c = opt.readout[1] / 2
+    sd = np.sqrt(model.data_eigenvalues)
+    b = np.asarray(model.target)
+    for i in range(2):
+        z = _normals(_sgd_states(sim.entropy, 2)[i], r[-1] * B * (model.v + 1))
+        z = z.reshape(r[-1], B, model.v + 1)
+        theta, y = np.zeros(model.d), np.zeros(model.d)
+        got = []
+        for s in range(r[-1] + 1):
+            if s in r:
+                u = sd * (W @ (theta + c * y) - b)
+                got.append(u @ u)
+            if s == r[-1]:
+                break
+            x = z[s, :, :-1] * sd
+            labels = x @ b + math.sqrt(0.03) * z[s, :, -1]
+            feats = x @ W
+            grad = feats.T @ (feats @ theta - labels)
+            y = (1 - dl[s]) * y + g1[s] * grad
+            theta = theta - g2[s] * grad - g3[s] * y
+        np.testing.assert_allclose(sim.losses[i], got, rtol=1e-11)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_eigen_momentum_kernel_equals_numpy_replica(which):
+    """The eigenbasis buffer psi = Sigma V^T y: psi' = (1-Delta)psi + g1 Lambda g,
+    phi' = phi - g2 Lambda g - g3 psi', noise scale sqrt(F0 + sigma^2)."""
+    from volterra_sgd.sgd import _sgd_states
+
+    model = vs.PLRF(alpha=1.0, beta=0.4, v=40, d=12, noise_variance=0.03)
+    W = model.sample_embedding(rng=2)
+    opt = _replica_opts(model, model.trace_data_covariance)[which]
+    B = opt.batch_size
+    r = np.array([0, 1, 2, 7, 20, 60])
+    sim = simulate_sgd(model, r, optimizer=opt, n_runs=3, rng=5, W=W)
+    spec = vs.embedding_spectrum(model, W)
+    k, lam = spec.rank, spec.eigenvalues
+    g1, g2, g3, dl = opt.hyperparameters(np.arange(r[-1]))
+    c = opt.readout[1] / 2
+    for i in range(3):
+        z = _normals(_sgd_states(sim.entropy, 3)[i], r[-1] * B * (k + 1))
+        z = z.reshape(r[-1], B, k + 1)
+        phi, psi = -spec.coefficients.copy(), np.zeros(k)
+        got = []
+        for s in range(r[-1] + 1):
+            if s in r:
+                t = phi + c * psi
+                got.append(t @ t + spec.limit_loss)
+            if s == r[-1]:
+                break
+            zeta, xi = z[s, :, :k], z[s, :, k]
+            lg = lam * (zeta.T @ (zeta @ phi - math.sqrt(spec.limit_loss + 0.03) * xi))
+            psi = (1 - dl[s]) * psi + g1[s] * lg
+            phi = phi - g2[s] * lg - g3[s] * psi
+        np.testing.assert_allclose(sim.losses[i], got, rtol=1e-11)
