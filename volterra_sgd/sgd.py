@@ -1273,10 +1273,16 @@ def _bar_note(bar, text: str) -> None:
 def _warmup() -> None:
     """Compile (or load from cache) the SGD kernels with tiny inputs.
 
-    Constants and schedules use the same compiled kernels (per-step arrays of any length).
+    Constants and schedules use the same compiled kernels (per-step arrays of any length);
+    the momentum buffer (and, literally, label noise) is a second specialization per engine.
     """
+    from .optimizers import HeavyBall
+
     model = PLRF(1.0, 0.5, 4, 2)
+    noisy = PLRF(1.0, 0.5, 4, 2, noise_variance=0.01)
     W = model.sample_embedding(0)
     for engine in ENGINES:
         simulate_sgd(model, [0, 2], learning_rate=[0.05, 0.04], batch_size=[1, 2], n_runs=2,
                      rng=0, W=W, engine=engine)
+        simulate_sgd(noisy, [0, 2], optimizer=HeavyBall(0.01, 0.5), n_runs=2, rng=0, W=W,
+                     engine=engine)
