@@ -455,6 +455,8 @@ def test_sweep_accepts_a_callable_optimizer_and_checks_names():
 
     sw = sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer=make, **kw)
     assert sorted(calls) == [16, 23, 32] and sw.optimizer == "callable"
+    _same_sweep(sw, sweep_loss_curves(1.0, 0.7, [16, 23, 32], optimizer=make,
+                                      **{**kw, "n_jobs": 2}))        # through the thread pool
     model = vs.PLRF(1.0, 0.7, 160, 16)
     np.testing.assert_array_equal(sw.loss[0], vs.loss_curve(model, sw.r[0],
                                                             optimizer=make(model)).loss)
