@@ -4,10 +4,9 @@ Statistical agreement: the Monte-Carlo mean of both engines against the exact gi
 loss (Eq. (9.9), ``vs.expected_loss_given_w(..., optimizer=opt)``) for one fixed W, within 4
 standard errors; a deliberately wrong reference (another momentum / step / noise level) must
 be rejected by the same criterion, so the test can fail.  Bit-identity of plain SGD without
-label noise with the code before momentum was added (hard-coded checksum).
+label noise with the code before momentum was added (stored sums, rtol 1e-10).
 """
 
-import hashlib
 import math
 
 import numpy as np
@@ -74,25 +73,30 @@ def test_nesterov_reports_iterates_not_look_ahead(setup):
     assert np.max(np.abs(_z(b, exact_look))) < 4.0
 
 
-def test_plain_sgd_bit_identical_to_previous_code():
-    """Checksum of plain-SGD losses computed with the code before momentum (commit db010b4).
+def test_plain_sgd_unchanged_from_previous_code():
+    """Plain-SGD losses against values computed with the code before momentum (db010b4).
 
     Covers both engines, constant and scheduled learning rates/batch sizes, a fixed W and
-    W=None (the eigen engine's spectra come from LAPACK: a different BLAS may change the last
-    bits, which this checksum would flag).
+    W=None.  At the time of the change the SHA-256 of all losses was unchanged (bit-identical,
+    d4fa8bce...); kept as sums at rtol 1e-10 so that another BLAS/LAPACK (the eigen engine's
+    spectra) moving the last bits does not fail the test, while any change of the algorithm,
+    the random stream or the schedule handling does.
     """
     m = vs.PLRF(alpha=1.0, beta=0.7, v=60, d=15)
     W = m.sample_embedding(rng=3)
     g = m.reference_learning_rate(0.5)
-    h = hashlib.sha256()
+    sums = []
     for eng in ("eigen", "literal"):
         for kw in (dict(learning_rate=g), dict(learning_rate=g / 2, batch_size=3),
                    dict(learning_rate=lambda s: g / 3 * (1 + s / 10) ** -0.5,
                         batch_size=[1, 2, 3] * 10)):
             for WW in (W, None):
                 s = simulate_sgd(m, [0, 1, 5, 30], n_runs=7, rng=11, W=WW, engine=eng, **kw)
-                h.update(s.losses.tobytes())
-    assert h.hexdigest() == "d4fa8bce8bb3c2828c8d3008cf45204233c976c2a3c487492c8bfe4927e9305d"
+                sums.append(float(np.sum(s.losses)))
+    previous = [16.84015581232243, 17.25865077753655, 16.780335210007006, 14.34494297260796,
+                17.899604300576215, 19.36361873213011, 18.406856273796173, 17.182582714219553,
+                14.451259921377327, 15.00893881456655, 17.664218000557543, 19.645364897482338]
+    np.testing.assert_allclose(sums, previous, rtol=1e-10, atol=0)
     # optimizer=vs.SGD(...) is the same code path
     a = simulate_sgd(m, [0, 30], learning_rate=g / 2, batch_size=3, n_runs=5, rng=2, W=W)
     b = simulate_sgd(m, [0, 30], optimizer=vs.SGD(g / 2, 3), n_runs=5, rng=2, W=W)
