@@ -48,6 +48,7 @@ from .exact import (
 from .exceptions import (
     ConvergenceError,
     ConvergenceWarning,
+    NumbaCacheWarning,
     UnstableLearningRateError,
     VolterraSGDError,
 )
@@ -180,6 +181,7 @@ __all__ = [
     # errors
     "ConvergenceError",
     "ConvergenceWarning",
+    "NumbaCacheWarning",
     "UnstableLearningRateError",
     "VolterraSGDError",
     "__version__",

@@ -28,16 +28,14 @@ import warnings
 
 import numba
 
+from .exceptions import NumbaCacheWarning
+
 __all__ = ["njit", "warmup", "NumbaCacheWarning"]
 
 #: Options of every kernel (``fastmath`` stays off).
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 _warned = False
-
-
-class NumbaCacheWarning(RuntimeWarning):
-    """Numba's on-disk cache is not usable: kernels are compiled in memory in each process."""
 
 
 def njit(func=None, /, **options):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["VolterraSGDError", "ConvergenceError", "ConvergenceWarning", "UnstableLearningRateError"]
+__all__ = ["VolterraSGDError", "ConvergenceError", "ConvergenceWarning", "NumbaCacheWarning",
+           "UnstableLearningRateError"]
 
 
 class VolterraSGDError(Exception):
@@ -27,7 +28,8 @@ class ConvergenceError(VolterraSGDError, RuntimeError):
     Examples
     --------
     >>> import volterra_sgd as vs
-    >>> issubclass(vs.ConvergenceError, RuntimeError), issubclass(vs.ConvergenceError, vs.VolterraSGDError)
+    >>> (issubclass(vs.ConvergenceError, RuntimeError),
+    ...  issubclass(vs.ConvergenceError, vs.VolterraSGDError))
     (True, True)
     >>> try:
     ...     raise vs.ConvergenceError("resolvent: 1 point did not converge")
@@ -52,6 +54,22 @@ class ConvergenceWarning(UserWarning):
     ...     except vs.ConvergenceWarning as w:
     ...         print("caught:", w)
     caught: not converged
+    """
+
+
+class NumbaCacheWarning(RuntimeWarning):
+    """Numba's on-disk cache is not usable: kernels are compiled in memory in each process.
+
+    Issued once per process on ``import volterra_sgd`` when neither the package's
+    ``__pycache__``, the user cache directory nor ``NUMBA_CACHE_DIR`` is writable (read-only
+    installs on cluster workers and in containers).  Set ``NUMBA_CACHE_DIR`` to a writable
+    directory to keep compiled kernels across runs (docs/howto/numba.md).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> issubclass(vs.NumbaCacheWarning, RuntimeWarning)
+    True
     """
 
 
