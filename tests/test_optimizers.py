@@ -597,3 +597,16 @@ def test_learning_rate_schedule_with_label_noise_matches_bruteforce():
     with pytest.raises(ValueError, match="batch-size schedule"):
         vs.expected_loss_given_w(model, W_SMALL, [0, 5], learning_rate=g0,
                                  batch_size=np.r_[1, 1, 2, 2, 2, 2])
+
+
+def test_limit_loss_known_for_short_horizons():
+    # the unit-step route (max r <= 1000) reports the same limit as the closed form, and the
+    # limit is where the recursion goes (heavy ball, Nesterov readout, label noise)
+    m = vs.PLRF(1.0, 0.7, 500, 50, noise_variance=0.01)
+    g = m.reference_learning_rate(0.5)
+    for opt in (vs.HeavyBall(0.1 * g, 0.9), vs.Nesterov(0.1 * g, 0.9)):
+        short = vs.loss_curve(m, [0, 10, 100], optimizer=opt)
+        late = vs.loss_curve(m, [0, 10, 10**13], optimizer=opt)
+        assert np.isfinite(short.limit_loss)
+        assert short.limit_loss == pytest.approx(late.limit_loss, rel=1e-13)
+        assert late.loss[-1] == pytest.approx(late.limit_loss, rel=1e-6)

@@ -807,6 +807,11 @@ def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_wei
         if st != 0:
             loss = np.full(r.size, np.nan)
             status = st
+        if opt.is_constant:  # the limit (Eq. (9.5) with the readout) is known all the same
+            hp = tuple(float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+            cf = _closed_form_setup(x, f, m, f0, s2, opt.batch_size, hp, opt.readout)
+            if cf.status == 0:
+                limit = cf.read_inf
     elif method == "blocks":
         loss, err, st = _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact)
         if st != 0:
