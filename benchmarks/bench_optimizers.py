@@ -113,8 +113,10 @@ def main() -> None:
     for label, rmax, r_, opt, rep, method in (
             ("DANA-decaying", args.dana_rmax, r_dana, dana, rep_dana, "blocks"),
             (f"heavy ball mu={mu}", args.hb_rmax, r_hb, hb, args.repeats, "closed form")):
-        w_sgd, c_sgd, _ = timed(lambda: vs.loss_curve(model, r_, learning_rate=g), args.repeats)
-        w_opt, c_opt, walls = timed(lambda: vs.loss_curve(model, r_, optimizer=opt), rep)
+        w_sgd, c_sgd, _ = timed(lambda r_=r_: vs.loss_curve(model, r_, learning_rate=g),
+                             args.repeats)
+        w_opt, c_opt, walls = timed(lambda r_=r_, opt=opt: vs.loss_curve(model, r_, optimizer=opt),
+                                     rep)
         rows.append([f"SGD (baseline) to r={rmax:.0e}", r_.size, args.repeats, w_sgd, c_sgd,
                      1.0, "", ""])
         rows.append([f"{label} to r={rmax:.0e}", r_.size, rep, w_opt, c_opt, w_opt / w_sgd,
