@@ -687,9 +687,9 @@ def _unit_interval(text: str) -> float:
 def _add_fit(sub) -> None:
     p = sub.add_parser(
         "fit", help="fit alpha, beta (with intervals) and the phase to a dataset",
-        description="Spectrum route of issue 14: the sample covariance spectrum of the "
+        description="Fit from data (spectrum route): the sample covariance spectrum of the "
                     "features and the least-squares target coefficients of the labels "
-                    "(docs/theory.md, Sec. 14), power laws alpha and beta fitted on bin sums "
+                    "(documentation: Theory, Sec. 14), power laws alpha and beta fitted on bin sums "
                     "(Eq. (14.2)) with bootstrap intervals over samples (Eq. (14.3)), the "
                     "phase, its boundary distance and the compute-optimal exponents "
                     "(Eq. (11.3)); optionally a figure of the fits and of the predicted SGD "
