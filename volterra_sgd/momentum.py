@@ -1006,12 +1006,6 @@ def _info(rel_error: float, tol: float, status: int, who: str, throw: bool, n_mo
                       n_modes=n_modes)
 
 
-def _max_rel(err, P):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(err == 0.0, 0.0, err / np.abs(P))
-    return float(np.max(np.where(np.isnan(rel), np.inf, rel))) if rel.size else 0.0
-
-
 def _rate_fields(opt):
     """(learning_rate, batch_size) recorded in results: the immediate step s_0 (Eq. (9.4))."""
     g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
@@ -1074,7 +1068,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     >>> bool(abs(curve.total_loss[2] - curve.loss[2] - 0.01) < 1e-15)
     True
     """
-    from .curve import LossCurve
+    from .curve import LossCurve, _max_relative
     from .forcing import deterministic_measure
     from .model import check_model
     from .schedule import envelope
@@ -1104,7 +1098,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
             parts["F" + name] = parts["K" + name] = np.zeros(r.size)
     err = fine.loss_error + envelope(r, np.abs(fine.loss - coarse.loss))
     g, B = _rate_fields(opt)
-    info = _info(_max_rel(err, fine.loss), tol, fine.status, "loss_curve", throw,
+    info = _info(_max_relative(err, fine.loss), tol, fine.status, "loss_curve", throw,
                  int(meas.nodes.size))
     limit = fine.limit_loss if opt.is_constant else _frozen_limit(
         opt, meas.nodes, meas.eigen_weights, meas.limit_loss, s2, int(r[-1]))
@@ -1156,6 +1150,7 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
     >>> bool(res.loss[0] > res.loss[1] > res.loss[2])
     True
     """
+    from .curve import _max_relative
     from .exact import EmbeddingSpectrum, ExpectedLoss, embedding_spectrum
 
     opt = check_optimizer(optimizer)
@@ -1173,7 +1168,7 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
         tol = 1e-3 if res.method == "blocks" else 1e-10
     tol = as_real(tol, "tol", lower=0.0)
     err = res.loss_error + 1e-15 * np.abs(res.loss) * np.log2(2.0 + r)
-    info = _info(_max_rel(err, res.loss), tol, res.status,
+    info = _info(_max_relative(err, res.loss), tol, res.status,
                  f"expected_loss_given_w ({res.method})", throw, int(spec.rank))
     g, B = _rate_fields(opt)
     limit = res.limit_loss if opt.is_constant else _frozen_limit(
