@@ -35,6 +35,7 @@ from .contour import (
     spectral_measure,
     spectral_support,
 )
+from .critical_batch import CriticalBatchResult, critical_batch_size
 from .curve import LossCurve, SolverInfo, loss_curve
 from .exact import (
     EmbeddingSpectrum,
@@ -150,6 +151,8 @@ __all__ = [
     "kaplan_fits",
     "ChinchillaFit",
     "chinchilla_fit",
+    "CriticalBatchResult",
+    "critical_batch_size",
     # data-limited model: ridge / least squares on random features
     "FeatureSpectrum",
     "feature_spectrum",
