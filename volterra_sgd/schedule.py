@@ -251,7 +251,21 @@ def envelope(r, e):
     """
     lo = np.searchsorted(r, r // 2, side="left")
     hi = np.searchsorted(r, 2 * r + 1, side="right")
-    return np.array([e[a:b].max() for a, b in zip(lo, hi)])
+    # sparse table, one level at a time: M holds the maxima over e[i : i + 2^k], and a
+    # window of length L in [2^k, 2^(k+1)) is covered by two of them (O(n log n), not the
+    # O(n^2) of slicing when r is dense)
+    length = hi - lo
+    level = np.log2(np.maximum(length, 1)).astype(np.int64)
+    out = np.empty(len(e))
+    M = np.asarray(e)
+    k = 0
+    while True:
+        sel = np.flatnonzero(level == k)
+        out[sel] = np.maximum(M[lo[sel]], M[hi[sel] - (1 << k)])
+        if sel.size == length.size or (2 << k) > length.max(initial=0):
+            return out
+        M = np.maximum(M[:-(1 << k)], M[(1 << k):])
+        k += 1
 
 
 def _source_factor(gamma_fn, batch_fn, steps):
