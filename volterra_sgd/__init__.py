@@ -63,6 +63,7 @@ from .fitting import (
 )
 from .forcing import ForcingKernel, forcing_and_kernel
 from .io import load_curve, save_curve
+from .learning_curve_law import LearningCurveLawFit, fit_learning_curve_law
 from .model import PLRF, SpectralModel
 from .momentum import MomentumLoss, momentum_loss
 from .optimizers import DANA, SGD, GeneralizedMomentum, HeavyBall, Nesterov
@@ -153,6 +154,8 @@ __all__ = [
     "chinchilla_fit",
     "CriticalBatchResult",
     "critical_batch_size",
+    "LearningCurveLawFit",
+    "fit_learning_curve_law",
     # data-limited model: ridge / least squares on random features
     "FeatureSpectrum",
     "feature_spectrum",
