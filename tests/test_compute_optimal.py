@@ -515,3 +515,61 @@ def test_short_momentum_sweep_reports_the_limit_loss():
     assert max(r[-1] for r in short.r) <= 1000 < min(r[-1] for r in long.r)
     np.testing.assert_allclose(short.limit_loss, long.limit_loss, rtol=1e-12)
     assert np.all(short.limit_loss < [L[-1] for L in short.loss])
+
+
+# --------------------------------------------------- Approach 2, extrapolation, schedules
+def test_isoflop_profiles_exact_parabolas_and_brute_force_minima():
+    from volterra_sgd.compute_optimal import isoflop_profiles
+
+    # exactly parabolic profiles in log d: the vertices are the known minima
+    f = np.logspace(2, 12, 401)
+
+    def loss(d):
+        return 3 * f**-0.3 * np.exp(0.2 * np.log(d / (2 * f**0.4)) ** 2)
+
+    fr = isoflop_frontier([(d, f, loss(d)) for d in np.logspace(1, 5, 33)], n_boot=0)
+    a2 = isoflop_profiles(fr, n_boot=20)
+    np.testing.assert_allclose(a2.d_opt, 2 * a2.flops**0.4, rtol=1e-9)
+    np.testing.assert_allclose(a2.loss_opt, 3 * a2.flops**-0.3, rtol=1e-9)
+    np.testing.assert_allclose(a2.curvature, 0.4, rtol=1e-7)
+    assert a2.params_exponent == pytest.approx(0.4, abs=1e-9)
+    assert a2.loss_exponent == pytest.approx(0.3, abs=1e-9)
+    assert a2.n_boot_used == 20 and a2.loss_exponent_ci[0] <= 0.3 <= a2.loss_exponent_ci[1]
+    # L = 1/d + (f/d)^(-1/2): vertices against a brute-force minimum over a fine d grid
+    f = np.logspace(0, 14, 561)
+    fr = isoflop_frontier([(d, f, 1 / d + (f / d) ** -0.5) for d in np.logspace(1, 4, 25)],
+                          n_boot=0)
+    a2 = isoflop_profiles(fr, n_boot=0)
+    dd = np.logspace(0.5, 4.5, 40001)
+    brute = dd[np.argmin(1 / dd[:, None] + (a2.flops[None, :] / dd[:, None]) ** -0.5, axis=0)]
+    np.testing.assert_allclose(brute, (4 * a2.flops) ** (1 / 3), rtol=2e-4)  # grid step
+    # the vertex is the least-squares parabola (np.polyfit) through the band's sizes; the
+    # asymmetric profile biases it by a constant factor (2.3% here), not the exponents
+    logd, logf = np.log(fr.d_values), np.log(fr.flops)
+    for j in (0, a2.flops.size // 2, a2.flops.size - 1):
+        col = fr.log_loss[:, np.argmin(np.abs(logf - math.log(a2.flops[j])))]
+        band = np.abs(logd - logd[np.argmin(col)]) <= 0.3 * math.log(10) + 1e-9
+        c2, c1, _ = np.polyfit(logd[band], col[band], 2)
+        assert a2.d_opt[j] == pytest.approx(math.exp(-c1 / (2 * c2)), rel=1e-9)
+    np.testing.assert_allclose(a2.d_opt, brute, rtol=0.03)
+    assert a2.params_exponent == pytest.approx(1 / 3, abs=1e-4)
+    assert a2.loss_exponent == pytest.approx(1 / 3, abs=1e-4)
+    with pytest.raises(ValueError, match="half_width"):
+        isoflop_profiles(fr, half_width=5.0)
+    with pytest.raises(TypeError, match="IsoFLOPFrontier"):
+        isoflop_profiles([(1, f, f)])
+
+
+def test_drift_extrapolation_recovers_a_known_limit():
+    from volterra_sgd.compute_optimal import _extrapolate
+
+    d = 256 * 2 ** (np.arange(8, 19) / 2)
+    y = 0.643 - 0.05 * d**-0.3
+    est, (lo, hi), fits = _extrapolate(np.log(d), y)
+    assert est == pytest.approx(0.643, abs=1e-8) and lo <= 0.643 <= hi
+    assert fits["all"]["omega"] == pytest.approx(0.3, abs=1e-6)
+    # a noisy drift: the interval (all, and without the smallest quarter/half) covers it
+    y = y + 2e-5 * np.random.default_rng(1).standard_normal(d.size)
+    est, (lo, hi), fits = _extrapolate(np.log(d), y)
+    assert abs(est - 0.643) < 0.003 and lo <= 0.643 <= hi and set(fits) == {
+        "all", "drop_quarter", "drop_half"}

@@ -34,6 +34,10 @@ __all__ = [
     "isoflop_frontier",
     "KaplanFits",
     "kaplan_fits",
+    "IsoFLOPProfiles",
+    "isoflop_profiles",
+    "ExtrapolatedExponents",
+    "extrapolate_exponents",
     "ChinchillaFit",
     "chinchilla_fit",
     "CurveSweep",
@@ -454,6 +458,411 @@ def _frontier_bootstrap(data, logd, logf, logP, inwin, n_boot, gen):
         eta.append(-_linfit(logf[m], lp[m])[0])
         xi.append(_linfit(logf[m], ld[m])[0])
     return np.array(eta), np.array(xi)
+
+
+# ================================================================= Approach 2: profiles
+@dataclass(frozen=True)
+class IsoFLOPProfiles:
+    r"""Chinchilla Approach 2: parabolas through IsoFLOP profiles in :math:`\log d`.
+
+    At each compute budget :math:`f` of the frontier's window, :math:`\log\mathcal P` is
+    fitted by a parabola in :math:`\log d` over the model sizes within ``half_width`` decades
+    of the profile's discrete minimum; its vertex gives :math:`d^\star(f)` and
+    :math:`\mathcal P^\star(f)` (docs/theory.md, Eq. (17.1)); power laws in :math:`f` give
+    :math:`\xi` and :math:`\eta` (Eq. (17.2)).
+
+    Attributes
+    ----------
+    flops : ndarray
+        Budgets with a valid vertex (profile band inside the grid, positive curvature).
+    d_opt, loss_opt : ndarray
+        Vertex of each parabola: :math:`d^\star` and :math:`\mathcal P^\star`.
+    curvature : ndarray
+        :math:`\partial^2\log\mathcal P/\partial(\log d)^2` of each parabola.
+    n_points : ndarray of int
+        Profile points in each parabola.
+    rms_residual : ndarray
+        Root-mean-square residual of :math:`\log\mathcal P` of each parabola.
+    half_width : float
+        Decades of :math:`d` on each side of the discrete minimum.
+    loss_fit, params_fit : PowerLawFit
+        :math:`\mathcal P^\star \propto f^{-\eta}`, :math:`d^\star \propto f^{\xi}` over the
+        budgets, with 95% intervals from a bootstrap over the model sizes.
+    n_boot, n_boot_used : int
+        Bootstrap draws requested and kept (draws covering less than half of the budgets'
+        range in :math:`\log f` are dropped).
+
+    Examples
+    --------
+    >>> import numpy as np, volterra_sgd as vs
+    >>> f = np.logspace(0, 14, 561)
+    >>> fr = vs.isoflop_frontier([(d, f, 1 / d + (f / d) ** -0.5)
+    ...                           for d in np.logspace(1, 4, 25)], n_boot=0)
+    >>> a2 = vs.isoflop_profiles(fr, n_boot=0)
+    >>> round(a2.params_exponent, 3), round(a2.loss_exponent, 3)
+    (0.333, 0.333)
+    """
+
+    flops: np.ndarray
+    d_opt: np.ndarray
+    loss_opt: np.ndarray
+    curvature: np.ndarray
+    n_points: np.ndarray
+    rms_residual: np.ndarray
+    half_width: float
+    loss_fit: PowerLawFit
+    params_fit: PowerLawFit
+    n_boot: int
+    n_boot_used: int
+
+    @property
+    def loss_exponent(self) -> float:
+        r""":math:`\eta` from the parabola vertices."""
+        return self.loss_fit.exponent
+
+    @property
+    def loss_exponent_ci(self) -> tuple:
+        r"""95% bootstrap interval of :math:`\eta`."""
+        return self.loss_fit.exponent_ci
+
+    @property
+    def params_exponent(self) -> float:
+        r""":math:`\xi` from the parabola vertices."""
+        return self.params_fit.exponent
+
+    @property
+    def params_exponent_ci(self) -> tuple:
+        r"""95% bootstrap interval of :math:`\xi`."""
+        return self.params_fit.exponent_ci
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary."""
+        return {"eta": self.loss_exponent, "eta_ci": list(self.loss_exponent_ci),
+                "xi": self.params_exponent, "xi_ci": list(self.params_exponent_ci),
+                "half_width": self.half_width, "n_budgets": int(self.flops.size),
+                "window": [float(self.flops[0]), float(self.flops[-1])],
+                "max_rms_residual": float(np.max(self.rms_residual)),
+                "n_boot": self.n_boot, "n_boot_used": self.n_boot_used}
+
+
+def _profile_vertices(logd, logP, half, strict):
+    """Parabola vertices of the columns of a (n_d, n_f) table of log P (Eq. (17.1)).
+
+    For each column: the rows within ``half`` (natural log) of the discrete minimum's log d,
+    least squares of ``y = c + b x + a x^2`` in ``x = log d - log d_min``.  Returns
+    (log d*, log P*, a, n, rms), NaN where undefined: fewer than 3 points, no point on one
+    side, ``a <= 0``, a vertex outside the band, or (``strict``) a band reaching beyond the
+    grid or with a missing value.
+    """
+    n_d, n_f = logP.shape
+    fin = np.isfinite(logP)
+    filled = np.where(fin, logP, np.inf)
+    k = np.argmin(filled, axis=0)
+    cols = np.arange(n_f)
+    x = logd[:, None] - logd[k][None, :]
+    band = np.abs(x) <= half * (1 + 1e-12)
+    m = band & fin
+    y = np.where(m, logP, 0.0)
+    w = m.astype(np.float64)
+    xs = np.where(m, x, 0.0)
+    S = [np.sum(w * xs**j, axis=0) for j in range(5)]
+    T = [np.sum(w * xs**j * y, axis=0) for j in range(3)]
+    A = np.stack([np.stack([S[0], S[1], S[2]], -1), np.stack([S[1], S[2], S[3]], -1),
+                  np.stack([S[2], S[3], S[4]], -1)], -2)
+    rhs = np.stack(T, -1)
+    n = S[0]
+    ok = (n >= 3) & np.isfinite(filled[k, cols])
+    ok &= np.any(m & (x < 0), axis=0) & np.any(m & (x > 0), axis=0)
+    if strict:
+        ok &= (logd[k] - half >= logd[0] - 1e-12) & (logd[k] + half <= logd[-1] + 1e-12)
+        ok &= ~np.any(band & ~fin, axis=0)
+    coef = np.full((n_f, 3), np.nan)
+    if np.any(ok):
+        coef[ok] = np.linalg.solve(A[ok], rhs[ok][..., None])[..., 0]
+    c, b, a = coef[:, 0], coef[:, 1], coef[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xv = -b / (2 * a)
+        res = np.where(m, y - (c + b * xs + a * xs * xs), 0.0)
+        rms = np.sqrt(np.sum(res * res, axis=0) / np.maximum(n, 1))
+    ok &= (a > 0) & (np.abs(xv) <= half)
+    xv = np.where(ok, xv, np.nan)
+    return (logd[k] + xv, c + b * xv + a * xv * xv, np.where(ok, 2 * a, np.nan),
+            n.astype(np.int64), rms)
+
+
+def isoflop_profiles(frontier: IsoFLOPFrontier, *, half_width: float = 0.3,
+                     n_boot: int = 400, rng=0) -> IsoFLOPProfiles:
+    r"""Chinchilla Approach 2: fit parabolas to IsoFLOP profiles, then power laws in :math:`f`.
+
+    Parameters
+    ----------
+    frontier : IsoFLOPFrontier
+        From :func:`isoflop_frontier`; its table :math:`\log\mathcal P_d(f)` holds the
+        profiles and its ``window`` the budgets.
+    half_width : float, default 0.3
+        Decades of :math:`d` on each side of the discrete minimum that enter each parabola
+        (0.3: 5 sizes of a :math:`\sqrt 2` grid).  Budgets whose band leaves the grid of
+        model sizes are skipped.
+    n_boot : int, default 400
+        Bootstrap draws: the model sizes are resampled with replacement (the distinct ones
+        kept), the vertices recomputed and the power laws refitted.
+    rng : int, numpy.random.Generator or None, default 0
+        Seed (SPEC 7).
+
+    Returns
+    -------
+    IsoFLOPProfiles
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 budgets of the window have a valid parabola.
+
+    Notes
+    -----
+    docs/theory.md, Sec. 17, Eqs. (17.1)-(17.2).  Unlike the frontier's three-point
+    refinement (Approach 1 on the same table), each vertex uses the whole band, so it is
+    less sensitive to the grid of model sizes but biased by the profile's departure from a
+    parabola (third derivative in :math:`\log d`); the bias shrinks with ``half_width``.
+
+    Examples
+    --------
+    Exactly parabolic profiles with :math:`d^\star = 2 f^{0.4}`,
+    :math:`\mathcal P^\star = 3 f^{-0.3}`:
+
+    >>> import numpy as np
+    >>> from volterra_sgd.compute_optimal import isoflop_frontier, isoflop_profiles
+    >>> f = np.logspace(2, 12, 401)
+    >>> def loss(d):
+    ...     return 3 * f**-0.3 * np.exp(0.2 * np.log(d / (2 * f**0.4)) ** 2)
+    >>> fr = isoflop_frontier([(d, f, loss(d)) for d in np.logspace(1, 5, 33)], n_boot=0)
+    >>> a2 = isoflop_profiles(fr, n_boot=0)
+    >>> print(f"{a2.params_exponent:.6f} {a2.loss_exponent:.6f}")
+    0.400000 0.300000
+    """
+    from ._validation import as_int, as_real, as_rng
+
+    if not isinstance(frontier, IsoFLOPFrontier):
+        raise TypeError(f"frontier must be an IsoFLOPFrontier; got {type(frontier).__name__}")
+    hw = as_real(half_width, "half_width", lower=0.0)
+    n_boot = as_int(n_boot, "n_boot", minimum=0)
+    gen = np.random.default_rng(as_rng(rng))
+    half = hw * math.log(10.0)
+    logd = np.log(frontier.d_values)
+    lo, hi = frontier.window
+    inwin = (frontier.flops >= lo * (1 - 1e-12)) & (frontier.flops <= hi * (1 + 1e-12))
+    logf = np.log(frontier.flops[inwin])
+    table = frontier.log_loss[:, inwin]
+    ld, lp, curv, npts, rms = _profile_vertices(logd, table, half, strict=True)
+    ok = np.isfinite(ld)
+    if ok.sum() < 2:
+        raise ValueError(f"isoflop_profiles: fewer than 2 budgets in the window have a "
+                         f"parabola band of +-{hw} decades inside the grid of model sizes; "
+                         "lower half_width or widen the d range")
+    need = 0.5 * (logf[ok][-1] - logf[ok][0])
+    eta, xi = [], []
+    n_d = logd.size
+    for _ in range(n_boot):
+        idx = np.unique(gen.integers(0, n_d, n_d))
+        if idx.size < 3:
+            continue
+        bl, bp = _profile_vertices(logd[idx], table[idx], half, strict=False)[:2]
+        mk = ok & np.isfinite(bl)
+        if mk.sum() < 2 or logf[mk][-1] - logf[mk][0] < need:
+            continue
+        eta.append(-_linfit(logf[mk], bp[mk])[0])
+        xi.append(_linfit(logf[mk], bl[mk])[0])
+    f = np.exp(logf[ok])
+    return IsoFLOPProfiles(
+        flops=f, d_opt=np.exp(ld[ok]), loss_opt=np.exp(lp[ok]), curvature=curv[ok],
+        n_points=npts[ok], rms_residual=rms[ok], half_width=hw,
+        loss_fit=_power_fit(f, np.exp(lp[ok]), -1.0, eta),
+        params_fit=_power_fit(f, np.exp(ld[ok]), 1.0, xi), n_boot=n_boot,
+        n_boot_used=len(eta))
+
+
+# ========================================================== exponents at d -> infinity
+@dataclass(frozen=True)
+class ExtrapolatedExponents:
+    r"""Compute-optimal exponents extrapolated to :math:`d\to\infty` (docs/theory.md, Sec. 17).
+
+    Attributes
+    ----------
+    d_max : ndarray
+        Largest model size of each nested sub-grid :math:`d \le d_{max}`.
+    loss_local, params_local : ndarray
+        Local :math:`\eta` and :math:`\xi` of each sub-grid: the frontier fits
+        (Eq. (12.1)) over the top ``top_decades`` of its window (Eq. (17.4)).
+    loss_exponent, params_exponent : float
+        :math:`\eta_\infty`, :math:`\xi_\infty` of the drift model
+        :math:`y(d_{max}) = y_\infty + c\,d_{max}^{-\omega}` fitted to all sub-grids
+        (Eq. (17.4)).
+    loss_exponent_ci, params_exponent_ci : tuple of float
+        Intervals that include the drift model's uncertainty: the union of
+        :math:`y_\infty \pm 1.96\,\sigma` over the fits to all sub-grids and to those left
+        after dropping the smallest quarter and half of them (Eq. (17.5)).
+    loss_drift, params_drift : dict
+        Per fit (``"all"``, ``"drop_quarter"``, ``"drop_half"``): ``y_inf``, ``sigma``, ``c``,
+        ``omega``, ``n``, ``rms_residual``.
+    top_decades : float
+        Width of the local window in decades of :math:`f`.
+
+    Examples
+    --------
+    Curves :math:`L = d^{-1} + (f/d)^{-1/2}` have no drift: :math:`\xi = \eta = 1/3`.
+
+    >>> import numpy as np
+    >>> from volterra_sgd.compute_optimal import extrapolate_exponents
+    >>> f = np.logspace(0, 16, 641)
+    >>> ex = extrapolate_exponents([(d, f, 1 / d + (f / d) ** -0.5)
+    ...                             for d in np.logspace(1, 5, 33)])
+    >>> round(ex.loss_exponent, 4), round(ex.params_exponent, 4)
+    (0.3334, 0.3333)
+    """
+
+    d_max: np.ndarray
+    loss_local: np.ndarray
+    params_local: np.ndarray
+    loss_exponent: float
+    loss_exponent_ci: tuple
+    params_exponent: float
+    params_exponent_ci: tuple
+    loss_drift: dict
+    params_drift: dict
+    top_decades: float
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary."""
+        return {"eta_inf": self.loss_exponent, "eta_inf_ci": list(self.loss_exponent_ci),
+                "xi_inf": self.params_exponent, "xi_inf_ci": list(self.params_exponent_ci),
+                "d_max": self.d_max.tolist(), "eta_local": self.loss_local.tolist(),
+                "xi_local": self.params_local.tolist(), "eta_drift": self.loss_drift,
+                "xi_drift": self.params_drift, "top_decades": self.top_decades}
+
+
+#: Smallest drift exponent omega of Eq. (17.4) (slower drifts are not identifiable).
+_OMEGA_MIN = 0.1
+
+
+def _drift_fit(logd, y):
+    """Fit ``y = y_inf + c exp(-omega (logd - logd[-1]))``; return a dict (Eq. (17.4))."""
+    from scipy.optimize import curve_fit
+
+    x = logd - logd[-1]
+
+    def model(x, y_inf, c, omega):
+        return y_inf + c * np.exp(-omega * x)
+
+    slope = (y[-1] - y[0]) / (x[-1] - x[0]) if x[-1] != x[0] else 0.0
+    c0 = -slope / 0.3 if slope else 1e-6
+    try:
+        p, cov = curve_fit(model, x, y, p0=(y[-1] - c0, c0, 0.3),
+                           bounds=([-np.inf, -np.inf, _OMEGA_MIN], [np.inf, np.inf, 3.0]),
+                           maxfev=20000)
+        sigma = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) else math.nan
+        res = y - model(x, *p)
+    except (RuntimeError, ValueError):
+        p, sigma, res = (math.nan,) * 3, math.nan, np.full_like(y, np.nan)
+    return {"y_inf": float(p[0]), "sigma": sigma, "c": float(p[1]), "omega": float(p[2]),
+            "n": int(y.size), "rms_residual": float(np.sqrt(np.mean(res * res)))}
+
+
+def _extrapolate(logd, y):
+    """Point estimate and interval of y at d -> inf from nested local exponents (Eq. (17.5))."""
+    n = y.size
+    fits = {}
+    for name, drop in (("all", 0), ("drop_quarter", n // 4), ("drop_half", n // 2)):
+        if n - drop >= 4:
+            fits[name] = _drift_fit(logd[drop:], y[drop:])
+    lo = [f["y_inf"] - 1.96 * f["sigma"] for f in fits.values()]
+    hi = [f["y_inf"] + 1.96 * f["sigma"] for f in fits.values()]
+    ci = (float(np.min(lo)), float(np.max(hi))) if np.all(np.isfinite(lo + hi)) \
+        else (math.nan, math.nan)
+    return fits["all"]["y_inf"], ci, fits
+
+
+def extrapolate_exponents(curves, *, top_decades: float = 1.5, min_sizes: int = 7,
+                          flops_per_decade: int = 40) -> ExtrapolatedExponents:
+    r"""Extrapolate the compute-optimal exponents to :math:`d\to\infty` from nested grids.
+
+    Finite grids of model sizes under-estimate the asymptotic exponents (the frontier's
+    range of :math:`f` is bounded by the largest :math:`d`).  For each nested sub-grid
+    :math:`d\le d_{max}` (every :math:`d_{max}` of the grid with at least ``min_sizes``
+    sizes below it) the local exponents are fitted over the top ``top_decades`` of its
+    frontier window; a finite-size drift :math:`y_\infty + c\,d_{max}^{-\omega}` is then
+    fitted to them.
+
+    Parameters
+    ----------
+    curves : sequence
+        As for :func:`isoflop_frontier` (at least ``min_sizes + 3`` model sizes).
+    top_decades : float, default 1.5
+        Decades of :math:`f` at the top of each sub-grid's window used for the local
+        exponents.
+    min_sizes : int, default 7
+        Smallest number of sizes of a sub-grid.
+    flops_per_decade : int, default 40
+        As for :func:`isoflop_frontier`.
+
+    Returns
+    -------
+    ExtrapolatedExponents
+
+    Raises
+    ------
+    ValueError
+        Fewer than 4 sub-grids with a window of at least ``top_decades``.
+
+    Notes
+    -----
+    docs/theory.md, Sec. 17, Eqs. (17.4)-(17.5).  The interval is the union of the 95%
+    intervals (:math:`\pm 1.96\sigma`, :math:`\sigma` from the fit's covariance) of three
+    fits: all sub-grids, and without the smallest quarter and half of them.  If the drift
+    is not yet in its asymptotic form, these fits disagree and the interval widens.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from volterra_sgd.compute_optimal import extrapolate_exponents
+    >>> f = np.logspace(0, 16, 641)
+    >>> ex = extrapolate_exponents([(d, f, 1 / d + (f / d) ** -0.5)
+    ...                             for d in np.logspace(1, 5, 33)])
+    >>> ex.d_max.size, round(float(ex.loss_local[-1]), 4)
+    (27, 0.3334)
+    """
+    from ._validation import as_int, as_real
+
+    data = _as_curve_data(curves)
+    top = as_real(top_decades, "top_decades", lower=0.0)
+    min_sizes = as_int(min_sizes, "min_sizes", minimum=3)
+    dmax, eta, xi = [], [], []
+    for k in range(min_sizes, len(data) + 1):
+        sub = data[:k]
+        try:
+            fr = isoflop_frontier(sub, n_boot=0, flops_per_decade=flops_per_decade,
+                                  max_cost=math.inf)
+            hi = fr.window[1]
+            if math.log10(hi / fr.window[0]) < top:
+                continue
+            loc = isoflop_frontier(sub, n_boot=0, window=(hi / 10**top, hi),
+                                   flops_per_decade=flops_per_decade, max_cost=math.inf)
+        except ValueError:
+            continue
+        dmax.append(sub[-1][0])
+        eta.append(loc.loss_fit.exponent)
+        xi.append(loc.params_fit.exponent)
+    if len(dmax) < 4:
+        raise ValueError(f"extrapolation needs at least 4 nested sub-grids with a frontier "
+                         f"window of {top} decades; got {len(dmax)} (add model sizes or "
+                         "lower min_sizes)")
+    dmax, eta, xi = np.array(dmax), np.array(eta), np.array(xi)
+    logd = np.log(dmax)
+    e_inf, e_ci, e_fits = _extrapolate(logd, eta)
+    x_inf, x_ci, x_fits = _extrapolate(logd, xi)
+    return ExtrapolatedExponents(d_max=dmax, loss_local=eta, params_local=xi,
+                                 loss_exponent=e_inf, loss_exponent_ci=e_ci,
+                                 params_exponent=x_inf, params_exponent_ci=x_ci,
+                                 loss_drift=e_fits, params_drift=x_fits, top_decades=top)
 
 
 # ============================================================================ Kaplan fits
@@ -1435,6 +1844,13 @@ class ComputeOptimalResult:
     seconds : dict
         Wall time: ``sweep`` (all curves, as seen by the caller), ``spectral`` and
         ``solver`` (sums over the workers), ``fits``.
+    approach2 : IsoFLOPProfiles or None
+        Chinchilla Approach 2 (parabolas through the IsoFLOP profiles,
+        :func:`isoflop_profiles`) on the same table; ``isoflop`` is Approach 1 and
+        ``chinchilla`` Approach 3.  None if disabled or if no profile band fits the grid.
+    extrapolated : ExtrapolatedExponents or None
+        Exponents at :math:`d\to\infty` (:func:`extrapolate_exponents`) with
+        ``extrapolate=True``.
 
     Examples
     --------
@@ -1458,6 +1874,8 @@ class ComputeOptimalResult:
     chinchilla: ChinchillaFit | None
     theory: dict
     seconds: dict
+    approach2: IsoFLOPProfiles | None = None
+    extrapolated: ExtrapolatedExponents | None = None
 
     @property
     def optimizer(self) -> str:
@@ -1510,6 +1928,10 @@ class ComputeOptimalResult:
                "kaplan_theory": dict(self.kaplan.theory), "seconds": dict(self.seconds)}
         if self.chinchilla is not None:
             out["chinchilla"] = self.chinchilla.to_dict()
+        if self.approach2 is not None:
+            out["approach2"] = self.approach2.to_dict()
+        if self.extrapolated is not None:
+            out["extrapolated"] = self.extrapolated.to_dict()
         return out
 
     def save(self, path) -> str:
@@ -1594,7 +2016,7 @@ def _unpack(tree, arrays, rd, where="result"):
             if not _DATACLASSES:
                 _DATACLASSES.update({c.__name__: c for c in (
                     PowerLawFit, IsoFLOPFrontier, KaplanFits, ChinchillaFit, CurveSweep,
-                    ComputeOptimalResult)})
+                    ComputeOptimalResult, IsoFLOPProfiles, ExtrapolatedExponents)})
             cls = _DATACLASSES.get(tree["__dataclass__"])
             if cls is None:
                 rd.fail(where, f"unknown class {tree['__dataclass__']!r}")
@@ -1656,6 +2078,9 @@ def _check_result(co, rd) -> None:
         rd.fail("result.kaplan", "must be a KaplanFits")
     if co.chinchilla is not None and not isinstance(co.chinchilla, ChinchillaFit):
         rd.fail("result.chinchilla", "must be a ChinchillaFit or null")
+    for name, cls in (("approach2", IsoFLOPProfiles), ("extrapolated", ExtrapolatedExponents)):
+        if getattr(co, name) is not None and not isinstance(getattr(co, name), cls):
+            rd.fail(f"result.{name}", f"must be a {cls.__name__} or null")
     for name in ("theory", "seconds"):
         if not isinstance(getattr(co, name), dict):
             rd.fail(f"result.{name}", "must be a JSON object")
@@ -1729,7 +2154,8 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
                     n_boot: int = 400, rng=0, chinchilla: bool = True,
                     n_jobs: int | None = None, progress: bool = False, cache_dir=None,
                     rtol: float = 1e-11, max_cost: float | None = None, optimizer="sgd",
-                    momentum: float | None = None) -> ComputeOptimalResult:
+                    momentum: float | None = None, approach2: bool = True,
+                    extrapolate: bool = False) -> ComputeOptimalResult:
     r"""Compute-optimal exponents of the PLRF model from deterministic loss curves.
 
     Sweeps :func:`volterra_sgd.loss_curve` over model sizes (:func:`sweep_loss_curves`),
@@ -1769,12 +2195,18 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
         (:attr:`ComputeOptimalResult.optimizer`).
     momentum : float, optional
         :math:`\mu` of "heavy-ball" and "nesterov" (default 0.9).
+    approach2 : bool, default True
+        Also run Chinchilla's Approach 2 (:func:`isoflop_profiles`, ``n_boot`` draws) on the
+        frontier's table: ``result.approach2``.
+    extrapolate : bool, default False
+        Also extrapolate the exponents to :math:`d\to\infty` from nested sub-grids of the
+        sweep (:func:`extrapolate_exponents`): ``result.extrapolated``.
 
     Returns
     -------
     ComputeOptimalResult
         ``loss_exponent`` (:math:`\eta`), ``params_exponent`` (:math:`\xi`), their
-        ``*_ci`` intervals, ``frontier``, the fits and the theory.
+        ``*_ci`` intervals, ``frontier``, the fits (Approaches 1, 2, 3) and the theory.
 
     Raises
     ------
@@ -1801,6 +2233,12 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
 
     ex = phase_exponents(alpha, beta)
     _check_optimizer_spec(optimizer, momentum)
+    for name, val in (("approach2", approach2), ("extrapolate", extrapolate)):
+        if not isinstance(val, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool; got {val!r}")
+    if extrapolate and d_values is not None and np.size(d_values) < 10:
+        raise ValueError(f"extrapolate=True needs at least 10 model sizes (4 nested sub-grids "
+                         f"of at least 7); got {np.size(d_values)}")
     _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,
                             max_cost)
     t0 = time.perf_counter()
@@ -1817,6 +2255,13 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
                       alpha=alpha, beta=beta)
     chin = (chinchilla_fit(curves, flops_range=iso.window, n_boot=min(n_boot, 100), rng=rng)
             if chinchilla else None)
+    a2 = None
+    if approach2:
+        try:
+            a2 = isoflop_profiles(iso, n_boot=n_boot, rng=rng)
+        except ValueError:  # grid too short for a profile band: Approach 2 is not reported
+            a2 = None
+    extra = extrapolate_exponents(curves) if extrapolate else None
     t2 = time.perf_counter()
     theory = {"phase": ex.phase, "xi": ex.xi, "eta": ex.eta}
     seconds = {"sweep": t1 - t0, "spectral": float(sweep.seconds_spectral.sum()),
@@ -1824,4 +2269,4 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     return ComputeOptimalResult(alpha=float(alpha), beta=float(beta),
                                 batch_size=int(sweep.params["batch_size"]), sweep=sweep,
                                 isoflop=iso, kaplan=kap, chinchilla=chin, theory=theory,
-                                seconds=seconds)
+                                seconds=seconds, approach2=a2, extrapolated=extra)
