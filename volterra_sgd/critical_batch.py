@@ -28,7 +28,7 @@ DEFAULT_BATCH_SIZES = tuple(2**k for k in range(11))
 
 STATUS = {0: "success",
           1: "the hyperbola fit did not converge for some target",
-          2: "some loss curve missed its accuracy target (see max_curve_error)"}
+          2: "a loss curve missed its accuracy target near a crossing (see max_curve_error)"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class CriticalBatchResult:
     power_law_residual : float
         Root-mean-square residual of :math:`\log B_{crit}` of the power-law fit.
     max_curve_error : float
-        Largest relative error estimate of the loss curves used.
+        Largest relative error estimate of the loss at the iterations that bracket a crossing
+        (over all batch sizes and rates).
     success : bool
     status : int
         0 success; 1 a hyperbola fit did not converge; 2 a loss curve missed its accuracy
@@ -205,6 +206,19 @@ def steps_to_targets(r, loss, targets) -> np.ndarray:
             a, b = x[j - 1], x[j]
             out[k] = math.exp(brentq(lambda t: float(interp(t)) - target, a, b, xtol=1e-13))
     return out
+
+
+def _bracket_error(loss, loss_error, targets) -> float:
+    """Largest relative error estimate of the loss at the grid points bracketing a crossing."""
+    run = np.minimum.accumulate(loss)
+    worst = 0.0
+    for target in targets:
+        hit = np.flatnonzero(run <= target)
+        if hit.size:
+            i = int(hit[0])
+            j = max(i - 1, 0)
+            worst = max(worst, float(np.max(loss_error[j:i + 1] / loss[j:i + 1])))
+    return worst
 
 
 # ---------------------------------------------------------------------------- the fits
@@ -381,8 +395,9 @@ def critical_batch_size(model, target_losses, *, batch_sizes=None, lr_fractions=
                     c = expected_loss_given_w(model, spec, r, learning_rate=g,
                                               batch_size=int(B), method="closed_form",
                                               throw=False)
-            worst = max(worst, float(c.info.error_estimate))
             steps_all[:, ib, jf] = steps_to_targets(r, c.loss, targets)
+            worst = max(worst, float(c.info.error_estimate) if c.loss_error is None
+                        else _bracket_error(c.loss, c.loss_error, targets))
     best = np.argmin(steps_all, axis=2)
     steps = np.take_along_axis(steps_all, best[:, :, None], axis=2)[:, :, 0]
     missed = np.argwhere(~np.isfinite(steps))
