@@ -130,28 +130,24 @@ def _n_matrix(xk, a1, a2, a3, d, B, N):
 
 
 @njit
-def _mm(X, Y, out):
-    for i in range(3):
-        for j in range(3):
-            out[i, j] = X[i, 0] * Y[0, j] + X[i, 1] * Y[1, j] + X[i, 2] * Y[2, j]
+def _power_apply(N, L, S, k, skip, u, v, o, Dp, T):
+    """Advance node ``k`` over a block of length ``L`` with ``M = I + N`` (Eq. (9.18)).
 
-
-@njit
-def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
-    """For ``M = I + N``: ``D = M^L - I``, ``U = sum_{i<L} M^i``, ``V = sum_{i<L} i M^i``.
-
-    Binary method on ``M - I`` (Eq. (9.18)), which keeps the deviation of slow modes from the
-    identity to full relative accuracy.
+    Replaces ``S[s, k]`` by ``M^L S[s, k]`` for every state ``s`` with ``skip[s] == 0`` and
+    writes ``u = U o``, ``v = V o`` with ``U = sum_{i<L} M^i``, ``V = sum_{i<L} i M^i``.
+    Binary method on ``M^P - I`` (the deviation of a slow mode from the identity keeps full
+    relative accuracy); only ``M^P - I`` is squared as a matrix, the sums and the states are
+    carried as vectors (``M^a`` and ``M^b`` commute, so ``U_{a+b} o = U_b o + M^b U_a o`` and
+    ``V_{a+b} o = V_b o + M^b (V_a o + b U_a o)``).
     """
+    ns = S.shape[0]
     for i in range(3):
+        u[i] = 0.0
+        v[i] = 0.0
         for j in range(3):
-            D[i, j] = 0.0
-            U[i, j] = 0.0
-            V[i, j] = 0.0
             Dp[i, j] = N[i, j]
-            Up[i, j] = 1.0 if i == j else 0.0
-            Vp[i, j] = 0.0
-    lr = 0.0
+    up0, up1, up2 = o[0], o[1], o[2]      # U_P o
+    vp0, vp1, vp2 = 0.0, 0.0, 0.0         # V_P o
     P = 1.0
     rem = L
     while rem > 0:
@@ -161,118 +157,155 @@ def _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3):
                 big = max(big, abs(Dp[i, j] + (1.0 if i == j else 0.0)))
         last = big < 1e-30
         if last:
-            # M^P and every higher power vanish against 1 (a fast mode): the remaining
-            # length L - lr >= P is an "infinite" block, D = -I, U = U_P, V = V_P (converged)
-            for i in range(3):
-                for j in range(3):
-                    Dp[i, j] = -1.0 if i == j else 0.0
-        if rem & 1 or last:
-            # result (length lr) followed by the power block (length P)
-            _mm(D, Up, T1)                     # D_r U_P
-            for i in range(3):
-                for j in range(3):
-                    T2[i, j] = Vp[i, j] + lr * Up[i, j]
-            _mm(D, T2, T3)                     # D_r (V_P + lr U_P)
-            for i in range(3):
-                for j in range(3):
-                    V[i, j] = V[i, j] + T2[i, j] + T3[i, j]
-                    U[i, j] = U[i, j] + Up[i, j] + T1[i, j]
-            _mm(D, Dp, T1)
-            for i in range(3):
-                for j in range(3):
-                    D[i, j] = D[i, j] + Dp[i, j] + T1[i, j]
-            lr += P
+            # M^P and every higher power vanish against 1 (a fast mode): the rest of the
+            # block is "infinite", M^L = 0, U o = U_P o, V o = V_P o (converged)
+            for s in range(ns):
+                if skip[s] == 0:
+                    S[s, k, 0] = 0.0
+                    S[s, k, 1] = 0.0
+                    S[s, k, 2] = 0.0
+            u[0], u[1], u[2] = up0, up1, up2
+            v[0], v[1], v[2] = vp0, vp1, vp2
+            break
+        if rem & 1:
+            # the result so far (length lr) after the power block (length P)
+            t0 = v[0] + P * u[0]
+            t1 = v[1] + P * u[1]
+            t2 = v[2] + P * u[2]
+            v[0] = vp0 + t0 + (Dp[0, 0] * t0 + Dp[0, 1] * t1 + Dp[0, 2] * t2)
+            v[1] = vp1 + t1 + (Dp[1, 0] * t0 + Dp[1, 1] * t1 + Dp[1, 2] * t2)
+            v[2] = vp2 + t2 + (Dp[2, 0] * t0 + Dp[2, 1] * t1 + Dp[2, 2] * t2)
+            t0, t1, t2 = u[0], u[1], u[2]
+            u[0] = up0 + t0 + (Dp[0, 0] * t0 + Dp[0, 1] * t1 + Dp[0, 2] * t2)
+            u[1] = up1 + t1 + (Dp[1, 0] * t0 + Dp[1, 1] * t1 + Dp[1, 2] * t2)
+            u[2] = up2 + t2 + (Dp[2, 0] * t0 + Dp[2, 1] * t1 + Dp[2, 2] * t2)
+            for s in range(ns):
+                if skip[s] == 0:
+                    t0, t1, t2 = S[s, k, 0], S[s, k, 1], S[s, k, 2]
+                    S[s, k, 0] = t0 + (Dp[0, 0] * t0 + Dp[0, 1] * t1 + Dp[0, 2] * t2)
+                    S[s, k, 1] = t1 + (Dp[1, 0] * t0 + Dp[1, 1] * t1 + Dp[1, 2] * t2)
+                    S[s, k, 2] = t2 + (Dp[2, 0] * t0 + Dp[2, 1] * t1 + Dp[2, 2] * t2)
         rem >>= 1
-        if rem == 0 or last:
+        if rem == 0:
             break
         # square the power block: 2P
+        t0 = vp0 + P * up0
+        t1 = vp1 + P * up1
+        t2 = vp2 + P * up2
+        vp0 = vp0 + t0 + (Dp[0, 0] * t0 + Dp[0, 1] * t1 + Dp[0, 2] * t2)
+        vp1 = vp1 + t1 + (Dp[1, 0] * t0 + Dp[1, 1] * t1 + Dp[1, 2] * t2)
+        vp2 = vp2 + t2 + (Dp[2, 0] * t0 + Dp[2, 1] * t1 + Dp[2, 2] * t2)
+        t0, t1, t2 = up0, up1, up2
+        up0 = 2.0 * t0 + (Dp[0, 0] * t0 + Dp[0, 1] * t1 + Dp[0, 2] * t2)
+        up1 = 2.0 * t1 + (Dp[1, 0] * t0 + Dp[1, 1] * t1 + Dp[1, 2] * t2)
+        up2 = 2.0 * t2 + (Dp[2, 0] * t0 + Dp[2, 1] * t1 + Dp[2, 2] * t2)
         for i in range(3):
             for j in range(3):
-                T2[i, j] = Vp[i, j] + P * Up[i, j]
-        _mm(Dp, T2, T3)                        # D_P (V_P + P U_P)
-        _mm(Dp, Up, T1)                        # D_P U_P
+                T[i, j] = (2.0 * Dp[i, j] + Dp[i, 0] * Dp[0, j] + Dp[i, 1] * Dp[1, j]
+                           + Dp[i, 2] * Dp[2, j])
         for i in range(3):
             for j in range(3):
-                Vp[i, j] = Vp[i, j] + T2[i, j] + T3[i, j]
-                Up[i, j] = 2.0 * Up[i, j] + T1[i, j]
-        _mm(Dp, Dp, T1)
-        for i in range(3):
-            for j in range(3):
-                Dp[i, j] = 2.0 * Dp[i, j] + T1[i, j]
+                Dp[i, j] = T[i, j]
         P *= 2.0
 
 
 @njit
-def _block_kernel(x, A, C, E, m, f0, s2, B, ca, cc, ce, lengths, g1, g2, g3, dl, out):
-    """Geometric blocks (Eq. (9.18)): ``out[b]`` = readout at the end of block ``b``.
+def _block_kernel(x, S, W, f0, s2, B, rd, shift, lengths, g1, g2, g3, dl, e1, e2, e3, e4,
+                  out):
+    """Geometric blocks (Eq. (9.18)) for ``ns`` systems on the same nodes, in one pass.
 
-    ``A, C, E`` hold the initial state and are advanced in place.  Block ``b`` has length
-    ``lengths[b]`` and frozen hyperparameters ``g1[b] .. dl[b]``; ``P + sigma^2`` is linear
-    inside the block, closed by one scalar equation.
+    ``S[s]`` (shape (n, 3)) is the initial state of system ``s``, advanced in place; its
+    drive weights are ``W[s]`` (the :math:`m_i`; 0 for a free response), its loss
+    :math:`P_s = F_{0,s} + \sum_i A_i`, its readout ``f0[s] + rd[s] . sum_i X_i`` goes to
+    ``out[s, b]`` at the end of block ``b``.  Block ``b`` has length ``lengths[b]`` and frozen
+    hyperparameters ``g1[b] .. dl[b]``; ``P + sigma^2`` is linear inside the block, closed by
+    one scalar equation per system.  A system with ``shift[s] = 1`` starts at step 1 (it
+    skips block 0, which must have length 1) and is read after one more unit step with the
+    hyperparameters ``e1[b] .. e4[b]`` of the block's end (the kernel :math:`K(r)` of
+    Eq. (9.19)).  Each node's propagator is computed once per block for all systems.
+    Returns a status (0 ok, 1 non-finite, 2 input).
     """
+    ns = W.shape[0]
     n = x.shape[0]
     nb = lengths.shape[0]
-    Xa = np.zeros((n, 3))
-    Xb = np.zeros((n, 3))
+    if S.shape[0] != ns or S.shape[1] != n or W.shape[1] != n or out.shape[0] != ns:
+        return 2
+    if out.shape[1] != nb or shift.shape[0] != ns or rd.shape[0] != ns or f0.shape[0] != ns:
+        return 2
+    anyshift = False
+    for s in range(ns):
+        anyshift = anyshift or shift[s] != 0
+    if nb > 0 and lengths[0] != 1 and anyshift:
+        return 2
+    bvec = np.empty((n, 3))
+    p_now = np.empty(ns)
+    q = np.empty(ns)
+    suma = np.empty(ns)
+    sumb = np.empty(ns)
+    skip0 = np.zeros(ns, dtype=np.int64)
     N = np.empty((3, 3))
-    D = np.empty((3, 3))
-    U = np.empty((3, 3))
-    V = np.empty((3, 3))
     Dp = np.empty((3, 3))
-    Up = np.empty((3, 3))
-    Vp = np.empty((3, 3))
-    T1 = np.empty((3, 3))
-    T2 = np.empty((3, 3))
-    T3 = np.empty((3, 3))
-    p_now = f0
-    for k in range(n):
-        p_now += A[k]
+    T = np.empty((3, 3))
+    u = np.empty(3)
+    v = np.empty(3)
+    o = np.empty(3)
+    for s in range(ns):
+        p_now[s] = f0[s]
+        for k in range(n):
+            p_now[s] += S[s, k, 0]
     for b in range(nb):
         L = lengths[b]
         a1 = g1[b]
         a2 = g2[b]
         a3 = g3[b]
         d = dl[b]
-        s = a2 + a1 * a3
-        o1 = B * s * s
-        o2 = -B * s * a1
-        o3 = B * a1 * a1
-        p0 = p_now + s2
-        suma = 0.0
-        sumb = 0.0
+        sg = a2 + a1 * a3
         fl = float(L)
+        o[0] = B * sg * sg
+        o[1] = -B * sg * a1
+        o[2] = B * a1 * a1
+        skip = shift if b == 0 else skip0
+        for s in range(ns):
+            suma[s] = 0.0
+            sumb[s] = 0.0
         for k in range(n):
             _n_matrix(x[k], a1, a2, a3, d, B, N)
-            _propagator(N, L, D, U, V, Dp, Up, Vp, T1, T2, T3)
-            mk = m[k]
-            w1 = mk * o1
-            w2 = mk * o2
-            w3 = mk * o3
-            a = A[k]
-            c = C[k]
-            e = E[k]
+            _power_apply(N, L, S, k, skip, u, v, o, Dp, T)
+            # (I + D) X + p0 (U + V)/L w  and  W w, W = ((L-1) U - V)/L
             for i in range(3):
-                # (I + D) X + p0 (U + V)/L w  and  W w, W = ((L-1) U - V)/L
-                uw = U[i, 0] * w1 + U[i, 1] * w2 + U[i, 2] * w3
-                vw = V[i, 0] * w1 + V[i, 1] * w2 + V[i, 2] * w3
-                xi = a if i == 0 else (c if i == 1 else e)
-                Xa[k, i] = xi + D[i, 0] * a + D[i, 1] * c + D[i, 2] * e + p0 * (uw + vw) / fl
-                Xb[k, i] = ((fl - 1.0) * uw - vw) / fl
-            suma += Xa[k, 0]
-            sumb += Xb[k, 0]
-        # P1 = f0 + suma + sumb (P1 + s2)
-        p1 = (f0 + suma + sumb * s2) / (1.0 - sumb)
-        if not math.isfinite(p1):
-            return 1
-        q1 = p1 + s2
-        sr = 0.0
+                bvec[k, i] = ((fl - 1.0) * u[i] - v[i]) / fl
+            for s in range(ns):
+                wk = W[s, k]
+                if wk != 0.0:
+                    p0 = p_now[s] + s2
+                    for i in range(3):
+                        S[s, k, i] += p0 * wk * (u[i] + v[i]) / fl
+                    sumb[s] += wk * bvec[k, 0]
+                suma[s] += S[s, k, 0]
+        for s in range(ns):
+            # P1 = f0 + suma + sumb (P1 + s2)
+            p1 = (f0[s] + suma[s] + sumb[s] * s2) / (1.0 - sumb[s])
+            if not math.isfinite(p1):
+                return 1
+            q[s] = p1 + s2
+            p_now[s] = p1
+            suma[s] = 0.0
         for k in range(n):
-            A[k] = Xa[k, 0] + q1 * Xb[k, 0]
-            C[k] = Xa[k, 1] + q1 * Xb[k, 1]
-            E[k] = Xa[k, 2] + q1 * Xb[k, 2]
-            sr += ca * A[k] + cc * C[k] + ce * E[k]
-        p_now = p1
-        out[b] = f0 + sr
+            if anyshift:
+                _n_matrix(x[k], e1[b], e2[b], e3[b], e4[b], B, N)
+            for s in range(ns):
+                wk = W[s, k]
+                if wk != 0.0:
+                    for i in range(3):
+                        S[s, k, i] += q[s] * wk * bvec[k, i]
+                if shift[s] != 0:
+                    suma[s] += (S[s, k, 0] + N[0, 0] * S[s, k, 0] + N[0, 1] * S[s, k, 1]
+                                + N[0, 2] * S[s, k, 2])
+                else:
+                    suma[s] += rd[s, 0] * S[s, k, 0] + rd[s, 1] * S[s, k, 1] \
+                        + rd[s, 2] * S[s, k, 2]
+        for s in range(ns):
+            out[s, b] = f0[s] + suma[s]
     return 0
 
 
@@ -659,46 +692,54 @@ def _block_error(r, coarse, fine):
     return 2.0 * np.abs(fine) * run[np.maximum(hi - 1, 0)] + 1e-14 * np.abs(fine)
 
 
+def _blocks_states(x, S0, W, f0, s2, opt, r, hh, r_exact, rd, shift=None):
+    """Run :func:`_block_kernel` with relative block length ``hh``: readouts at ``r``.
+
+    ``S0`` (ns, n, 3) initial states, ``W`` (ns, n) drive weights, ``f0`` (ns,), ``rd``
+    (ns, 3) readouts, ``shift`` (ns,) kernel-type systems.  Returns (ns, r.size) and a status.
+    """
+    from .schedule import _blocks
+
+    ns = S0.shape[0]
+    shift = np.zeros(ns, dtype=np.int64) if shift is None else np.asarray(shift, np.int64)
+    lengths, ends = _blocks(r, hh, r_exact)
+    starts = ends - lengths
+    # frozen at the block's mean step s + (L - 1)/2 (a half-integer for even L: the mean
+    # of the two neighbouring steps); unit blocks (s < r_exact) are exact unit steps
+    lo_mid = starts + (lengths - 1) // 2
+    hi_mid = starts + lengths // 2
+    hp = tuple(np.ascontiguousarray(0.5 * (a + b)) for a, b in
+               zip(_hyper_arrays(opt, lo_mid), _hyper_arrays(opt, hi_mid), strict=True))
+    he = _hyper_arrays(opt, ends) if np.any(shift) else tuple(np.zeros(ends.size)
+                                                              for _ in range(4))
+    S = np.array(S0, dtype=np.float64, order="C")
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    f0 = np.ascontiguousarray(f0, dtype=np.float64)
+    rd = np.ascontiguousarray(rd, dtype=np.float64)
+    first = f0 + np.einsum("si,si->s", rd, S.sum(axis=1))
+    out = np.empty((ns, lengths.size))
+    st = _block_kernel(x, S, W, f0, float(s2), float(opt.batch_size), rd, shift,
+                       np.ascontiguousarray(lengths), *hp, *he, out)
+    vals = np.concatenate([first[:, None], out], axis=1)
+    return vals[:, np.searchsorted(np.r_[0, ends], r)], st
+
+
 def _blocks_run(x, f, m, f0, s2, opt, r, h, r_exact, X0=None, read=None, single=False):
     """Blocks with ``h`` and ``h/2``: (P of the h/2 run, error estimate, status).
 
     ``single=True`` runs ``h/2`` only and returns a zero error estimate (for the forcing
     and kernel, whose estimate is not used).
     """
-    from .schedule import _blocks
-
-    ca, cc, ce = opt.readout if read is None else read
+    rd = np.array([opt.readout if read is None else read], dtype=np.float64)
     if X0 is None:
         X0 = np.zeros((x.size, 3))
         X0[:, 0] = f
     res = []
     for hh in ((h / 2,) if single else (h, h / 2)):
-        lengths, ends = _blocks(r, hh, r_exact)
-        starts = ends - lengths
-        # frozen at the block's mean step s + (L - 1)/2 (a half-integer for even L: the mean
-        # of the two neighbouring steps)
-        lo_mid = starts + (lengths - 1) // 2
-        hi_mid = starts + lengths // 2
-        hp = tuple(np.ascontiguousarray(0.5 * (a + b)) for a, b in
-                   zip(_hyper_arrays(opt, lo_mid), _hyper_arrays(opt, hi_mid), strict=True))
-        out = np.empty(lengths.size)
-        A, C, E = (np.ascontiguousarray(X0[:, i], dtype=np.float64) for i in range(3))
-        p0 = f0 + ca * float(np.sum(A)) + cc * float(np.sum(C)) + ce * float(np.sum(E))
-        # the unit blocks (s < r_exact) by the unit-step kernel: same recursion, 10x cheaper
-        nu = int(np.searchsorted(ends, r_exact, side="right"))
-        if nu:
-            hu = _hyper_arrays(opt, np.arange(int(ends[nu - 1]), dtype=np.int64))
-            st = _unit_kernel(x, A, m, f0, s2, float(opt.batch_size), *hu, ca, cc, ce, A, C, E,
-                              0, np.ascontiguousarray(ends[:nu]), out[:nu])
-            if st != 0:
-                return None, None, st
-        rest = tuple(np.ascontiguousarray(a[nu:]) for a in hp)
-        st = _block_kernel(x, A, C, E, m, f0, s2, float(opt.batch_size), ca, cc, ce,
-                           np.ascontiguousarray(lengths[nu:]), *rest, out[nu:])
+        vals, st = _blocks_states(x, X0[None], m[None], [f0], s2, opt, r, hh, r_exact, rd)
         if st != 0:
             return None, None, st
-        vals = np.r_[p0, out]
-        res.append(vals[np.searchsorted(np.r_[0, ends], r)])
+        res.append(vals[0])
     if single:
         return res[0], np.zeros(r.size), 0
     return res[1], _block_error(r, res[0], res[1]), 0
@@ -1022,6 +1063,72 @@ def _frozen_limit(opt, x, w, f0, s2, step):
     return (f0 + s2 * kn) / (1.0 - kn) if kn < 1.0 else math.inf
 
 
+def _fused_blocks(meas, r, opt, s2, h):
+    """Blocks for a deterministic curve: every system on the union of both rules' nodes.
+
+    One ``h/2`` pass carries the loss over the fine rule, the loss over the coarse rule (the
+    quadrature error), and the forcing and kernel of both components (Eq. (9.19)), sharing
+    each node's propagator; one ``h`` pass over the fine rule gives the block error estimate.
+    The result equals :func:`momentum_loss` and :func:`momentum_forcing_kernel` with
+    ``method="blocks"`` up to rounding, except that the kernel's blocks are aligned with the
+    loss's (its frozen hyperparameters are those of the unshifted block, a difference of the
+    order of the block error).  Returns ``(fine, coarse, parts)``.
+    """
+    fx, cx = np.asarray(meas.nodes, float), np.asarray(meas.coarse_nodes, float)
+    kn = [opt.check_stable(a[a > 0], weights=np.asarray(w, float)[a > 0], steps=(0, int(r[-1])))
+          for a, w in ((fx, meas.eigen_weights), (cx, meas.coarse_eigen_weights))][0]
+    xall = np.r_[fx, cx]
+    keep = xall > 0
+    x, inv = np.unique(xall[keep], return_inverse=True)
+    n = x.size
+
+    def on_union(values, coarse=False):
+        vals = np.r_[np.zeros(fx.size), values] if coarse else np.r_[values, np.zeros(cx.size)]
+        return np.bincount(inv, weights=vals[keep], minlength=n)
+
+    pp = np.r_[meas.component > 0, np.zeros(cx.size, bool)][keep]
+    ac = np.r_[meas.component == 0, np.zeros(cx.size, bool)][keep]
+    f_all = np.r_[meas.forcing_weights, np.zeros(cx.size)][keep]
+    rho_all = np.r_[meas.eigen_weights, np.zeros(cx.size)][keep]
+    f_fine, w_fine = on_union(meas.forcing_weights), on_union(meas.eigen_weights)
+    f_c = on_union(meas.coarse_forcing_weights, True)
+    w_c = on_union(meas.coarse_eigen_weights, True)
+    g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
+    sg = g2 + g1 * g3
+    B = opt.batch_size
+    om = np.array([B * sg * sg, -B * sg * g1, B * g1 * g1])
+    S0 = np.zeros((6, n, 3))
+    S0[0, :, 0], S0[1, :, 0] = f_fine, f_c
+    S0[2, :, 0] = np.bincount(inv[pp], weights=f_all[pp], minlength=n)
+    S0[3, :, 0] = np.bincount(inv[ac], weights=f_all[ac], minlength=n)
+    S0[4] = np.outer(x * x * np.bincount(inv[pp], weights=rho_all[pp], minlength=n), om)
+    S0[5] = np.outer(x * x * np.bincount(inv[ac], weights=rho_all[ac], minlength=n), om)
+    m_fine, m_c = x * x * w_fine, x * x * w_c
+    W = np.zeros((6, n))
+    W[0], W[1] = m_fine, m_c
+    f0 = np.array([meas.limit_loss] * 2 + [0.0] * 4)
+    e1 = np.array([1.0, 0.0, 0.0])
+    rd = np.array([opt.readout, opt.readout, e1, e1, e1, e1], dtype=np.float64)
+    shift = np.array([0, 0, 0, 0, 1, 1])
+    x = np.ascontiguousarray(x)
+    half, st = _blocks_states(x, S0, W, f0, s2, opt, r, h / 2, 1000, rd, shift)
+    if st == 0:
+        full, st = _blocks_states(x, S0[:1], W[:1], f0[:1], s2, opt, r, h, 1000, rd[:1])
+    if st != 0 or not np.all(np.isfinite(half[0])):
+        raise ConvergenceError(f"loss_curve: {STATUS.get(st or 1)}")
+
+    def res(loss, err):
+        return MomentumLoss(r=r, loss=loss, total_loss=loss + s2, loss_error=err,
+                            kernel_norm=float(kn), limit_loss=math.nan, method="blocks",
+                            status=0, message=STATUS[0])
+
+    fine = res(half[0], _block_error(r, full[0], half[0]))
+    coarse = res(half[1], np.zeros(r.size))
+    parts = {"Fo": np.full(r.size, meas.limit_loss), "Fpp": half[2], "Fac": half[3],
+             "Kpp": half[4], "Kac": half[5]}
+    return fine, coarse, parts
+
+
 def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float = 0.01,
                          tol: float | None = None, throw: bool = True, cache_dir=None):
     r"""Deterministic loss curve of any optimizer with label noise (``loss_curve``).
@@ -1081,21 +1188,22 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     if tol is None:
         tol = max(1e3 * rtol, 1e-6) if opt.is_constant else 1e-3
     tol = as_real(tol, "tol", lower=0.0)
-    fine = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, opt,
-                         eigen_weights=meas.eigen_weights, noise_variance=s2, h=h)
-    coarse = momentum_loss(meas.coarse_nodes, meas.coarse_forcing_weights, meas.limit_loss, r,
-                           opt, eigen_weights=meas.coarse_eigen_weights, noise_variance=s2,
-                           h=h, throw=False)
-    parts = {"Fo": np.full(r.size, meas.limit_loss)}
-    ferr = np.zeros(r.size)
-    for name, sel in (("pp", meas.component > 0), ("ac", meas.component == 0)):
-        if np.any(sel):
-            fk = momentum_forcing_kernel(meas.nodes[sel], meas.forcing_weights[sel], 0.0, r,
-                                         opt, eigen_weights=meas.eigen_weights[sel], h=h)
-            parts["F" + name], parts["K" + name] = fk["forcing"], fk["kernel"]
-            ferr = ferr + fk["error"]["forcing"]
-        else:
-            parts["F" + name] = parts["K" + name] = np.zeros(r.size)
+    if not opt.is_constant and int(r[-1]) > 1000:
+        fine, coarse, parts = _fused_blocks(meas, r, opt, s2, h)
+    else:
+        fine = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, opt,
+                             eigen_weights=meas.eigen_weights, noise_variance=s2, h=h)
+        coarse = momentum_loss(meas.coarse_nodes, meas.coarse_forcing_weights,
+                               meas.limit_loss, r, opt, eigen_weights=meas.coarse_eigen_weights,
+                               noise_variance=s2, h=h, throw=False)
+        parts = {"Fo": np.full(r.size, meas.limit_loss)}
+        for name, sel in (("pp", meas.component > 0), ("ac", meas.component == 0)):
+            if np.any(sel):
+                fk = momentum_forcing_kernel(meas.nodes[sel], meas.forcing_weights[sel], 0.0,
+                                             r, opt, eigen_weights=meas.eigen_weights[sel], h=h)
+                parts["F" + name], parts["K" + name] = fk["forcing"], fk["kernel"]
+            else:
+                parts["F" + name] = parts["K" + name] = np.zeros(r.size)
     err = fine.loss_error + envelope(r, np.abs(fine.loss - coarse.loss))
     g, B = _rate_fields(opt)
     info = _info(_max_relative(err, fine.loss), tol, fine.status, "loss_curve", throw,
