@@ -344,33 +344,288 @@ def _first_amplitude(p, kappa, f, f0, delta, origin0, tau0):
     return (f0 * t / s + num) / d, s, d
 
 
+#: Recurrence steps between exact re-evaluations in :func:`_split_evaluate_kernel`.
+ANCHOR = 64
+#: A term is dropped once ``|R_i nu_i^r|`` is below ``DROP * eps`` times the sum of magnitudes.
+DROP = 2.0 ** -20
+
+
 @njit
 def _split_evaluate_kernel(mu, resid, a0, p_inf, r, out, err):
     """``out = p_inf (1 - nu_0^r) + a0 nu_0^r + sum_{i>0} resid_i nu_i^r`` and its rounding error.
 
     ``1 - nu_0^r = -expm1(r log1p(-mu_0))`` is accurate when ``r mu_0`` is tiny, and
     ``a0 = P(inf) + R_0`` is computed without cancellation (:func:`_first_amplitude`), so the
-    sum no longer cancels when ``P(inf) = F_0/(1 - ||K||)`` dwarfs ``P(r)``.  ``err`` gets
-    ``8 eps`` times the sum of the terms' magnitudes plus ``r mu_i nu_i^r`` times their
-    amplitudes (rounding of the terms and of the exponents).
+    sum no longer cancels when ``P(inf) = F_0/(1 - ||K||)`` dwarfs ``P(r)``.  ``r`` must be
+    non-decreasing.
+
+    Cost.  Each term ``t_i = resid_i nu_i^r`` is evaluated as ``resid_i exp(r log1p(-mu_i))``,
+    except along runs of equally spaced ``r`` (spacing ``h``, e.g. every iteration), where it
+    is advanced by one multiplication, ``t_i <- t_i nu_i^h``, and re-evaluated exactly every
+    :data:`ANCHOR` points.  A term is dropped for good once ``|t_i|`` falls below
+    ``DROP * eps`` times the sum of the magnitudes (terms only shrink as ``r`` grows; ``mu``
+    sorted increasingly after index 0 drops them from the end); the dropped magnitude,
+    decayed at the slowest dropped rate, is added to ``err``.
+
+    ``err`` gets ``8 eps`` times the sum of the terms' magnitudes plus ``r mu_i |t_i|``
+    (rounding of the terms and of the exponents), ``eps (2 + h mu_i) k |t_i|`` after ``k``
+    multiplications since the last exact evaluation, and the dropped magnitude.
     """
     n = mu.shape[0]
+    m = r.shape[0]
     eps = 2.220446049250313e-16
-    for j in range(r.shape[0]):
-        rj = float(r[j])
-        lg = rj * math.log1p(-mu[0])
-        e0 = math.exp(lg)
-        t0 = -p_inf * math.expm1(lg)
-        t1 = a0 * e0
-        s = t0 + t1
-        bound = abs(t0) + abs(t1) + (abs(p_inf) + abs(a0)) * e0 * rj * mu[0]
-        for i in range(1, n):
-            ti = resid[i] * math.exp(rj * math.log1p(-mu[i]))
-            s += ti
-            bound += abs(ti) * (1.0 + rj * mu[i])
-        out[j] = s
-        err[j] = 8.0 * eps * bound
+    lg = np.empty(n)
+    for i in range(n):
+        lg[i] = math.log1p(-mu[i])
+    t = np.zeros(n)
+    fac = np.zeros(n)
+    n_act = n  # terms 1..n_act-1 are live
+    dropped = 0.0  # magnitude bound of the dropped terms at the current r
+    lg_drop = -math.inf  # slowest decay rate among them
+    h_fac = -1  # spacing for which fac = nu^h holds (-1: none)
+    k = ANCHOR  # multiplications since the last exact evaluation
+    r_prev = 0
+    h_last = -1  # spacing of the previous step
+    for j in range(m):
+        rj = r[j]
+        if j > 0 and rj == r_prev:
+            out[j] = out[j - 1]
+            err[j] = err[j - 1]
+            continue
+        h = rj - r_prev
+        if j > 0:
+            dropped *= math.exp(float(h) * lg_drop)
+        x = float(rj)
+        recur = j > 0 and h == h_fac and k < ANCHOR
+        if recur:
+            k += 1
+            for i in range(1, n_act):
+                t[i] *= fac[i]
+        else:
+            if j > 1 and h == h_last:
+                hf = float(h)
+                for i in range(1, n_act):
+                    fac[i] = math.exp(hf * lg[i])
+                h_fac = h
+            else:
+                h_fac = -1
+            k = 0
+            for i in range(1, n_act):
+                t[i] = resid[i] * math.exp(x * lg[i])
+        # four partial sums (fixed order, no reassociation by the compiler)
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        a0_ = 0.0
+        a1_ = 0.0
+        a2_ = 0.0
+        a3_ = 0.0
+        b0 = 0.0
+        b1 = 0.0
+        b2 = 0.0
+        b3 = 0.0
+        i = 1
+        while i + 3 < n_act:
+            u0 = t[i]
+            u1 = t[i + 1]
+            u2 = t[i + 2]
+            u3 = t[i + 3]
+            s0 += u0
+            s1 += u1
+            s2 += u2
+            s3 += u3
+            a0_ += abs(u0)
+            a1_ += abs(u1)
+            a2_ += abs(u2)
+            a3_ += abs(u3)
+            b0 += abs(u0) * mu[i]
+            b1 += abs(u1) * mu[i + 1]
+            b2 += abs(u2) * mu[i + 2]
+            b3 += abs(u3) * mu[i + 3]
+            i += 4
+        while i < n_act:
+            s0 += t[i]
+            a0_ += abs(t[i])
+            b0 += abs(t[i]) * mu[i]
+            i += 1
+        mag = (a0_ + a1_) + (a2_ + a3_)
+        magmu = (b0 + b1) + (b2 + b3)
+        lg0 = x * lg[0]
+        e0 = math.exp(lg0)
+        v0 = -p_inf * math.expm1(lg0)
+        v1 = a0 * e0
+        total = abs(v0) + abs(v1) + mag
+        out[j] = (v0 + v1) + ((s0 + s1) + (s2 + s3))
+        bound = (total + (abs(p_inf) + abs(a0)) * e0 * x * mu[0] + x * magmu
+                 + 0.125 * k * (2.0 * mag + float(h) * magmu))
+        err[j] = 8.0 * eps * bound + dropped
+        # drop the terms that no longer matter, from the fast end
+        cut = DROP * eps * total
+        while n_act > 1 and abs(t[n_act - 1]) <= cut:
+            n_act -= 1
+            dropped += abs(t[n_act])
+            if lg[n_act] > lg_drop:
+                lg_drop = lg[n_act]
+        r_prev = rj
+        h_last = h
     return 0
+
+
+@njit
+def _power_sums_kernel(lg, w, part, group, r, out):
+    """Two weighted sums of powers ``q_k^r = exp(r lg_k)``, split in parts and groups.
+
+    For ``c = 0, 1`` (the rows of ``w``) and non-decreasing ``r``:
+    ``out[j, 2c + p] = sum_{k: part_k = p} w[c, k] q_k^{r_j}`` (``p = 0, 1``; modes with
+    ``part_k = -1`` enter only the group sums) and
+    ``out[j, 4 + c] = sum_g |sum_{k: group_k = g} w[c, k] q_k^{r_j}|``.
+    Powers are advanced by one multiplication along runs of equally spaced ``r`` and
+    re-evaluated exactly every :data:`ANCHOR` points, as in :func:`_split_evaluate_kernel`.
+    With ``lg`` sorted decreasingly, a mode is dropped for good (from the end) once its terms
+    are below ``DROP * eps`` times the sums of magnitudes of the parts it belongs to.
+    """
+    n = lg.shape[0]
+    ng = 1
+    for k in range(n):
+        if group[k] + 1 > ng:
+            ng = group[k] + 1
+    gf = np.zeros(ng)
+    gk = np.zeros(ng)
+    t = np.zeros(n)
+    fac = np.zeros(n)
+    eps = 2.220446049250313e-16
+    n_act = n
+    h_fac = -1
+    h_last = -1
+    k_rec = ANCHOR
+    r_prev = 0
+    for j in range(r.shape[0]):
+        rj = r[j]
+        if j > 0 and rj == r_prev:
+            for c in range(6):
+                out[j, c] = out[j - 1, c]
+            continue
+        h = rj - r_prev
+        exact = not (j > 0 and h == h_fac and k_rec < ANCHOR)
+        if exact:
+            if j > 1 and h == h_last:
+                for k in range(n_act):
+                    fac[k] = math.exp(float(h) * lg[k])
+                h_fac = h
+            else:
+                h_fac = -1
+            k_rec = 0
+            x = float(rj)
+            for k in range(n_act):
+                t[k] = math.exp(x * lg[k])
+        else:
+            k_rec += 1
+            for k in range(n_act):
+                t[k] *= fac[k]
+        f0 = 0.0
+        f1 = 0.0
+        k0 = 0.0
+        k1 = 0.0
+        gf[:] = 0.0
+        gk[:] = 0.0
+        cur = group[0] if n_act else 0
+        sf = 0.0
+        sk = 0.0
+        for k in range(n_act):
+            a = w[0, k] * t[k]
+            b = w[1, k] * t[k]
+            p = part[k]
+            if p == 0:
+                f0 += a
+                k0 += b
+            elif p == 1:
+                f1 += a
+                k1 += b
+            g = group[k]
+            if g != cur:  # group sums in registers while the group does not change
+                gf[cur] += sf
+                gk[cur] += sk
+                cur = g
+                sf = 0.0
+                sk = 0.0
+            sf += a
+            sk += b
+        gf[cur] += sf
+        gk[cur] += sk
+        ef = 0.0
+        ek = 0.0
+        for g in range(ng):
+            ef += abs(gf[g])
+            ek += abs(gk[g])
+        out[j, 0] = f0
+        out[j, 1] = f1
+        out[j, 2] = k0
+        out[j, 3] = k1
+        out[j, 4] = ef
+        out[j, 5] = ek
+        if exact and n_act > 0:  # drop the modes that no longer matter, from the fast end
+            m00 = 0.0
+            m01 = 0.0
+            m10 = 0.0
+            m11 = 0.0
+            for k in range(n_act):
+                if part[k] == 0:
+                    m00 += abs(w[0, k]) * t[k]
+                    m10 += abs(w[1, k]) * t[k]
+                elif part[k] == 1:
+                    m01 += abs(w[0, k]) * t[k]
+                    m11 += abs(w[1, k]) * t[k]
+            while n_act > 0:
+                k = n_act - 1
+                p = part[k]
+                mf = m00 if p == 0 else (m01 if p == 1 else m00 + m01)
+                mk = m10 if p == 0 else (m11 if p == 1 else m10 + m11)
+                cut = DROP * eps
+                if abs(w[0, k]) * t[k] > cut * mf or abs(w[1, k]) * t[k] > cut * mk:
+                    break
+                n_act -= 1
+        r_prev = rj
+        h_last = h
+    return 0
+
+
+def power_sums(logq, weights, part, group, r):
+    r"""Two weighted sums of powers :math:`q_k^r`, by part and by group, at many ``r``.
+
+    Parameters
+    ----------
+    logq : array_like
+        :math:`\log q_k \le 0`.
+    weights : array_like, shape (2, n)
+        Weights :math:`w_{ck}` of the two sums (e.g. forcing and kernel).
+    part : array_like of int
+        0 or 1: the part of the sums each mode belongs to; -1: only in the group sums.
+    group : array_like of int
+        Group of each mode (``>= 0``).
+    r : array_like of int
+        Iterations (any order; equally spaced runs, e.g. every iteration, are cheapest).
+
+    Returns
+    -------
+    ndarray, shape (len(r), 6)
+        Columns :math:`\sum_{part\,0} w_0 q^r`, :math:`\sum_{part\,1} w_0 q^r`, the same for
+        :math:`w_1`, then :math:`\sum_g |\sum_{k \in g} w_{ck} q_k^r|` for ``c = 0, 1``.
+        Modes below ``DROP * eps`` of their part's sum of magnitudes are dropped.
+    """
+    lg = np.asarray(logq, dtype=np.float64)
+    order = np.argsort(-lg, kind="stable")  # slow to fast decay
+    r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
+    rs = np.argsort(r, kind="stable")
+    out = np.empty((r.size, 6))
+    _power_sums_kernel(np.ascontiguousarray(lg[order]),
+                       np.ascontiguousarray(np.asarray(weights, dtype=np.float64)[:, order]),
+                       np.ascontiguousarray(np.asarray(part, dtype=np.int64)[order]),
+                       np.ascontiguousarray(np.asarray(group, dtype=np.int64)[order]),
+                       np.ascontiguousarray(r[rs]), out)
+    res = np.empty_like(out)
+    res[rs] = out
+    return res
 
 
 @njit
@@ -533,10 +788,13 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None, roots
         mu, resid = np.r_[0.0, mu], np.r_[0.0, resid]
         a0 = 0.0
     r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
+    order = np.r_[0, 1 + np.argsort(mu[1:], kind="stable")]  # slow to fast: see the kernel
+    rs = np.argsort(r, kind="stable")  # the kernel needs non-decreasing r
     out = np.empty(r.size)
     err = np.empty(r.size)
-    _split_evaluate_kernel(np.ascontiguousarray(mu), np.ascontiguousarray(resid), float(a0),
-                           p_inf, r, out, err)
+    _split_evaluate_kernel(np.ascontiguousarray(mu[order]), np.ascontiguousarray(resid[order]),
+                           float(a0), p_inf, np.ascontiguousarray(r[rs]), out, err)
+    out[rs], err[rs] = out.copy(), err.copy()
     return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": 1.0 - delta,
                  "one_minus_norm": delta, "first_amplitude": float(a0),
                  "slope": float(slope), "rounding_error": err, "poles": pk, "origin": origin,
