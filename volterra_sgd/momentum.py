@@ -212,7 +212,7 @@ def _power_apply(N, L, S, k, skip, u, v, o, Dp, T):
 @njit
 def _block_kernel(x, S, W, f0, s2, B, rd, shift, lengths, g1, g2, g3, dl, e1, e2, e3, e4,
                   out):
-    """Geometric blocks (Eq. (9.18)) for ``ns`` systems on the same nodes, in one pass.
+    r"""Geometric blocks (Eq. (9.18)) for ``ns`` systems on the same nodes, in one pass.
 
     ``S[s]`` (shape (n, 3)) is the initial state of system ``s``, advanced in place; its
     drive weights are ``W[s]`` (the :math:`m_i`; 0 for a free response), its loss
