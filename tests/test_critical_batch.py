@@ -137,3 +137,31 @@ def test_validation(kwargs, match):
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
         vs.critical_batch_size(vs.PLRF(1.0, 0.7, 100, 10), **args)
+
+
+def test_cli_writes_table_summary_and_figures(tmp_path, capsys):
+    import json
+
+    from volterra_sgd.cli import main
+
+    out = tmp_path / "cb"
+    assert main(["critical-batch", "--alpha", "1.0", "--beta", "0.7", "--d", "20",
+                 "--targets", "0.1", "0.03", "--batch-sizes", "1", "4", "16",
+                 "--lr-fractions", "0.5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "B_crit" in text
+    summ = json.loads((out / "critical_batch.json").read_text())
+    res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 200, 20), [0.1, 0.03],
+                                 batch_sizes=[1, 4, 16], lr_fractions=[0.5])
+    np.testing.assert_allclose(summ["critical_batch_size"], res.critical_batch_size)
+    rows = np.loadtxt(out / "critical_batch.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(rows[:, 2], res.steps.ravel())
+    assert (out / "critical_batch.png").exists() and (out / "critical_batch_size.pdf").exists()
+    # one-line errors naming the options, status 2
+    assert main(["critical-batch", "--alpha", "1.0", "--beta", "0.7", "--d", "20",
+                 "--targets", "1e-9", "--batch-sizes", "1", "2", "4", "--lr-fractions", "0.5",
+                 "--max-steps", "1e4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--targets" in err and "--max-steps" in err
+    assert main(["critical-batch", "--alpha", "1", "--beta", "0.7", "--d", "20", "--targets",
+                 "0.1", "--lr-fractions", "1.5", "--out", str(out)]) == 2

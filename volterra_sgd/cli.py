@@ -807,8 +807,101 @@ def _run_fit(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ critical-batch
+def _add_critical_batch(sub) -> None:
+    p = sub.add_parser(
+        "critical-batch", help="critical batch size B_crit(L) from exact curves (Kaplan-style)",
+        description="For each batch size B, tune the learning rate over fractions of the "
+                    "largest stable rate, read the steps S(B) to each target loss off the "
+                    "deterministic curve, fit the hyperbola (S/S_min - 1)(E/E_min - 1) = 1 "
+                    "with E = B S and report B_crit = E_min/S_min and its power law in the "
+                    "loss (documentation: Theory, Sec. 18; Scaling laws).  Writes "
+                    "critical_batch.csv (+ .json), critical_batch.json and figures into --out.")
+    p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
+    p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
+    p.add_argument("--d", type=_positive_int, required=True, help="model size d")
+    p.add_argument("--v", type=_positive_int, default=None, help="hidden dimension v > d "
+                   "(default 10 d)")
+    p.add_argument("--targets", type=_positive_float, nargs="+", required=True,
+                   help="target losses L (below the initial loss, above the limit loss)")
+    p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=None,
+                   help="batch sizes, at least 3 (default 1 2 4 ... 1024)")
+    p.add_argument("--lr-fractions", type=_unit_interval, nargs="+", default=None,
+                   help="learning rates as fractions in (0, 1) of the largest stable rate "
+                        "(default 0.05 0.1 0.2 ... 0.9 0.95)")
+    p.add_argument("--max-steps", type=_positive_float, default=1e10,
+                   help="horizon of each curve (default 1e10)")
+    p.add_argument("--no-plots", action="store_true", help="do not write figures")
+    p.add_argument("--out", required=True, type=_output_dir,
+                   help="output directory (created if missing)")
+    p.set_defaults(run=_run_critical_batch)
+
+
+def _run_critical_batch(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .critical_batch import critical_batch_size
+    from .io import _atomic_write, _csv_with_sidecar, _format_meta, _json_bytes
+    from .model import PLRF
+
+    model = PLRF(alpha=args.alpha, beta=args.beta, v=10 * args.d if args.v is None else args.v,
+                 d=args.d)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        res = critical_batch_size(model, args.targets, batch_sizes=args.batch_sizes,
+                                  lr_fractions=args.lr_fractions, max_steps=args.max_steps)
+    except ValueError as exc:  # name the options, not the Python parameters
+        text = str(exc)
+        for name, opt in (("target_losses", "--targets"), ("lr_fractions", "--lr-fractions"),
+                          ("max_steps", "--max-steps"), ("batch_sizes", "--batch-sizes")):
+            text = text.replace(name, opt)
+        raise ValueError(text) from None
+    nt, nb = res.steps.shape
+    csv = out / "critical_batch.csv"
+    side = {"kind": "CriticalBatchTable", **_format_meta(),
+            "description": "steps S and examples E = B S to each target loss at each batch "
+                           "size, with the tuned learning rate",
+            "units": {"target_loss": "L", "batch_size": "B", "steps": "S(B), real-valued",
+                      "examples": "E = B S", "learning_rate": "tuned gamma"},
+            "model": {"alpha": model.alpha, "beta": model.beta, "v": model.v, "d": model.d},
+            "summary": "critical_batch.json"}
+    files = _csv_with_sidecar(str(csv), {
+        "target_loss": np.repeat(res.target_losses, nb), "batch_size": np.tile(res.batch_sizes, nt),
+        "steps": res.steps.ravel(), "examples": res.examples.ravel(),
+        "learning_rate": res.learning_rates.ravel()}, side)
+    files[str(out / "critical_batch.json")] = _json_bytes(
+        {**_format_meta(), "model": side["model"], **res.summary()}, indent=1)
+    _atomic_write(files)
+    print(f"PLRF alpha={model.alpha:g}, beta={model.beta:g}, v={model.v}, d={model.d}: "
+          f"{nb} batch sizes {res.batch_sizes[0]}..{res.batch_sizes[-1]}, "
+          f"{res.lr_fractions.size} learning rates per batch size")
+    print(f"{'L':>10} {'S_min':>11} {'E_min':>11} {'B_crit':>8} {'hyperbola rms':>14}")
+    for i in range(nt):
+        print(f"{res.target_losses[i]:>10.4g} {res.min_steps[i]:>11.5g} "
+              f"{res.min_examples[i]:>11.5g} {res.critical_batch_size[i]:>8.4g} "
+              f"{res.hyperbola_residual[i]:>14.3g}")
+    if math.isfinite(res.exponent):
+        lo, hi = res.exponent_ci
+        print(f"B_crit ~ L^-b: b = {res.exponent:.4f}  95% [{lo:.4f}, {hi:.4f}]")
+    print(f"time {res.seconds:.1f} s; wrote {csv}, {csv}.json, {out / 'critical_batch.json'}")
+    if not args.no_plots:
+        from .plotting import plot_critical_batch, plot_critical_batch_size
+
+        for name, fn in (("critical_batch", plot_critical_batch),
+                         ("critical_batch_size", plot_critical_batch_size)):
+            ax = fn(res)
+            ax.set_title(f"PLRF α={model.alpha:g}, β={model.beta:g}, d={model.d}")
+            for ext in ("png", "pdf"):
+                _save_figure(ax.figure, out / f"{name}.{ext}", dpi=130)
+        print(f"wrote figures critical_batch, critical_batch_size (.png, .pdf) in {out}")
+    return 0
+
+
 _SUBCOMMANDS = [_add_demo, _add_curve, _add_phases, _add_ridge, _add_validate,
-                _add_compute_optimal, _add_fit]
+                _add_compute_optimal, _add_fit, _add_critical_batch]
 
 
 def build_parser() -> argparse.ArgumentParser:

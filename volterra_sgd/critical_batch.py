@@ -95,7 +95,7 @@ class CriticalBatchResult:
     Examples
     --------
     >>> import volterra_sgd as vs
-    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 400, 40), [3e-2, 1e-2],
+    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 200, 20), [1e-1, 3e-2],
     ...                              batch_sizes=[1, 4, 16, 64], lr_fractions=[0.5, 0.9])
     >>> res.steps.shape, bool(res.critical_batch_size[1] > res.critical_batch_size[0])
     ((2, 4), True)
@@ -336,7 +336,7 @@ def critical_batch_size(model, target_losses, *, batch_sizes=None, lr_fractions=
     Examples
     --------
     >>> import volterra_sgd as vs
-    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 400, 40), [1e-2],
+    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 200, 20), [3e-2],
     ...                              batch_sizes=[1, 4, 16, 64], lr_fractions=[0.5, 0.9])
     >>> bool(res.min_steps[0] < res.steps[0, 0]), bool(res.hyperbola_residual[0] < 0.1)
     (True, True)

@@ -23,6 +23,8 @@ __all__ = [
     "plot_compute_optimal_curves",
     "plot_optimal_size",
     "plot_isoflop_slices",
+    "plot_critical_batch",
+    "plot_critical_batch_size",
 ]
 
 
@@ -517,4 +519,92 @@ def plot_isoflop_slices(result, ax=None, *, n_slices: int = 6):
     ax.set_xlabel("model size d")
     ax.set_ylabel("loss at fixed compute")
     ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+# ======================================================================= critical batch size
+def plot_critical_batch(result, ax=None):
+    r"""Steps against examples to each target, with the fitted hyperbolas (Eq. (18.2)).
+
+    Parameters
+    ----------
+    result : CriticalBatchResult
+        From :func:`volterra_sgd.critical_batch_size`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_critical_batch
+    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 200, 20), [1e-1, 3e-2],
+    ...                              batch_sizes=[1, 4, 16], lr_fractions=[0.5])
+    >>> ax = plot_critical_batch(res)
+    >>> ax.get_xscale(), ax.get_yscale()
+    ('log', 'log')
+    >>> plt.close(ax.figure)
+    """
+    from matplotlib import colormaps
+
+    ax = _new_axes(ax)
+    cmap = colormaps["viridis"]
+    n = result.target_losses.size
+    B = np.geomspace(result.batch_sizes[0] / 4, result.batch_sizes[-1] * 4, 200)
+    for i, L in enumerate(result.target_losses):
+        c = cmap(0.9 * i / max(1, n - 1))
+        ax.loglog(result.examples[i], result.steps[i], "o", ms=4, color=c,
+                  label=f"L = {L:.3g}: B_crit = {result.critical_batch_size[i]:.3g}")
+        S = result.min_steps[i] + result.min_examples[i] / B
+        ax.loglog(B * S, S, "-", lw=1, color=c)
+        ax.loglog(2 * result.min_examples[i], 2 * result.min_steps[i], "*", ms=9, color=c,
+                  mec="k", mew=0.5)
+    ax.set_xlabel("examples E = B S")
+    ax.set_ylabel("steps S")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_critical_batch_size(result, ax=None):
+    r"""Critical batch size against the target loss with its power law (Eq. (18.4)).
+
+    Parameters
+    ----------
+    result : CriticalBatchResult
+        From :func:`volterra_sgd.critical_batch_size`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, volterra_sgd as vs
+    >>> from volterra_sgd.plotting import plot_critical_batch_size
+    >>> res = vs.critical_batch_size(vs.PLRF(1.0, 0.7, 200, 20), [1e-1, 3e-2],
+    ...                              batch_sizes=[1, 4, 16], lr_fractions=[0.5])
+    >>> ax = plot_critical_batch_size(res)
+    >>> bool(ax.xaxis_inverted())
+    True
+    >>> plt.close(ax.figure)
+    """
+    ax = _new_axes(ax)
+    L = result.target_losses
+    ax.loglog(L, result.critical_batch_size, "o", color="tab:blue", label="B_crit = E_min/S_min")
+    if math.isfinite(result.exponent):
+        lo, hi = result.exponent_ci
+        ci = f" [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else ""
+        Lg = np.geomspace(L.min(), L.max(), 50)
+        ax.loglog(Lg, result.prefactor * Lg ** -result.exponent, "r-", lw=1.2,
+                  label=f"B_crit ∝ L^-b, b = {result.exponent:.3f}{ci}")
+    if not ax.xaxis_inverted():
+        ax.invert_xaxis()
+    ax.set_xlabel("target loss L (falling to the right)")
+    ax.set_ylabel("critical batch size")
+    ax.legend(fontsize=8)
     return ax
