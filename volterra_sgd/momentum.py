@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import prange
 
 from ._numba import njit
 from ._validation import as_iterations, as_real
@@ -340,59 +341,156 @@ def _secular_value(eta, org, t, eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0,
 
 
 @njit
+def _secular_rest(eta, org, t, jo, eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0):
+    """Value and derivative of the secular sum at ``eta = org + t`` without ``cs[jo]/t``.
+
+    As :func:`_secular_value` (both in one pass), leaving out the pole term of slow pole
+    ``jo`` (the origin ``org = eps[jo]``); ``jo = -1`` leaves out nothing.
+    """
+    val = 0.0
+    der = 0.0
+    for j in range(eps.shape[0]):
+        qd = eta * eta + b1[j] * eta + b0[j]
+        ln = l1[j] * eta + l0[j]
+        val += ln / qd
+        der += (l1[j] * qd - ln * (2.0 * eta + b1[j])) / (qd * qd)
+        if j != jo:
+            dist = (org - eps[j]) + t
+            val += cs[j] / dist
+            der -= cs[j] / (dist * dist)
+    for j in range(q2.shape[0]):
+        num = (q2[j] * eta + q1[j]) * eta + q0[j]
+        den = ((eta + a2[j]) * eta + a1[j]) * eta + a0[j]
+        val += num / den
+        dnum = 2.0 * q2[j] * eta + q1[j]
+        dden = (3.0 * eta + 2.0 * a2[j]) * eta + a1[j]
+        der += (dnum * den - num * dden) / (den * den)
+    return val, der
+
+
+@njit
+def _one_secular_root(k, eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0):
+    r"""Root of ``H(eta) = 1`` in bracket ``k`` (see :func:`_secular_roots`): (org, t, status).
+
+    Newton on :math:`\phi(t) = t\,(1 - H(o + t))`, from which the pole at the origin
+    :math:`o` has been divided out (nearly linear in ``t`` when the root is close to ``o``),
+    safeguarded by the sign bracket; bisection on ``|t|`` when Newton leaves it or stalls.
+    """
+    ns = eps.shape[0]
+    left = eps[k]
+    right = eps[k + 1] if k + 1 < ns else 0.0
+    gap = right - left
+    if not gap > 0.0:
+        return 0.0, 0.0, 3
+    half = 0.5 * gap
+    fmid = 1.0 - _secular_value(left + half, left, half, eps, cs, l1, l0, b1, b0, q2, q1,
+                                q0, a2, a1, a0, False)
+    if fmid > 0.0:      # root in (left, mid): f -> -inf at left+
+        org = left
+        sgn = 1.0
+        want = -1.0     # sign of f near the origin
+        jo = k
+    else:               # root in (mid, right): f -> +inf at right- (or 1 - ||K|| at 0)
+        org = right
+        sgn = -1.0
+        want = 1.0
+        jo = k + 1 if k + 1 < ns else np.int64(-1)
+    lo = 0.0            # |t| with f of the near sign (want)
+    hi = half           # |t| with f of the far sign
+    if jo >= 0:
+        co = cs[jo]
+        rv, rd = _secular_rest(org, org, 0.0, jo, eps, cs, l1, l0, b1, b0, q2, q1, q0,
+                               a2, a1, a0)
+        den = 1.0 - rv
+        s = sgn * co / den if den != 0.0 else -1.0
+        for _ in range(100):
+            if not (lo < s < hi):
+                s = 0.5 * (lo + hi)
+            t = sgn * s
+            rv, rd = _secular_rest(org + t, org, t, jo, eps, cs, l1, l0, b1, b0, q2, q1,
+                                   q0, a2, a1, a0)
+            f = 1.0 - co / t - rv
+            if f * want > 0.0:
+                lo = s
+            else:
+                hi = s
+            # phi = t f = t - co - t R,  phi' = 1 - R - t R'
+            dphi = 1.0 - rv - t * rd
+            tn = t - (t * f) / dphi if dphi != 0.0 else t
+            sn = sgn * tn
+            if abs(sn - s) <= 4e-16 * s or hi - lo <= 4e-16 * hi:
+                if lo < sn < hi:
+                    return org, sgn * sn, 0
+                return org, sgn * s, 0
+            s = sn
+    # the bracket ending at 0 (no pole there), or Newton did not settle: halve, then bisect
+    hi = half
+    lo = 0.5 * half
+    found = False
+    for _ in range(1100):
+        fl = 1.0 - _secular_value(org + sgn * lo, org, sgn * lo, eps, cs, l1, l0, b1, b0,
+                                  q2, q1, q0, a2, a1, a0, False)
+        if fl * want > 0.0:
+            found = True
+            break
+        hi = lo
+        lo = 0.5 * lo
+        if lo == 0.0:
+            break
+    if not found:
+        return org, 0.0, 4
+    for _ in range(200):   # bisection on |t| in [lo, hi], hi <= 2 lo
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        fm = 1.0 - _secular_value(org + sgn * mid, org, sgn * mid, eps, cs, l1, l0, b1, b0,
+                                  q2, q1, q0, a2, a1, a0, False)
+        if fm * want > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return org, sgn * 0.5 * (lo + hi), 0
+
+
+@njit(parallel=True)
 def _secular_roots(eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0, org_out, t_out):
     """Find one root of ``H(eta) = 1`` per bracket between slow poles (Eq. (9.16)).
 
     The brackets are the intervals between consecutive slow poles and ``(eps_max, 0)``;
     ``eps`` ascending, every ``cs > 0``.  Root ``j`` is ``org_out[j] + t_out[j]`` with
-    ``org_out`` its nearer bracket end.  Returns a status.
+    ``org_out`` its nearer bracket end.  The roots are independent: one parallel loop over
+    them.  Returns a status.
     """
     ns = eps.shape[0]
-    for k in range(ns):
-        left = eps[k]
-        right = eps[k + 1] if k + 1 < ns else 0.0
-        gap = right - left
-        if not gap > 0.0:
-            return 3
-        half = 0.5 * gap
-        fmid = 1.0 - _secular_value(left + half, left, half, eps, cs, l1, l0, b1, b0, q2, q1,
-                                    q0, a2, a1, a0, False)
-        if fmid > 0.0:      # root in (left, mid): f -> -inf at left+
-            org = left
-            sgn = 1.0
-            want = -1.0     # sign of f near the origin
-        else:               # root in (mid, right): f -> +inf at right- (or 1 - ||K|| at 0)
-            org = right
-            sgn = -1.0
-            want = 1.0
-        hi = half           # |t| with f of the far sign
-        lo = 0.5 * half
-        found = False
-        for _ in range(1100):
-            fl = 1.0 - _secular_value(org + sgn * lo, org, sgn * lo, eps, cs, l1, l0, b1, b0,
-                                      q2, q1, q0, a2, a1, a0, False)
-            if fl * want > 0.0:
-                found = True
-                break
-            hi = lo
-            lo = 0.5 * lo
-            if lo == 0.0:
-                break
-        if not found:
-            return 4
-        for _ in range(200):   # bisection on |t| in [lo, hi], hi <= 2 lo
-            mid = 0.5 * (lo + hi)
-            if mid <= lo or mid >= hi:
-                break
-            fm = 1.0 - _secular_value(org + sgn * mid, org, sgn * mid, eps, cs, l1, l0, b1, b0,
-                                      q2, q1, q0, a2, a1, a0, False)
-            if fm * want > 0.0:
-                lo = mid
-            else:
-                hi = mid
-        org_out[k] = org
-        t_out[k] = sgn * 0.5 * (lo + hi)
-    return 0
+    st = np.zeros(ns, dtype=np.int64)
+    for k in prange(ns):
+        o, t, s = _one_secular_root(np.int64(k), eps, cs, l1, l0, b1, b0, q2, q1, q0, a2, a1, a0)
+        org_out[k] = o
+        t_out[k] = t
+        st[k] = s
+    return int(np.max(st)) if ns else 0
+
+
+@njit(parallel=True)
+def _amplitudes(org, t, eps, b1, b0, cH, lH1, lH0, qH2, qH1, qH0, cF, lF1, lF0, qF2, qF1,
+                qF0, cC, lC1, lC0, qC2, qC1, qC0, a2, a1, a0, f0s2, readout, amp):
+    """Amplitude of each secular root (Eq. (9.16)); ``readout`` multiplies by the readout sum.
+
+    Root ``j`` is ``org[j] + t[j]``; ``R_j = ((F_0 + sigma^2)/eta_j + F(eta_j))/(-H'(eta_j))``.
+    """
+    for j in prange(org.shape[0]):
+        o = org[j]
+        tj = t[j]
+        ej = o + tj
+        dH = _secular_value(ej, o, tj, eps, cH, lH1, lH0, b1, b0, qH2, qH1, qH0, a2, a1, a0,
+                            True)
+        Fv = _secular_value(ej, o, tj, eps, cF, lF1, lF0, b1, b0, qF2, qF1, qF0, a2, a1, a0,
+                            False)
+        rj = (f0s2 / ej + Fv) / (-dH)
+        if readout:
+            rj *= _secular_value(ej, o, tj, eps, cC, lC1, lC0, b1, b0, qC2, qC1, qC0, a2, a1,
+                                 a0, False)
+        amp[j] = rj
 
 
 # ========================================================================= setup (NumPy)
@@ -552,19 +650,10 @@ def _closed_form_setup(x, f, m, f0, s2, B, hp, read) -> _ClosedForm:
     Fn = tuple(arr(k[rest]) for k in kF)
     Cn = tuple(arr(k[rest]) for k in kC)
     e_args = (arr(eps), arr(b1), arr(b0))
-    for j in range(eps.size):
-        o, tj, ej = float(org[j]), float(t[j]), float(eta[j])
-        dH = _secular_value(ej, o, tj, e_args[0], arr(cH), arr(lH1), arr(lH0), e_args[1],
-                            e_args[2], *Hn, *(arr(c) for c in cub), True)
-        Fv = _secular_value(ej, o, tj, e_args[0], arr(cF), arr(lF1), arr(lF0), e_args[1],
-                            e_args[2], *Fn, *(arr(c) for c in cub), False)
-        Rj = ((f0 + s2) / ej + Fv) / (-dH)
-        if tuple(read) == (1.0, 0.0, 0.0):
-            amp[j] = Rj
-        else:
-            Cv = _secular_value(ej, o, tj, e_args[0], arr(cC), arr(lC1), arr(lC0), e_args[1],
-                                e_args[2], *Cn, *(arr(c) for c in cub), False)
-            amp[j] = Rj * Cv
+    cub = tuple(arr(c) for c in cub)
+    _amplitudes(org, t, e_args[0], e_args[1], e_args[2], arr(cH), arr(lH1), arr(lH0), *Hn,
+                arr(cF), arr(lF1), arr(lF0), *Fn, arr(cC), arr(lC1), arr(lC0), *Cn, *cub,
+                float(f0 + s2), tuple(read) != (1.0, 0.0, 0.0), amp)
     p_inf = (f0 + s2 * kn) / (1.0 - kn)
     if tuple(read) == (1.0, 0.0, 0.0):
         read_inf = p_inf
