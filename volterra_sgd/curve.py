@@ -23,7 +23,7 @@ import numpy as np
 
 from ._secular import norm_perturbation, solve_exponential_volterra
 from ._validation import as_int, as_iterations, as_positive_real, as_real
-from .forcing import _one_minus_q, deterministic_measure, forcing_and_kernel
+from .forcing import _dynamics_measures, _one_minus_q, deterministic_measure, forcing_and_kernel
 from .model import PLRF, SpectralModel
 from .schedule import envelope
 
@@ -263,7 +263,7 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size
 
 
 def _constant_curve(model, r, g, B, rtol, tol, throw, cache_dir):
-    from .exact import _kernel_norm_error, _solver_info
+    from .exact import _kernel_norm, _kernel_norm_error, _solver_info
 
     fk = forcing_and_kernel(model, r, learning_rate=g, batch_size=B, rtol=rtol,
                             cache_dir=cache_dir)
@@ -273,6 +273,12 @@ def _constant_curve(model, r, g, B, rtol, tol, throw, cache_dir):
     delta = 1.0 - fk.kernel_norm  # from the stability check: accepted rates are solvable
     p, p7 = _one_minus_q(x, g, B), _one_minus_q(x7, g, B)
     kappa = g * g * B * x * x * meas.eigen_weights
+    norm_c = _kernel_norm(x, g, B, meas.eigen_weights)
+    if norm_c != fk.kernel_norm:
+        # compressed nodes (Sec. 15): their ||K|| agrees with the full measure's to ~1e-15,
+        # but near the edge of stability 1/(1 - ||K||) amplifies the last bits: take the
+        # full measure's ||K|| (which decided stability) exactly
+        kappa = kappa * (fk.kernel_norm / norm_c)
     kappa7 = g * g * B * x7 * x7 * meas.coarse_eigen_weights
     norm7 = math.fsum(kappa7 / p7)
     P, sol = solve_exponential_volterra(p, meas.forcing_weights, kappa, meas.limit_loss, fk.r,
@@ -344,10 +350,10 @@ def _schedule_curve(model, r, gfun, bfun, rtol, h, tol, throw, cache_dir):
 
     r = as_iterations(r)
     h = as_real(h, "h", lower=0.0, upper=1.0)
-    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
+    full, meas = _dynamics_measures(model, float(rtol), cache_dir)
     g0 = float(gfun(np.zeros(1))[0])
     b0 = int(bfun(np.zeros(1))[0])
-    kn = check_learning_rate(meas.nodes, g0, b0, weights=meas.eigen_weights)
+    kn = check_learning_rate(full.nodes, g0, b0, weights=full.eigen_weights)
     args = (meas.nodes, meas.forcing_weights, meas.eigen_weights, meas.limit_loss)
     P, err = schedule_integrator(*args, r, gfun, bfun, h=h)
     # the 7-point rule's ||K|| at step 0 may exceed 1 near the edge of stability: keep it
@@ -373,7 +379,7 @@ def _schedule_curve(model, r, gfun, bfun, rtol, h, tol, throw, cache_dir):
 
 
 def sum_of_exponentials(model: PLRF | SpectralModel, *, learning_rate: float, batch_size: int = 1,
-                        rtol: float = 1e-11) -> dict:
+                        rtol: float = 1e-11, compress: bool = False) -> dict:
     r"""The discrete representation :math:`F = F_0 + \sum f_i q_i^r`, :math:`K = \sum \kappa_i q_i^r`.
 
     Parameters
@@ -386,6 +392,8 @@ def sum_of_exponentials(model: PLRF | SpectralModel, *, learning_rate: float, ba
         :math:`B`.
     rtol : float
         Quadrature tolerance.
+    compress : bool, default False
+        Nodes of the compressed measure (Sec. 15) instead of the full quadrature.
 
     Returns
     -------
@@ -396,7 +404,7 @@ def sum_of_exponentials(model: PLRF | SpectralModel, *, learning_rate: float, ba
     """
     g = as_positive_real(learning_rate, "learning_rate")
     B = as_int(batch_size, "batch_size")
-    meas = deterministic_measure(model, rtol=rtol)
+    meas = deterministic_measure(model, rtol=rtol, compress=compress)
     x = meas.nodes
     p = _one_minus_q(x, g, B)
     return {"nodes": x, "q": 1.0 - p, "one_minus_q": p, "forcing_weights": meas.forcing_weights,

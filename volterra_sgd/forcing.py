@@ -30,7 +30,7 @@ from ._validation import (
     as_real,
     check_learning_rate_scale,
 )
-from .contour import SpectralMeasure, spectral_measure
+from .contour import SpectralMeasure, compress_measure, spectral_measure
 from .exact import check_learning_rate
 from .model import PLRF, SpectralModel, check_model
 
@@ -51,13 +51,23 @@ def _readonly(meas: SpectralMeasure) -> SpectralMeasure:
     return meas
 
 
+#: Whether the dynamics (:func:`forcing_and_kernel`, the closed form and the schedule
+#: integrator of ``loss_curve``) run over the compressed measure (Sec. 15); stability checks
+#: always use the full one.  Set to False for the full quadrature everywhere (benchmarks and
+#: tests compare the two routes in one process).
+COMPRESS = True
+
+
 @lru_cache(maxsize=32)
-def _cached_measure(model: PLRF | SpectralModel, rtol: float) -> SpectralMeasure:
+def _cached_measure(model: PLRF | SpectralModel, rtol: float,
+                    compress: bool = False) -> SpectralMeasure:
+    if compress:
+        return _readonly(compress_measure(_cached_measure(model, rtol, False)))
     return _readonly(spectral_measure(model, rtol=rtol))
 
 
 def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
-                          cache_dir=None) -> SpectralMeasure:
+                          cache_dir=None, compress: bool = False) -> SpectralMeasure:
     """The (cached, read-only) :class:`~volterra_sgd.contour.SpectralMeasure` of ``model``.
 
     Parameters
@@ -70,6 +80,10 @@ def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
         Directory of an opt-in on-disk cache.  The file name is the SHA-256 of canonical JSON
         of (function, model, rtol, package version); an existing entry is loaded instead of
         recomputed, a new one is written atomically.
+    compress : bool, default False
+        Return :func:`~volterra_sgd.contour.compress_measure` of the measure: about ten times
+        fewer nodes, the same dynamics to about 1e-14 (Sec. 15).  In memory both are cached;
+        on disk only the full measure is stored (compression takes well under a second).
 
     Returns
     -------
@@ -90,8 +104,19 @@ def deterministic_measure(model: PLRF | SpectralModel, *, rtol: float = 1e-11,
     check_model(model)
     rtol = as_real(rtol, "rtol", lower=0.0, upper=1.0)
     if cache_dir is None:
-        return _cached_measure(model, rtol)
-    return _disk_measure(model, rtol, cache_dir)
+        return _cached_measure(model, rtol, bool(compress))
+    meas = _disk_measure(model, rtol, cache_dir)
+    return _readonly(compress_measure(meas)) if compress else meas
+
+
+def _dynamics_measures(model, rtol, cache_dir) -> tuple[SpectralMeasure, SpectralMeasure]:
+    """The full measure (for stability checks) and the one the dynamics run over."""
+    full = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
+    if not COMPRESS:
+        return full, full
+    if cache_dir is None:
+        return full, _cached_measure(model, float(rtol), True)
+    return full, _readonly(compress_measure(full))
 
 
 def _disk_measure(model: PLRF | SpectralModel, rtol: float, cache_dir) -> SpectralMeasure:
@@ -177,6 +202,8 @@ class ForcingKernel:
     learning_rate : float
     batch_size : int
     measure : SpectralMeasure
+        The measure the sums run over (compressed, Sec. 15, unless ``forcing.COMPRESS`` is
+        False).
 
     Examples
     --------
@@ -265,13 +292,13 @@ def forcing_and_kernel(model: PLRF | SpectralModel, r, *, learning_rate: float, 
     >>> bool(abs(fk.parts["Fo"][1] + fk.parts["Fpp"][1] + fk.parts["Fac"][1] - fk.forcing[1]) < 1e-18)
     True
     """
-    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
+    full, meas = _dynamics_measures(model, rtol, cache_dir)
     r = as_iterations(r)
     g = as_positive_real(learning_rate, "learning_rate")
     check_learning_rate_scale(g, model.trace_data_covariance)
     B = as_int(batch_size, "batch_size")
+    kn = check_learning_rate(full.nodes, g, B, weights=full.eigen_weights)
     x = meas.nodes
-    kn = check_learning_rate(x, g, B, weights=meas.eigen_weights)
     logq = np.log1p(-_one_minus_q(x, g, B))
     logq7 = np.log1p(-_one_minus_q(meas.coarse_nodes, g, B))
     bulk = meas.component == 0
