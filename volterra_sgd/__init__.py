@@ -82,13 +82,23 @@ from .phases import (
     phase_info,
 )
 from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent_m, tau
+from .data_limited import (
+    DataLimitedExponents,
+    DataLimitedFrontier,
+    KaplanOverfittingFit,
+    data_limited_exponents,
+    data_limited_frontier,
+    kaplan_overfitting_fit,
+)
 from .ridge import (
     BestFeatures,
+    OptimalRidge,
     RidgeEquivalent,
     RidgeExponents,
     RidgeRun,
     RidgeSurface,
     best_n_features,
+    optimal_ridge,
     ridge_equivalent,
     ridge_loss_surface,
     ridge_scaling_exponents,
@@ -180,6 +190,14 @@ __all__ = [
     "ridge_scaling_exponents",
     "ridge_test_loss",
     "simulate_ridge",
+    "OptimalRidge",
+    "optimal_ridge",
+    "DataLimitedExponents",
+    "DataLimitedFrontier",
+    "KaplanOverfittingFit",
+    "data_limited_exponents",
+    "data_limited_frontier",
+    "kaplan_overfitting_fit",
     # spectra and power laws from data (docs/fitting.md)
     "EmpiricalSpectrum",
     "FittingWarning",

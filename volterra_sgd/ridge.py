@@ -1,7 +1,8 @@
 r"""Data-limited random-features regression: ridge and min-norm least squares on T samples.
 
 The model's data :math:`x \sim N(0, D)`, :math:`D = \mathrm{diag}(\lambda_j)_{j\le v}`, target
-:math:`y = \langle x, b\rangle` (no label noise) and the random embedding
+:math:`y = \langle x, b\rangle + \epsilon` (label noise :math:`\epsilon \sim N(0, \sigma^2)`,
+``model.noise_variance``, docs/theory.md, Eq. (9.1)) and the random embedding
 :math:`W \in R^{v\times N}` with iid :math:`N(0, 1/N)` entries are those of the SGD model
 (docs/theory.md, Sec. 1); :math:`N` is the model's ``d``.  Instead of one-pass SGD the
 coefficients are fitted on :math:`T` samples :math:`z_i = W^T x_i`, :math:`y_i`:
@@ -12,8 +13,9 @@ coefficients are fitted on :math:`T` samples :math:`z_i = W^T x_i`, :math:`y_i`:
       = Z^T (Z Z^T + T\lambda)^{-1} y,
 
 and at :math:`\lambda = 0` the minimum-norm least-squares solution :math:`Z^+ y`.  The test
-loss is the population loss :math:`P(\hat\theta) = \|D^{1/2}(W\hat\theta - b)\|^2` (no factor
-1/2, docs/theory.md, Eq. (1.2)).
+loss is the population loss (excess risk) :math:`P(\hat\theta) =
+\|D^{1/2}(W\hat\theta - b)\|^2` (no factor 1/2, docs/theory.md, Eq. (1.2)); the error on a
+fresh noisy sample is :math:`P(\hat\theta) + \sigma^2` (``total_loss``).
 
 Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
 
@@ -41,7 +43,9 @@ Deterministic equivalent (docs/ridge.md, derived there).  Two levels:
        \mathrm{df}_2 = \mathrm{df}_1 - N\kappa\mu,\quad
        P(\theta_\kappa) = \sum_j \lambda_j b_j^2 \frac{1 + \lambda_j \mu}{(1+\lambda_j s)^2}.
 
-   At :math:`\kappa \to 0` (:math:`N < T`, :math:`\lambda = 0`), :math:`s \to \tau` and
+   Label noise adds :math:`\sigma^2\mathrm{df}_2/(T - \mathrm{df}_2)` (docs/theory.md,
+   Eq. (19.1)).  At :math:`\kappa \to 0` (:math:`N < T`, :math:`\lambda = 0`),
+   :math:`s \to \tau` and
    :math:`\mu \to \tau` (docs/theory.md, Eq. (6.4)), so :math:`P(\theta_\kappa) \to F_0` and the
    loss is :math:`F_0/(1 - N/T)`; at :math:`N \to \infty`, :math:`s = 1/\kappa`, :math:`\mu = 0`
    (ridge on :math:`x` directly); at :math:`T = \infty`, :math:`\kappa = \lambda`.
@@ -77,7 +81,10 @@ __all__ = [
     "best_n_features",
     "ridge_scaling_exponents",
     "simulate_ridge",
+    "OptimalRidge",
+    "optimal_ridge",
     "STATUS",
+    "OPTIMAL_RIDGE_STATUS",
 ]
 
 #: Status codes of the deterministic-equivalent kernel.
@@ -390,6 +397,40 @@ def _ridge_core(lam, u2, lam_j, ta, tb, n, t_samples, ridge, out, work):
     return 0
 
 
+@njit
+def _ridge_kappa_kernel(lam, u2, lam_j, ta, tb, n, t_samples, kappa, out):
+    r"""Evaluate the equivalent at a given effective regularisation ``kappa > 0``.
+
+    The ridge is :math:`\lambda = \kappa(1 - \mathrm{df}_1/T)`; the caller keeps ``kappa``
+    at or above the ``kappa`` of ``ridge = 0`` so that it is ``>= 0``.  Writes
+    ``out = [P(theta_kappa)/(1 - df2/T), ridge, df1, df2, P(theta_kappa)]``; returns a status
+    (5 when the tail series needs a larger explicit part).
+    """
+    work = np.zeros(3)
+    res = np.empty(5)
+    for i in range(out.shape[0]):
+        out[i] = math.nan
+    st = _at_kappa(lam, u2, lam_j, ta, tb, kappa, n, work, res)
+    if work[2] != 0.0:
+        return 5
+    if st != 0:
+        return st
+    if math.isinf(t_samples):
+        denom = 1.0
+        ridge = kappa
+    else:
+        denom = 1.0 - res[2] / t_samples
+        ridge = kappa * (1.0 - res[1] / t_samples)
+    out[0] = res[3] / denom
+    out[1] = ridge
+    out[2] = res[1]
+    out[3] = res[2]
+    out[4] = res[3]
+    if not (math.isfinite(out[0]) and denom > 0.0):
+        return 4
+    return 0
+
+
 # ====================================================================== friendly layer
 def _check_model(model) -> bool:
     """Return whether the model's spectrum is finite; raise TypeError for other objects."""
@@ -429,11 +470,13 @@ class _Spectrum:
 
     def __init__(self, model):
         self.finite = _check_model(model)
+        self.sigma2 = float(getattr(model, "noise_variance", 0.0))
         self._cache: dict[int, tuple] = {}
         if self.finite:
             lam, u2 = _spectrum(model)
             self._finite = (lam, u2, 0.0, np.zeros(_N_TAIL), np.zeros(_N_TAIL + 1))
             self.v = float(lam.size)
+            self._descending = np.sort(lam)[::-1]
             return
         self.v = math.inf
         if isinstance(model, PLRF):
@@ -448,6 +491,7 @@ class _Spectrum:
             self._head_u2 = lam * b * b
             self._p = float(model.tail_power)
             self._q = float(model.target_tail_power)
+        self._descending = np.sort(self._head_lam)[::-1]
 
     def _tables(self, J: int):
         if J not in self._cache:
@@ -468,23 +512,50 @@ class _Spectrum:
                               float(lam_j), ta, tb)
         return self._cache[J]
 
-    def run(self, n: float, t: float, ridge: float, out: np.ndarray) -> int:
-        """Evaluate the kernel into ``out``; return its status (never 5)."""
+    def run(self, n: float, t: float, ridge: float, out: np.ndarray, *,
+            ladder: bool = False) -> int:
+        """Evaluate the kernel into ``out``; return its status (never 5).
+
+        ``ladder=True`` starts from the smallest table and grows it 4x while the tail series
+        asks for more (tables ``_J_MIN * 4**k`` only, so a few are cached whatever ``n`` and
+        ``t``); the default sizes the first table from ``4 max(N, T)``.
+        """
         if self.finite:
             return int(_ridge_kernel(*self._finite, n, t, ridge, out))
         if math.isinf(n) and math.isinf(t) and ridge == 0.0:
             out[:] = [0.0, 0.0, math.inf, math.inf, math.inf, 0.0, 0.0]
             return 0
-        # cap before sizing the table: 4 N or 4 T may be far beyond _J_MAX (N = 1e15)
-        want = [min(self._J_MAX, 4 * int(x)) for x in (n, t) if math.isfinite(x)]
-        J = max(self._J_MIN, self._head_lam.size, *want)
+        return self._grow(_ridge_kernel, (n, t, ridge, out), n, t, ladder)
+
+    def run_kappa(self, n: float, t: float, kappa: float, out: np.ndarray) -> int:
+        """Evaluate :func:`_ridge_kappa_kernel` into ``out`` (table ladder); return its status."""
+        if self.finite:
+            return int(_ridge_kappa_kernel(*self._finite, n, t, kappa, out))
+        return self._grow(_ridge_kappa_kernel, (n, t, kappa, out), n, t, True)
+
+    def _grow(self, kernel, args, n, t, ladder):
+        if ladder:
+            J = self._J_MIN
+            while J < self._head_lam.size:
+                J *= 4
+        else:
+            # cap before sizing the table: 4 N or 4 T may be far beyond _J_MAX (N = 1e15)
+            want = [min(self._J_MAX, 4 * int(x)) for x in (n, t) if math.isfinite(x)]
+            J = max(self._J_MIN, self._head_lam.size, *want)
         while True:
-            status = int(_ridge_kernel(*self._tables(J), n, t, ridge, out))
+            status = int(kernel(*self._tables(J), *args))
             if status != 5:
                 return status
             if J >= self._J_MAX:
                 return 5
             J = min(4 * J, self._J_MAX)
+
+    def eigenvalue(self, k: float) -> float:
+        """Return the ``k``-th largest data eigenvalue (``k >= 1``; clipped to ``v``)."""
+        n0 = self._descending.size
+        if self.finite or k <= n0:
+            return float(self._descending[max(1, min(int(k), n0)) - 1])
+        return float(self._head_lam[-1] * (n0 / k) ** self._p)
 
 def _as_count(x, name: str, *, allow_inf: bool = False) -> float:
     """Return an integer >= 1 (or ``math.inf`` when allowed) as a float."""
@@ -505,8 +576,9 @@ class RidgeEquivalent:
     Attributes
     ----------
     loss : float
-        :math:`P(\theta_\kappa)/(1 - \mathrm{df}_2/T)`, the predicted test loss (no 1/2);
-        ``inf`` at the interpolation peak.
+        The predicted excess risk :math:`E\,P(\hat\theta)` (no 1/2):
+        :math:`P(\theta_\kappa)/(1 - \mathrm{df}_2/T)` plus, with label noise, ``noise_loss``
+        (docs/theory.md, Eq. (19.1)); ``inf`` at the interpolation peak.
     kappa : float
         Effective regularisation :math:`\kappa` (0 for :math:`\lambda = 0`, :math:`N < T`).
     s : float
@@ -524,6 +596,13 @@ class RidgeEquivalent:
     status : int
         0 on success (see :data:`STATUS`); 3 at the interpolation peak.
     message : str
+    noise_variance : float
+        The model's label-noise variance :math:`\sigma^2`.
+    noise_loss : float
+        :math:`\sigma^2\,\mathrm{df}_2/(T - \mathrm{df}_2)`, the part of ``loss`` due to the
+        label noise (0 at :math:`\sigma^2 = 0` or :math:`T = \infty`), Eq. (19.1).
+    total_loss : float
+        ``loss + noise_variance``, the expected squared error on a fresh noisy sample.
 
     Examples
     --------
@@ -550,11 +629,21 @@ class RidgeEquivalent:
     ridge: float
     status: int
     message: str
+    noise_variance: float
+    noise_loss: float
+    total_loss: float
 
     @property
     def success(self) -> bool:
         """Whether the kernel converged (status 0, or 3 = the exact peak, loss = inf)."""
         return self.status in (0, 3)
+
+
+def _noise_loss(sigma2: float, df2: float, t: float) -> float:
+    """Label-noise part of the excess risk, sigma^2 df2/(T - df2) (docs/theory.md, Eq. (19.1))."""
+    if sigma2 == 0.0 or math.isinf(t):
+        return 0.0
+    return sigma2 * df2 / (t - df2)
 
 
 def _evaluate(spec: _Spectrum, n, t, ridge) -> RidgeEquivalent:
@@ -565,17 +654,21 @@ def _evaluate(spec: _Spectrum, n, t, ridge) -> RidgeEquivalent:
             f"ridge deterministic equivalent failed (N={n}, T={t}, ridge={ridge}): "
             f"{STATUS[status]}")
     loss = float(out[0])
+    sigma2 = spec.sigma2
     if status == 3:
         vf = math.inf
-    elif math.isinf(t):
-        vf = 1.0
+        noise = math.inf if sigma2 > 0.0 else 0.0
     else:
-        vf = 1.0 / (1.0 - out[4] / t)
+        vf = 1.0 if math.isinf(t) else 1.0 / (1.0 - out[4] / t)
+        noise = _noise_loss(sigma2, float(out[4]), float(t))
+    if sigma2 > 0.0:  # no addition at all without noise: the noiseless bits are unchanged
+        loss = loss + noise
     return RidgeEquivalent(loss=loss, kappa=float(out[1]), s=float(out[2]), df1=float(out[3]),
                            df2=float(out[4]), population_loss=float(out[5]),
                            variance_factor=float(vf), n_features=float(n),
                            n_samples=float(t), ridge=float(ridge), status=status,
-                           message=STATUS[status])
+                           message=STATUS[status], noise_variance=sigma2, noise_loss=noise,
+                           total_loss=loss + sigma2)
 
 
 def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
@@ -585,7 +678,8 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
     Parameters
     ----------
     model : PLRF or SpectralModel
-        Supplies the data eigenvalues :math:`\lambda_j`, the target :math:`b_j` and the
+        Supplies the data eigenvalues :math:`\lambda_j`, the target :math:`b_j`, the label-noise
+        variance :math:`\sigma^2` = ``model.noise_variance`` and the
         number of random features :math:`N` = ``model.d``.  Infinite spectra (``PLRF`` with
         ``v = inf``, ``SpectralModel`` with declared tail powers) are summed exactly up to a
         cut-off and by a convergent series beyond it.
@@ -616,7 +710,10 @@ def ridge_equivalent(model, n_samples, ridge: float = 0.0, *,
 
     Notes
     -----
-    Equations in the module docstring and docs/ridge.md; the feature-level equivalent is
+    Equations in the module docstring and docs/ridge.md; label noise adds
+    :math:`\sigma^2\mathrm{df}_2/(T-\mathrm{df}_2)` to ``loss`` (Eq. (19.1)), so the total
+    error is :math:`(P(\theta_\kappa) + \sigma^2)/(1 - \mathrm{df}_2/T)`.  The feature-level
+    equivalent is
     the fixed point of docs/theory.md, Eq. (6.1), evaluated at :math:`z = -\kappa < 0`, where it is
     monotone and has a unique root.  At ``ridge = 0`` and :math:`\min(N, v) = T` the loss is
     infinite (the interpolation peak) and ``status = 3``.
@@ -651,8 +748,10 @@ def ridge_test_loss(model, n_samples, ridge: float = 0.0) -> float:
     Returns
     -------
     float
-        Predicted :math:`E\,P(\hat\theta)` (no factor 1/2); ``inf`` at the interpolation
-        peak (``ridge = 0``, :math:`N = T`).
+        Predicted excess risk :math:`E\,P(\hat\theta)` (no factor 1/2; with label noise it
+        includes :math:`\sigma^2\mathrm{df}_2/(T-\mathrm{df}_2)`, Eq. (19.1), but not
+        :math:`\sigma^2` itself); ``inf`` at the interpolation peak (``ridge = 0``,
+        :math:`N = T`).
 
     Raises
     ------
@@ -690,6 +789,9 @@ class RidgeSurface:
     kappa : ndarray
         Effective regularisation at each point.
     ridge : float
+    noise_variance : float
+        The model's :math:`\sigma^2`; ``loss`` is the excess risk, ``loss + noise_variance``
+        the total error.
 
     Examples
     --------
@@ -707,6 +809,7 @@ class RidgeSurface:
     loss: np.ndarray
     kappa: np.ndarray
     ridge: float
+    noise_variance: float = 0.0
 
 
 def _as_count_array(x, name: str) -> np.ndarray:
@@ -761,7 +864,7 @@ def ridge_loss_surface(model, n_features, n_samples, ridge: float = 0.0) -> Ridg
             eq = _evaluate(spec, n, t, ridge)
             loss[i, k] = eq.loss
             kap[i, k] = eq.kappa
-    return RidgeSurface(ns, ts, loss, kap, ridge)
+    return RidgeSurface(ns, ts, loss, kap, ridge, spec.sigma2)
 
 
 @dataclass(frozen=True)
@@ -847,6 +950,212 @@ def best_n_features(model, n_samples, ridge: float = 0.0, n_features=None) -> Be
     return BestFeatures(float(grid[i]), float(losses[i]), grid, losses, t, surf.ridge)
 
 
+# ------------------------------------------------------------------------ optimal ridge
+#: Status codes of :func:`optimal_ridge`.
+OPTIMAL_RIDGE_STATUS = {
+    0: "interior minimum in the ridge",
+    1: "ridge = 0 is optimal (the loss does not decrease from ridge = 0)",
+    2: "the minimum is at the upper end of the search range (the loss approaches that of "
+       "the zero predictor)",
+}
+#: Search range of the effective regularisation above its ridge-0 value, relative to the
+#: min(N, T, v)-th and the largest data eigenvalue, and scan points per decade.
+_KAPPA_LO = 1e-4
+_KAPPA_HI = 1e2
+_SCAN_PER_DECADE = 2
+
+
+def _as_model(model_or_params, name: str = "model_or_params"):
+    """Return the model, or ``PLRF(alpha, beta, v=inf, d=1)`` for a pair ``(alpha, beta)``."""
+    if isinstance(model_or_params, (tuple, list)):
+        if len(model_or_params) != 2:
+            raise ValueError(f"{name} must be a PLRF, a SpectralModel or a pair "
+                             f"(alpha, beta); got a sequence of length {len(model_or_params)}")
+        alpha, beta = model_or_params
+        alpha = as_real(alpha, "alpha", lower=0.5)
+        beta = as_real(beta, "beta")
+        return PLRF(alpha, beta, math.inf, 1)
+    _check_model(model_or_params)
+    return model_or_params
+
+
+@dataclass(frozen=True)
+class OptimalRidge:
+    r"""The ridge minimising the deterministic test loss at :math:`(N, T)` (:func:`optimal_ridge`).
+
+    Attributes
+    ----------
+    ridge : float
+        :math:`\lambda^\star \ge 0` (0 when no positive ridge lowers the loss).
+    loss : float
+        The excess risk at :math:`\lambda^\star` (with label noise, Eq. (19.1)).
+    total_loss : float
+        ``loss + noise_variance``.
+    kappa : float
+        Effective regularisation at :math:`\lambda^\star`.
+    loss_at_zero : float
+        The loss at :math:`\lambda = 0` (``inf`` at the interpolation peak).
+    n_features, n_samples : float
+        :math:`N` and :math:`T`.
+    noise_variance : float
+        The model's :math:`\sigma^2`.
+    n_evaluations : int
+        Evaluations of the deterministic equivalent.
+    status : int
+        See :data:`OPTIMAL_RIDGE_STATUS`: 0 interior minimum, 1 :math:`\lambda^\star = 0`,
+        2 at the upper end of the search range.
+    message : str
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> opt = vs.optimal_ridge((1.0, 0.7), 100, 1000)
+    >>> opt.status, opt.ridge > 0, opt.loss < opt.loss_at_zero
+    (0, True, True)
+    """
+
+    ridge: float
+    loss: float
+    total_loss: float
+    kappa: float
+    loss_at_zero: float
+    n_features: float
+    n_samples: float
+    noise_variance: float
+    n_evaluations: int
+    status: int
+    message: str
+
+    @property
+    def success(self) -> bool:
+        """Always True: every status is a located minimum over the search range."""
+        return True
+
+
+def _loss_at_kappa(spec: _Spectrum, n: float, t: float, kappa: float, out: np.ndarray) -> float:
+    """Excess risk at the effective regularisation ``kappa`` (ridge in ``out[1]``)."""
+    status = spec.run_kappa(n, t, kappa, out)
+    if status != 0:
+        raise ConvergenceError(f"ridge deterministic equivalent failed (N={n}, T={t}, "
+                               f"kappa={kappa}): {STATUS[status]}")
+    return float(out[0]) + _noise_loss(spec.sigma2, float(out[3]), t)
+
+
+def _optimal_ridge(spec: _Spectrum, n: float, t: float, xtol: float = 1e-7) -> OptimalRidge:
+    """Minimise the equivalent over the ridge by a scan and Brent in ``log(kappa - kappa_0)``."""
+    from scipy.optimize import minimize_scalar
+
+    out = np.empty(7)
+    status = spec.run(n, t, 0.0, out, ladder=True)
+    if status not in (0, 3) and abs(min(n, spec.v) - t) <= 1e-9 * t:
+        # within 1e-9 of the peak (non-integer N, T only): the ridge-0 equations are
+        # ill-conditioned; kappa_0 is below 1e-9 of the scan's lower end and the loss at
+        # ridge 0 is above 1e4 times the noiseless loss, so treat the point as the peak
+        status = 3
+        out[1] = 0.0
+    if status not in (0, 3):
+        raise ConvergenceError(f"ridge deterministic equivalent failed (N={n}, T={t}, "
+                               f"ridge=0): {STATUS[status]}")
+    kappa0 = float(out[1])
+    if status == 3:
+        loss0 = math.inf
+    else:
+        loss0 = float(out[0]) + _noise_loss(spec.sigma2, float(out[4]), t)
+
+    def result(ridge, loss, kappa, code, n_eval):
+        return OptimalRidge(ridge=ridge, loss=loss, total_loss=loss + spec.sigma2,
+                            kappa=kappa, loss_at_zero=loss0, n_features=n, n_samples=t,
+                            noise_variance=spec.sigma2, n_evaluations=n_eval, status=code,
+                            message=OPTIMAL_RIDGE_STATUS[code])
+
+    if math.isinf(t):  # kappa = ridge and P(theta_kappa) increases with kappa
+        return result(0.0, loss0, kappa0, 1, 1)
+    k = min(n, t, spec.v)
+    lo = math.log(_KAPPA_LO * spec.eigenvalue(k))
+    hi = math.log(_KAPPA_HI * spec.eigenvalue(1))
+    grid = np.linspace(lo, hi, max(3, int(math.ceil((hi - lo) / math.log(10.0)
+                                                    * _SCAN_PER_DECADE)) + 1))
+    kout = np.empty(5)
+    count = [1]
+
+    def f(u):
+        count[0] += 1
+        return math.log(_loss_at_kappa(spec, n, t, kappa0 + math.exp(u), kout))
+
+    vals = np.array([f(u) for u in grid])
+    i = int(np.argmin(vals))
+    a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    res = minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": xtol})
+    u = float(res.x) if res.fun <= vals[i] else float(grid[i])
+    best = _loss_at_kappa(spec, n, t, kappa0 + math.exp(u), kout)
+    count[0] += 1
+    if loss0 <= best:
+        return result(0.0, loss0, kappa0, 1, count[0])
+    code = 2 if u >= hi - 2.0 * xtol else 0
+    return result(float(kout[1]), best, kappa0 + math.exp(u), code, count[0])
+
+
+def optimal_ridge(model_or_params, n_features, n_samples) -> OptimalRidge:
+    r"""Find the ridge :math:`\lambda^\star(N, T)` minimising the deterministic test loss.
+
+    Parameters
+    ----------
+    model_or_params : PLRF, SpectralModel or (alpha, beta)
+        The data model (``model.d`` is ignored; its ``noise_variance`` counts); a pair
+        ``(alpha, beta)`` means ``PLRF(alpha, beta, v=inf, d=1)``.
+    n_features : int or math.inf
+        Number of random features :math:`N`.
+    n_samples : int or math.inf
+        Number of training samples :math:`T`.
+
+    Returns
+    -------
+    OptimalRidge
+        :math:`\lambda^\star`, the loss there and at :math:`\lambda = 0`, the effective
+        regularisation and a status.
+
+    Raises
+    ------
+    TypeError
+        If the model is not a model or a pair, or a count is not an integer.
+    ValueError
+        If a count is below 1 or an exponent is out of range.
+    ConvergenceError
+        If the equivalent fails at a point of the search (not observed).
+
+    Notes
+    -----
+    Eq. (19.2): the ridge enters the equivalent only through the effective regularisation
+    :math:`\kappa`, and :math:`\lambda = \kappa(1 - \mathrm{df}_1(\kappa)/T)` increases with
+    :math:`\kappa \ge \kappa_0` (:math:`\kappa_0` the value at :math:`\lambda = 0`), so the
+    search runs over :math:`\log(\kappa - \kappa_0)` without solving for :math:`\kappa` at each
+    point: a scan with two points per decade from :math:`10^{-4}\lambda_k`,
+    :math:`k = \min(N, T, v)`, to :math:`10^{2}\lambda_1`, then Brent's method between the
+    neighbours of the best scan point (to ``1e-7`` in :math:`\log(\kappa-\kappa_0)`), then a
+    comparison with the exact value at :math:`\lambda = 0`.  So :math:`\lambda \to 0` is handled
+    by that comparison (status 1) and an infinite loss there (the peak :math:`N = T`) just
+    moves the minimum inward.  A minimum below :math:`\kappa_0 + 10^{-4}\lambda_k` is reported
+    as :math:`\lambda = 0` (the loss there differs by a relative :math:`O(10^{-4})` at most).
+    At :math:`T = \infty` the loss :math:`P(\theta_\lambda)` increases with :math:`\lambda`, so
+    :math:`\lambda^\star = 0`.  Cost: about 40 evaluations, each :math:`O(v)` (finite spectra)
+    or :math:`O(\min(N, T))` (infinite ones).
+
+    Examples
+    --------
+    >>> import volterra_sgd as vs
+    >>> m = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=1, noise_variance=1e-4)
+    >>> opt = vs.optimal_ridge(m, 100, 400)
+    >>> opt.status, f"{opt.ridge:.3e}", opt.loss < vs.ridge_test_loss(
+    ...     vs.PLRF(1.0, 0.7, 2000, 100, noise_variance=1e-4), 400, opt.ridge * 1.1)
+    (0, '...', True)
+    """
+    model = _as_model(model_or_params)
+    spec = _Spectrum(model)
+    n = _as_count(n_features, "n_features", allow_inf=True)
+    t = _as_count(n_samples, "n_samples", allow_inf=True)
+    return _optimal_ridge(spec, n, t)
+
+
 # -------------------------------------------------------------------- scaling exponents
 @dataclass(frozen=True)
 class RidgeExponents:
@@ -927,7 +1236,7 @@ class RidgeRun:
     Attributes
     ----------
     loss : float
-        Mean over runs of the exact test loss :math:`P(\hat\theta)` (no 1/2).
+        Mean over runs of the exact test loss (excess risk) :math:`P(\hat\theta)` (no 1/2).
     stderr : float
         Standard error of ``loss`` (``ddof=1``); NaN for one run.
     losses : ndarray
@@ -942,6 +1251,10 @@ class RidgeRun:
         Root entropy: run ``i`` used ``SeedSequence(entropy, spawn_key=(i,))``.
     seconds : float
         Wall time.
+    noise_variance : float
+        Label-noise variance :math:`\sigma^2` of the training targets.
+    total_loss : float
+        ``loss + noise_variance``.
 
     Examples
     --------
@@ -964,6 +1277,8 @@ class RidgeRun:
     seed: int | None
     entropy: int
     seconds: float
+    noise_variance: float
+    total_loss: float
 
 
 def _fit_ridge(Z: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
@@ -982,8 +1297,12 @@ def _fit_ridge(Z: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
     return Z.T @ sla.cho_solve(sla.cho_factor(G, lower=True), y)
 
 
-def _ridge_losses(lam, b, n, t, ridges, runs, entropy) -> np.ndarray:
-    """Exact test losses, shape ``(runs, len(ridges))``; every ridge uses the same draws."""
+def _ridge_losses(lam, b, n, t, ridges, runs, entropy, noise_variance=0.0) -> np.ndarray:
+    """Exact test losses, shape ``(runs, len(ridges))``; every ridge uses the same draws.
+
+    The label noise (``noise_variance > 0``) is drawn after ``W`` and ``X``, so those are
+    the noiseless run's.
+    """
     sd = np.sqrt(lam)
     u = sd * b
     out = np.empty((runs, len(ridges)))
@@ -993,6 +1312,8 @@ def _ridge_losses(lam, b, n, t, ridges, runs, entropy) -> np.ndarray:
         X = gen.standard_normal((t, lam.size)) * sd
         Z = X @ W
         y = X @ b
+        if noise_variance > 0.0:
+            y += math.sqrt(noise_variance) * gen.standard_normal(t)
         for k, ridge in enumerate(ridges):
             r = sd * (W @ _fit_ridge(Z, y, ridge)) - u
             out[i, k] = float(r @ r)
@@ -1004,9 +1325,12 @@ def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
     r"""Monte-Carlo test loss of ridge / min-norm least squares on random features.
 
     Each run draws its own embedding :math:`W` (``v x N``, iid :math:`N(0, 1/N)`, as
-    :meth:`PLRF.sample_embedding`) and :math:`T` samples :math:`x_i = D^{1/2} g_i`, fits
+    :meth:`PLRF.sample_embedding`) and :math:`T` samples :math:`x_i = D^{1/2} g_i` with
+    targets :math:`y_i = \langle x_i, b\rangle + \epsilon_i`, :math:`\epsilon_i \sim
+    N(0, \sigma^2)` (``model.noise_variance``; drawn after :math:`W` and :math:`X`, so a
+    noiseless model with the same seed sees the same :math:`W` and :math:`X`), fits
     :math:`\hat\theta` (module docstring) and records the exact population loss
-    :math:`\|D^{1/2}(W\hat\theta - b)\|^2`.
+    :math:`\|D^{1/2}(W\hat\theta - b)\|^2` (the excess risk).
 
     Parameters
     ----------
@@ -1072,8 +1396,11 @@ def simulate_ridge(model, n_samples: int, ridge: float = 0.0, n_runs: int = 20,
     from .sgd import _root_entropy
 
     seed, entropy = _root_entropy(rng)
-    losses = _ridge_losses(lam, b, n, t, (ridge,), runs, entropy)[:, 0]
+    sigma2 = float(model.noise_variance)
+    losses = _ridge_losses(lam, b, n, t, (ridge,), runs, entropy, sigma2)[:, 0]
     stderr = float(np.std(losses, ddof=1) / math.sqrt(runs)) if runs > 1 else math.nan
-    return RidgeRun(loss=float(np.mean(losses)), stderr=stderr, losses=losses,
+    mean = float(np.mean(losses))
+    return RidgeRun(loss=mean, stderr=stderr, losses=losses,
                     n_features=n, n_samples=t, ridge=ridge, n_runs=runs,
-                    seed=seed, entropy=entropy, seconds=time.perf_counter() - t0)
+                    seed=seed, entropy=entropy, seconds=time.perf_counter() - t0,
+                    noise_variance=sigma2, total_loss=mean + sigma2)
