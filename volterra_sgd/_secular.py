@@ -30,8 +30,6 @@ import math
 
 import numpy as np
 
-from numba import prange
-
 from ._numba import njit
 
 STATUS = {
@@ -241,33 +239,87 @@ def _first_root(p, kappa, delta, mu):
     return mu, 3
 
 
-@njit(parallel=True)
-def _roots_kernel(p, kappa, delta, origin, tau):
-    """:func:`secular_roots_kernel` with ``delta = 1 - ||K||`` given (accurately) by the caller.
-
-    The root in (0, p_0) is polished by :func:`_first_root` when it lies below p_0/2
-    (``origin = -1``), which is always the case near the edge of stability.
-    """
-    n = p.shape[0]
-    for k in range(n):
+@njit
+def _roots_check(p, kappa, delta):
+    """Status of the input of :func:`_roots_kernel`: 2 invalid poles or weights, 1 unstable."""
+    for k in range(p.shape[0]):
         if not (kappa[k] > 0.0) or not (p[k] > 0.0) or p[k] > 1.0:
             return 2
         if k > 0 and not (p[k] > p[k - 1]):
             return 2
-    if not (delta > 0.0):
-        return 1
-    st = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
+    return 0 if delta > 0.0 else 1
+
+
+@njit
+def _roots_range(p, kappa, delta, lo, hi, origin, tau):
+    """Roots ``lo <= i < hi`` (:func:`_one_root`); returns the largest status."""
+    status = 0
+    for i in range(lo, hi):
         o, t, s = _one_root(p, kappa, i, delta)
         origin[i] = o
         tau[i] = t
-        st[i] = s
-    if n and origin[0] < 0:
-        tau[0], st[0] = _first_root(p, kappa, delta, tau[0])
-    return int(np.max(st)) if n else 0
+        status = max(status, s)
+    return status
 
 
-@njit(parallel=True)
+@njit
+def _roots_first(p, kappa, delta, origin, tau):
+    """Root 0; polished by :func:`_first_root` when it is measured from 0.  Returns its status."""
+    if p.shape[0] == 0:
+        return 0
+    status = _roots_range(p, kappa, delta, np.int64(0), np.int64(1), origin, tau)
+    if origin[0] < 0:
+        tau[0], status = _first_root(p, kappa, delta, tau[0])
+    return status
+
+
+@njit
+def _roots_kernel(p, kappa, delta, origin, tau):
+    """:func:`secular_roots_kernel` with ``delta = 1 - ||K||`` given (accurately) by the caller.
+
+    The root in (0, p_0) is polished by :func:`_first_root` when it lies below p_0/2
+    (``origin = -1``), which is always the case near the edge of stability.  Serial; the
+    Python solver spreads large problems over threads (:func:`_roots`).
+    """
+    status = _roots_check(p, kappa, delta)
+    if status != 0:
+        return status
+    status = _roots_range(p, kappa, delta, np.int64(1), p.shape[0], origin, tau)
+    return max(status, _roots_first(p, kappa, delta, origin, tau))
+
+
+#: Below this many poles the roots and residues are computed in one thread.
+PARALLEL_MIN = 2048
+
+
+def _chunks(n):
+    """Index ranges for the package's worker threads (none below :data:`PARALLEL_MIN`)."""
+    from ._parallel import default_workers
+
+    workers = default_workers() if n >= PARALLEL_MIN else 1
+    if workers == 1:
+        return [], 1
+    edges = np.linspace(0, n, 4 * workers + 1).astype(np.int64)
+    return list(zip(edges[:-1], edges[1:])), workers
+
+
+def _roots(p, kappa, delta, origin, tau):
+    """:func:`_roots_kernel`, over threads for large problems (the kernels release the GIL)."""
+    chunks, workers = _chunks(p.shape[0])
+    if not chunks:
+        return _roots_kernel(p, kappa, delta, origin, tau)
+    status = _roots_check(p, kappa, delta)
+    if status != 0:
+        return status
+    from ._parallel import run_tasks
+
+    st = [_roots_first(p, kappa, delta, origin, tau)]
+    run_tasks(lambda c: _roots_range(p, kappa, delta, max(c[0], 1), c[1], origin, tau), chunks,
+              workers, lambda i, s: st.append(s))
+    return max(st)
+
+
+@njit
 def secular_residues_kernel(p, kappa, f, f0, origin, tau, mu, resid):
     """Residues :math:`R_i` and :math:`\\mu_i = 1 - \\nu_i` from the roots (see module doc).
 
@@ -303,8 +355,14 @@ def secular_residues_kernel(p, kappa, f, f0, origin, tau, mu, resid):
     >>> round(float(p_inf + resid.sum()), 12), float(f0 + f.sum())
     (1.6, 1.6)
     """
+    return _residues_range(p, kappa, f, f0, origin, tau, 0, p.shape[0], mu, resid)
+
+
+@njit
+def _residues_range(p, kappa, f, f0, origin, tau, lo, hi, mu, resid):
+    """:func:`secular_residues_kernel` for the roots ``lo <= i < hi``."""
     n = p.shape[0]
-    for i in prange(n):
+    for i in range(lo, hi):
         o = origin[i]
         po = 0.0 if o < 0 else p[o]
         mu[i] = po + tau[i]
@@ -760,12 +818,19 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None, roots
     else:
         origin = np.empty(n, dtype=np.int64)
         tau = np.empty(n)
-        st = _roots_kernel(pk, kk, delta, origin, tau)
+        st = _roots(pk, kk, delta, origin, tau)
         if st != 0:
             raise ValueError(f"secular equation: {STATUS[st]}")
     mu = np.empty(n)
     resid = np.empty(n)
-    secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
+    chunks, workers = _chunks(n)
+    if chunks:
+        from ._parallel import run_tasks
+
+        run_tasks(lambda c: _residues_range(pk, kk, fk, float(f0), origin, tau, c[0], c[1], mu,
+                                            resid), chunks, workers, lambda i, s: None)
+    else:
+        secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
     p_inf = float(f0) / delta
     a0, slope, d0 = (_first_amplitude(pk, kk, fk, float(f0), delta, int(origin[0]),
                                       float(tau[0])) if n else (0.0, 1.0, 1.0))
