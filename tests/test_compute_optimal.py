@@ -573,3 +573,67 @@ def test_drift_extrapolation_recovers_a_known_limit():
     est, (lo, hi), fits = _extrapolate(np.log(d), y)
     assert abs(est - 0.643) < 0.003 and lo <= 0.643 <= hi and set(fits) == {
         "all", "drop_quarter", "drop_half"}
+
+
+def test_schedule_factors_and_validation():
+    from volterra_sgd.compute_optimal import schedule_factor, sweep_loss_curves
+
+    u = np.array([0.0, 0.25, 0.5, 1.0])
+    T = 400
+    np.testing.assert_allclose(schedule_factor("cosine", u * T, T),
+                               0.1 + 0.45 * (1 + np.cos(np.pi * u)), rtol=1e-15)
+    np.testing.assert_allclose(schedule_factor("power", u * T, T), (1 + 100 * u) ** -0.5)
+    np.testing.assert_allclose(schedule_factor("wsd", [0, 3, 100, 360, 400], T),
+                               [0.25, 1.0, 1.0, 1 - 0.99 * 0.5, 0.01])
+    kw = {"max_flops": 1e5, "n_jobs": 1}
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule="linear", **kw)
+    with pytest.raises(TypeError, match="schedule must be"):
+        sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule=3, **kw)
+    with pytest.raises(ValueError, match="plain SGD"):
+        sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule="cosine", optimizer="heavy-ball",
+                          **kw)
+    with pytest.raises(ValueError, match="cache_dir"):
+        sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule=lambda s, T: 1 + 0 * s,
+                          cache_dir="x", **kw)
+
+
+def test_scheduled_points_are_separate_runs():
+    import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import schedule_factor, sweep_loss_curves
+
+    kw = {"max_flops": 3e4, "points_per_decade": 3, "n_jobs": 1}
+    sw = sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule="cosine", **kw)
+    model = vs.PLRF(alpha=0.7, beta=0.7, v=160, d=16)
+    g = sw.learning_rate[0]
+    r = sw.r[0]
+    # each point is the end of its own cosine run of that length, not a prefix of the longest
+    for i in (2, r.size - 2):
+        T = int(r[i])
+        own = vs.loss_curve(model, [T], learning_rate=lambda s, T=T: g * schedule_factor(
+            "cosine", s, T), tol=1e-2)
+        assert sw.loss[0][i] == pytest.approx(own.loss[0], rel=1e-12)
+    long = vs.loss_curve(model, r, learning_rate=lambda s: g * schedule_factor(
+        "cosine", s, int(r[-1])), tol=1e-2)
+    assert abs(long.loss[-2] / sw.loss[0][-2] - 1) > 0.01
+    # a constant callable through the integrator agrees with the closed form
+    const = sweep_loss_curves(0.7, 0.7, [16, 23, 32], schedule=lambda s, T: np.ones_like(s),
+                              **kw)
+    ref = sweep_loss_curves(0.7, 0.7, [16, 23, 32], **kw)
+    for a, b, e in zip(const.loss, ref.loss, const.loss_error, strict=True):
+        assert np.all(np.abs(a - b) <= e) and np.max(np.abs(a / b - 1)) < 1e-5
+
+
+def test_constant_schedule_study_reproduces_the_constant_rate_study():
+    import volterra_sgd as vs
+
+    kw = {"d_values": [16, 23, 32, 45, 64, 91, 128], "max_flops": 1e7, "n_boot": 50,
+          "chinchilla": False, "n_jobs": 1, "points_per_decade": 10}
+    a = vs.compute_optimal(0.7, 0.7, **kw)
+    b = vs.compute_optimal(0.7, 0.7, schedule="constant", **kw)
+    assert b.sweep.params["schedule"] == "constant" and a.constant_rate is None
+    for x, y in ((a.loss_exponent, b.loss_exponent), (a.params_exponent, b.params_exponent),
+                 (a.approach2.loss_exponent, b.approach2.loss_exponent),
+                 (b.constant_rate["eta"], a.loss_exponent)):
+        assert abs(x - y) <= 1e-6
+    assert b.seconds["n_runs"] == sum(r.size for r in b.sweep.r) and b.seconds["sweep"] > 0

@@ -42,6 +42,8 @@ __all__ = [
     "chinchilla_fit",
     "CurveSweep",
     "OPTIMIZER_NAMES",
+    "SCHEDULE_NAMES",
+    "schedule_factor",
     "optimizer_for_model",
     "sweep_loss_curves",
     "ComputeOptimalResult",
@@ -1457,6 +1459,116 @@ def optimizer_for_model(name: str, model, batch_size: int = 1, *, lr_scale: floa
     return opt
 
 
+#: Schedule shapes accepted by :func:`sweep_loss_curves` and :func:`compute_optimal`.
+SCHEDULE_NAMES = ("constant", "cosine", "wsd", "power")
+
+
+def schedule_factor(name: str, s, horizon: int) -> np.ndarray:
+    r"""Learning-rate factor :math:`\varphi(s/T)` of a named schedule of horizon :math:`T`.
+
+    The rate of step :math:`s` of a run of length :math:`T` is :math:`\gamma_0\varphi(s/T)`
+    (docs/theory.md, Sec. 17, Eq. (17.3)).
+
+    Parameters
+    ----------
+    name : {"constant", "cosine", "wsd", "power"}
+        "cosine": :math:`m + (1-m)(1+\cos\pi u)/2`, :math:`m = 0.1`; "wsd" (warmup-stable-
+        decay): linear warmup over :math:`W = \max(1, 0.01T)` steps, constant, then linear
+        decay over the last 20% of the run to 1% of the peak; "power":
+        :math:`(1 + 100u)^{-1/2}`; "constant": 1.
+    s : array_like
+        Steps (float).
+    horizon : int
+        The run's length :math:`T \ge 1`.
+
+    Returns
+    -------
+    ndarray
+        :math:`\varphi` at ``s``, in :math:`(0, 1]`.
+
+    Examples
+    --------
+    >>> from volterra_sgd.compute_optimal import schedule_factor
+    >>> schedule_factor("cosine", [0, 50, 100], 100).round(3).tolist()
+    [1.0, 0.55, 0.1]
+    >>> schedule_factor("wsd", [0, 9, 500, 900, 1000], 1000).round(3).tolist()
+    [0.1, 1.0, 1.0, 0.505, 0.01]
+    """
+    if name not in SCHEDULE_NAMES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} or a callable "
+                         f"(s, horizon) -> factor; got {name!r}")
+    s = np.asarray(s, dtype=np.float64)
+    T = float(horizon)
+    u = np.clip(s / T, 0.0, 1.0)
+    if name == "constant":
+        return np.ones_like(u)
+    if name == "cosine":
+        return 0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * u))
+    if name == "power":
+        return (1.0 + 100.0 * u) ** -0.5
+    warm = np.minimum(1.0, (s + 1.0) / max(1.0, 0.01 * T))
+    decay = np.minimum(1.0, 1.0 - 0.99 * (u - 0.8) / 0.2)
+    return np.minimum(warm, decay)
+
+
+#: Largest accepted relative error estimate of one scheduled run (the integrator's
+#: estimate; measured errors are below it, see the docs).
+SCHEDULE_TOL = 1e-2
+
+#: Rows of the d grid on each side of the IsoFLOP minimum computed by a scheduled study.
+SCHEDULE_BAND = 4
+
+
+def _check_schedule_spec(schedule, opt_name):
+    """Return the schedule's name (None for none, "callable" for a callable); raise early."""
+    if schedule is None:
+        return None
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULE_NAMES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)} or a "
+                             f"callable (s, horizon) -> factor; got {schedule!r}")
+        name = schedule
+    elif callable(schedule):
+        name = "callable"
+    else:
+        raise TypeError(f"schedule must be one of {', '.join(SCHEDULE_NAMES)}, a callable "
+                        f"(s, horizon) -> factor or None; got {type(schedule).__name__}")
+    if opt_name != "sgd":
+        raise ValueError(f"schedule= is for plain SGD (a learning-rate schedule of the "
+                         f"d-scaled SGD rate); got optimizer={opt_name!r}")
+    return name
+
+
+def _scheduled_points(model, horizons, gamma, B, schedule, rtol):
+    """End points of separately scheduled runs, one per horizon (Eq. (17.3)).
+
+    The spectral measure is computed once (and shared through the in-memory cache of
+    :func:`~volterra_sgd.forcing.deterministic_measure`); a constant schedule is one
+    closed-form curve (every point of a constant-rate run is the end of a run of that
+    length); otherwise each horizon is one run of the schedule integrator evaluated only at
+    its end.
+    """
+    from .curve import loss_curve
+
+    r = np.asarray(horizons, dtype=np.int64)
+    if schedule == "constant":
+        c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=rtol)
+        return c.loss, c.loss_error, c
+    loss, err = np.empty(r.size), np.empty(r.size)
+    c = None
+    for i, T in enumerate(r.tolist()):
+        T = max(int(T), 1)
+        def fn(s, T=T):
+            if isinstance(schedule, str):
+                return gamma * schedule_factor(schedule, s, T)
+            return gamma * np.asarray(schedule(s, T), dtype=np.float64)
+
+        c = loss_curve(model, np.array([T]), learning_rate=fn, batch_size=B, rtol=rtol,
+                       tol=SCHEDULE_TOL)
+        loss[i], err[i] = c.loss[0], c.loss_error[0]
+    return loss, err, c
+
+
 def _optimizer_rate(opt) -> float:
     """Return the learning rate recorded in the sweep: ``learning_rate``, else ``gamma2``."""
     rate = getattr(opt, "learning_rate", None)
@@ -1502,6 +1614,15 @@ def _sweep_task_body(task: dict, make_optimizer=None) -> dict:
         deterministic_measure(model, rtol=task["rtol"])
         t1 = time.perf_counter()
         name = task.get("optimizer", "sgd")  # absent in SGD tasks: their keys are unchanged
+        if "schedule" in task:
+            r = np.asarray(task["horizons"], dtype=np.int64)
+            sched = make_optimizer if task["schedule"] == "callable" else task["schedule"]
+            loss, err, c = _scheduled_points(model, r, gamma, B, sched, task["rtol"])
+            t2 = time.perf_counter()
+            return {"d": model.d, "r": r, "loss": loss, "loss_error": err,
+                    "limit_loss": float(c.limit_loss), "kernel_norm": float(c.kernel_norm),
+                    "learning_rate": float(gamma), "seconds_spectral": t1 - t0,
+                    "seconds_solver": t2 - t1}
         if name == "sgd":
             c = loss_curve(model, r, learning_rate=gamma, batch_size=B, rtol=task["rtol"])
         else:
@@ -1656,7 +1777,8 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
                       points_per_decade: int = 40, rtol: float = 1e-11, client=None,
                       n_jobs: int | None = None, progress: bool = False,
                       cache_dir=None, max_cost: float | None = None, optimizer="sgd",
-                      momentum: float | None = None) -> CurveSweep:
+                      momentum: float | None = None, schedule=None,
+                      _horizons=None) -> CurveSweep:
     r"""Deterministic loss curves for a grid of model sizes, in parallel (docs/theory.md).
 
     Each model size is one task, a pure function of JSON-serialisable parameters
@@ -1714,6 +1836,17 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
         ``cache_dir``.
     momentum : float, optional
         :math:`\mu` of "heavy-ball" and "nesterov" (default 0.9); refused with the others.
+    schedule : str or callable, optional
+        A learning-rate schedule whose horizon is the run's own length: one of
+        :data:`SCHEDULE_NAMES` (:func:`schedule_factor`) or a callable
+        ``(s, horizon) -> factor`` (vectorised over the float array ``s``, positive); the
+        rate of step :math:`s` of a run of length :math:`T` is :math:`\gamma\varphi(s, T)`.
+        Each point ``r[i]`` of a curve is then the end point of its own run of length
+        ``r[i]`` (docs/theory.md, Eq. (17.3)), not a point of one long run; the spectral
+        measure is shared by the runs of a model size, and each run is evaluated at its end
+        only (a constant schedule: one closed-form curve).  Plain SGD only; a callable is
+        refused with ``cache_dir``.  ``limit_loss`` is then :math:`\mathcal P(\infty)` at
+        the peak rate :math:`\gamma`.
 
     Returns
     -------
@@ -1735,9 +1868,10 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
 
     alpha, beta = as_exponents(alpha, beta)
     opt_name, mu = _check_optimizer_spec(optimizer, momentum)
-    if opt_name == "callable" and cache_dir is not None:
-        raise ValueError("cache_dir needs a named optimizer (a callable cannot be part of the "
-                         "cache key); use one of " + ", ".join(OPTIMIZER_NAMES))
+    sched = _check_schedule_spec(schedule, opt_name)
+    if "callable" in (opt_name, sched) and cache_dir is not None:
+        raise ValueError("cache_dir needs a named optimizer and schedule (a callable cannot "
+                         "be part of the cache key); use one of " + ", ".join(OPTIMIZER_NAMES))
     if d_values is None:
         d_values = DEFAULT_D_VALUES
     try:
@@ -1786,12 +1920,17 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
                             f"string or None; got {type(client).__name__}")
     tasks = []
     steps = memory = 0.0
-    for d in d_arr:
+    for i, d in enumerate(d_arr):
         v = "inf" if math.isinf(vr) else int(round(vr * int(d)))
         if v != "inf" and v <= d:
             v = int(d) + 1
         m = PLRF(alpha=alpha, beta=beta, v=math.inf if v == "inf" else v, d=int(d))  # validate
-        c_steps, c_mem = curve_cost(m, _iterations(int(d), B, fmax, ppd).size)
+        r_d = _iterations(int(d), B, fmax, ppd)
+        if sched is not None and _horizons is not None:
+            r_d = np.asarray(_horizons[i], dtype=np.int64)
+        c_steps, c_mem = curve_cost(m, r_d.size)
+        if sched not in (None, "constant"):  # one integrator run (~100 points) per horizon
+            c_steps += curve_cost(m, 100)[0] * r_d.size
         steps, memory = steps + c_steps, max(memory, c_mem)
         task = {"alpha": alpha, "beta": beta, "d": int(d), "v": v, "batch_size": B,
                 "lr_scale": g, "max_flops": fmax, "points_per_decade": ppd, "rtol": rtol}
@@ -1799,18 +1938,25 @@ def sweep_loss_curves(alpha: float, beta: float, d_values=None, *, batch_size: i
             task["optimizer"] = opt_name
             if mu is not None:
                 task["momentum"] = mu
+        if sched is not None:
+            task["schedule"] = sched
+            task["horizons"] = [int(x) for x in r_d]
         tasks.append(task)
     check_budget(steps, memory * max(1, n_jobs), what="sweep_loss_curves",
                  parameter="d_values (the largest model sizes) or max_flops", max_cost=max_cost)
     res = _run_tasks(tasks, client=client, n_jobs=n_jobs, progress=bool(progress),
                      cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-                     make_optimizer=optimizer if opt_name == "callable" else None)
+                     # the task's callable: the optimizer rule or (SGD only) the schedule
+                     make_optimizer=optimizer if opt_name == "callable" else
+                     schedule if sched == "callable" else None)
     from . import __version__
 
     params = {"alpha": alpha, "beta": beta, "batch_size": B, "lr_scale": g,
               "v_ratio": "inf" if math.isinf(vr) else vr, "max_flops": fmax,
               "points_per_decade": ppd, "rtol": rtol, "optimizer": opt_name,
               "momentum": mu, "version": __version__}
+    if sched is not None:
+        params["schedule"] = sched
     return CurveSweep(
         d_values=d_arr, r=tuple(x["r"] for x in res), loss=tuple(x["loss"] for x in res),
         loss_error=tuple(x["loss_error"] for x in res),
@@ -1851,6 +1997,9 @@ class ComputeOptimalResult:
     extrapolated : ExtrapolatedExponents or None
         Exponents at :math:`d\to\infty` (:func:`extrapolate_exponents`) with
         ``extrapolate=True``.
+    constant_rate : dict or None
+        With a ``schedule``: ``eta``, ``eta_ci``, ``xi``, ``xi_ci``, ``window`` of the
+        constant-rate study on the same grid.
 
     Examples
     --------
@@ -1876,6 +2025,7 @@ class ComputeOptimalResult:
     seconds: dict
     approach2: IsoFLOPProfiles | None = None
     extrapolated: ExtrapolatedExponents | None = None
+    constant_rate: dict | None = None
 
     @property
     def optimizer(self) -> str:
@@ -1932,6 +2082,9 @@ class ComputeOptimalResult:
             out["approach2"] = self.approach2.to_dict()
         if self.extrapolated is not None:
             out["extrapolated"] = self.extrapolated.to_dict()
+        if self.constant_rate is not None:
+            out["constant_rate"] = {k: list(v) if isinstance(v, tuple) else v
+                                    for k, v in self.constant_rate.items()}
         return out
 
     def save(self, path) -> str:
@@ -2147,15 +2300,89 @@ def _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n
                  "(IsoFLOP frontier)", parameter="flops_per_decade or n_boot", max_cost=max_cost)
 
 
+def _band_ranges(fr, sweep_r, B, band):
+    """Return, per model size, the horizons of its grid near the IsoFLOP minimum of ``fr``.
+
+    The horizons are contiguous: where the row is within ``band`` rows of the minimum, plus
+    one point on each side; the last two points for a row never near the minimum.
+    """
+    logP = np.where(np.isfinite(fr.log_loss), fr.log_loss, np.inf)
+    k = np.argmin(logP, axis=0)
+    has = np.isfinite(logP[k, np.arange(k.size)])
+    out = []
+    for i, (d, r) in enumerate(zip(fr.d_values, sweep_r, strict=True)):
+        near = has & (np.abs(k - i) <= band)
+        if not np.any(near):
+            out.append(r[-2:])
+            continue
+        lo, hi = fr.flops[near].min() / (d * B), fr.flops[near].max() / (d * B)
+        a = max(int(np.searchsorted(r, lo, side="right")) - 2, 0)
+        b = min(max(int(np.searchsorted(r, hi, side="left")) + 2, a + 2), r.size)
+        out.append(r[a:b])
+    return out
+
+
+def _scheduled_study(sweep_kw, schedule, const, flops_per_decade, max_cost):
+    """Scheduled sweep on the horizons near the IsoFLOP minimum (Eq. (17.3)).
+
+    Starts from the band of ``SCHEDULE_BAND`` rows around the constant-rate minimum and
+    widens it until the scheduled table's own minima have that band computed (each row's
+    horizons stay contiguous, so interpolation in log f never bridges a gap).
+    """
+    B = const.params["batch_size"]
+    grids = const.r
+    n = len(grids)
+    have = [dict() for _ in range(n)]  # row -> {T: (loss, err)}
+    secs = np.zeros((2, n))
+    fr = isoflop_frontier(const.curves(), n_boot=0, flops_per_decade=flops_per_decade,
+                          max_cost=max_cost)
+    span = [(w[0], w[-1]) for w in _band_ranges(fr, grids, B, SCHEDULE_BAND)]
+    params = None
+    for _ in range(8):
+        want = [g[(g >= lo) & (g <= hi)] for g, (lo, hi) in zip(grids, span, strict=True)]
+        todo = [np.setdiff1d(w, np.fromiter(h, np.int64, len(h)))
+                for w, h in zip(want, have, strict=True)]
+        idx = [i for i in range(n) if todo[i].size]
+        if not idx:
+            break
+        for i in range(n):  # sweep_loss_curves needs 3 sizes: repeat a point of others
+            if len(idx) >= 3:
+                break
+            if i not in idx:
+                todo[i] = want[i][:1]
+                idx.append(i)
+        idx.sort()
+        sw = sweep_loss_curves(d_values=const.d_values[idx], schedule=schedule,
+                               _horizons=[todo[i] for i in idx], **sweep_kw)
+        params = sw.params
+        for j, i in enumerate(idx):
+            have[i].update({int(t): (float(a), float(b)) for t, a, b in
+                            zip(sw.r[j], sw.loss[j], sw.loss_error[j], strict=True)})
+            secs[:, i] += (sw.seconds_spectral[j], sw.seconds_solver[j])
+        curves = [(float(d), d * B * w.astype(np.float64),
+                   np.array([h[int(t)][0] for t in w]))
+                  for d, w, h in zip(const.d_values, want, have, strict=True)]
+        fr = isoflop_frontier(curves, n_boot=0, flops_per_decade=flops_per_decade,
+                              max_cost=max_cost)
+        new = _band_ranges(fr, grids, B, SCHEDULE_BAND)
+        span = [(min(lo, w[0]), max(hi, w[-1])) for (lo, hi), w in zip(span, new, strict=True)]
+    loss = tuple(np.array([h[int(t)][0] for t in w]) for w, h in zip(want, have, strict=True))
+    err = tuple(np.array([h[int(t)][1] for t in w]) for w, h in zip(want, have, strict=True))
+    return CurveSweep(d_values=const.d_values, r=tuple(want), loss=loss, loss_error=err,
+                      limit_loss=const.limit_loss, kernel_norm=const.kernel_norm,
+                      learning_rate=const.learning_rate, v_values=const.v_values,
+                      seconds_spectral=secs[0], seconds_solver=secs[1], params=params)
+
+
 def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_size: int = 1,
                     client=None, *, lr_scale: float = 0.5, v_ratio=10,
-                    max_flops: float = 1e13, points_per_decade: int = 40,
+                    max_flops: float = 1e13, points_per_decade: int | None = None,
                     flops_per_decade: int = 40, window=None, trim: float = 0.0,
                     n_boot: int = 400, rng=0, chinchilla: bool = True,
                     n_jobs: int | None = None, progress: bool = False, cache_dir=None,
                     rtol: float = 1e-11, max_cost: float | None = None, optimizer="sgd",
                     momentum: float | None = None, approach2: bool = True,
-                    extrapolate: bool = False) -> ComputeOptimalResult:
+                    extrapolate: bool = False, schedule=None) -> ComputeOptimalResult:
     r"""Compute-optimal exponents of the PLRF model from deterministic loss curves.
 
     Sweeps :func:`volterra_sgd.loss_curve` over model sizes (:func:`sweep_loss_curves`),
@@ -2177,7 +2404,8 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
         Dask cluster (or scheduler address) for the sweep; default: a local thread pool.
     lr_scale, v_ratio, max_flops, points_per_decade, rtol
         Sweep settings, see :func:`sweep_loss_curves` (defaults :math:`g = 0.5`,
-        :math:`v = 10d`, :math:`f \le 10^{13}`).
+        :math:`v = 10d`, :math:`f \le 10^{13}`, 40 points per decade, 10 with a
+        ``schedule``).
     flops_per_decade, window, trim, n_boot, rng
         Frontier settings, see :func:`isoflop_frontier`.
     chinchilla : bool, default True
@@ -2201,6 +2429,16 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     extrapolate : bool, default False
         Also extrapolate the exponents to :math:`d\to\infty` from nested sub-grids of the
         sweep (:func:`extrapolate_exponents`): ``result.extrapolated``.
+    schedule : str or callable, optional
+        Learning-rate schedule with the run's own length as horizon (see
+        :func:`sweep_loss_curves`; plain SGD only): every entry of the IsoFLOP table is a
+        separately scheduled run (docs/theory.md, Eq. (17.3)).  Only the horizons near the
+        minimum are run: the constant-rate sweep (same grid) locates the minimum, the
+        :data:`SCHEDULE_BAND` model sizes on each side of it are run at the horizons of
+        their grid, and the band is widened until it holds the scheduled table's own
+        minima.  ``result.sweep`` holds these runs (``sweep.params["schedule"]``),
+        ``result.constant_rate`` the constant-rate exponents; Kaplan's :math:`L(N)` and
+        :math:`L(D)` come from the constant-rate curves.
 
     Returns
     -------
@@ -2232,7 +2470,9 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     from .phases import phase_exponents
 
     ex = phase_exponents(alpha, beta)
-    _check_optimizer_spec(optimizer, momentum)
+    sched = _check_schedule_spec(schedule, _check_optimizer_spec(optimizer, momentum)[0])
+    if points_per_decade is None:
+        points_per_decade = 40 if sched is None else 10
     for name, val in (("approach2", approach2), ("extrapolate", extrapolate)):
         if not isinstance(val, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool; got {val!r}")
@@ -2242,17 +2482,32 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,
                             max_cost)
     t0 = time.perf_counter()
-    sweep = sweep_loss_curves(alpha, beta, d_values, batch_size=batch_size, lr_scale=lr_scale,
-                              v_ratio=v_ratio, max_flops=max_flops,
-                              points_per_decade=points_per_decade, rtol=rtol, client=client,
-                              n_jobs=n_jobs, progress=progress, cache_dir=cache_dir,
-                              max_cost=max_cost, optimizer=optimizer, momentum=momentum)
+    sweep_kw = {"alpha": alpha, "beta": beta, "batch_size": batch_size, "lr_scale": lr_scale,
+                "v_ratio": v_ratio, "max_flops": max_flops,
+                "points_per_decade": points_per_decade, "rtol": rtol, "client": client,
+                "n_jobs": n_jobs, "progress": progress, "cache_dir": cache_dir,
+                "max_cost": max_cost}
+    sweep = sweep_loss_curves(d_values=d_values, optimizer=optimizer, momentum=momentum,
+                              **sweep_kw)
+    ref = None
+    if sched is not None:
+        ref = sweep
+        t_sched = time.perf_counter()
+        sweep = _scheduled_study(sweep_kw, schedule, ref, flops_per_decade, max_cost)
     t1 = time.perf_counter()
     curves = sweep.curves()
     iso = isoflop_frontier(curves, flops_per_decade=flops_per_decade, window=window,
                            trim=trim, n_boot=n_boot, rng=rng, max_cost=max_cost)
-    kap = kaplan_fits(curves, iso, limit_losses=sweep.limit_loss, n_boot=n_boot, rng=rng,
-                      alpha=alpha, beta=beta)
+    kap = kaplan_fits(curves if ref is None else ref.curves(), iso,
+                      limit_losses=sweep.limit_loss, n_boot=n_boot, rng=rng, alpha=alpha,
+                      beta=beta)
+    constant_rate = None
+    if ref is not None:
+        fr0 = isoflop_frontier(ref.curves(), flops_per_decade=flops_per_decade, window=window,
+                               trim=trim, n_boot=n_boot, rng=rng, max_cost=max_cost)
+        constant_rate = {"eta": fr0.loss_fit.exponent, "eta_ci": fr0.loss_fit.exponent_ci,
+                         "xi": fr0.params_fit.exponent, "xi_ci": fr0.params_fit.exponent_ci,
+                         "window": fr0.window}
     chin = (chinchilla_fit(curves, flops_range=iso.window, n_boot=min(n_boot, 100), rng=rng)
             if chinchilla else None)
     a2 = None
@@ -2266,7 +2521,11 @@ def compute_optimal(alpha: float = 0.7, beta: float = 0.7, d_values=None, batch_
     theory = {"phase": ex.phase, "xi": ex.xi, "eta": ex.eta}
     seconds = {"sweep": t1 - t0, "spectral": float(sweep.seconds_spectral.sum()),
                "solver": float(sweep.seconds_solver.sum()), "fits": t2 - t1}
+    if ref is not None:
+        seconds.update({"sweep_constant": t_sched - t0, "sweep_schedule": t1 - t_sched,
+                        "n_runs": int(sum(r.size for r in sweep.r))})
     return ComputeOptimalResult(alpha=float(alpha), beta=float(beta),
                                 batch_size=int(sweep.params["batch_size"]), sweep=sweep,
                                 isoflop=iso, kaplan=kap, chinchilla=chin, theory=theory,
-                                seconds=seconds, approach2=a2, extrapolated=extra)
+                                seconds=seconds, approach2=a2, extrapolated=extra,
+                                constant_rate=constant_rate)
