@@ -134,6 +134,7 @@ class CriticalBatchResult:
                 "min_steps": self.min_steps.tolist(),
                 "min_examples": self.min_examples.tolist(),
                 "hyperbola_residual": self.hyperbola_residual.tolist(),
+                "hyperbola_max_residual": self.hyperbola_max_residual.tolist(),
                 "exponent": self.exponent, "exponent_ci": list(self.exponent_ci),
                 "prefactor": self.prefactor, "power_law_residual": self.power_law_residual,
                 "batch_sizes": self.batch_sizes.tolist(),
