@@ -374,3 +374,176 @@ def test_infinite_broken_power_law_spectral_model_against_long_finite_list():
     for t, r in ((100, 0.0), (1000, 0.0), (300, 1e-5), (math.inf, 0.0)):
         assert vs.ridge_test_loss(inf_sm, t, r) == pytest.approx(
             vs.ridge_test_loss(fin_sm, t, r), rel=1e-6)  # the list's missing tail: ~4e-8
+
+
+# ----------------------------------------------------------------------- label noise
+def test_zero_noise_reproduces_the_noiseless_values():
+    """noise_variance = 0: the values of the code before label noise (hex digits stored then;
+    equal to the last bit on the machine of the change, 1e-15 allows another libm)."""
+    cases = [((1.0, 0.7, 2000, 100), 400, 0.0, "0x1.aa4cebb7c73bfp-11"),
+             ((1.0, 0.7, 2000, 400), 100, 1e-3, "0x1.228bdd42bd631p-11"),
+             ((1.0, 0.7, math.inf, 300), 1000, 1e-5, "0x1.9fe82fe90a94ep-14"),
+             ((0.8, 0.5, 3000, 50), math.inf, 1e-4, "0x1.6b786d5135bfbp-6")]
+    for (a, b, v, d), t, r, ref in cases:
+        eq = vs.ridge_equivalent(vs.PLRF(a, b, v, d, noise_variance=0.0), t, r)
+        assert eq.loss == pytest.approx(float.fromhex(ref), rel=1e-15, abs=0)
+        assert eq.noise_loss == 0.0 and eq.total_loss == eq.loss
+    model = vs.PLRF(1.0, 0.7, 300, 40)
+    run = vs.simulate_ridge(model, 80, 1e-3, n_runs=3, rng=5)
+    ref = [float.fromhex(h) for h in ("0x1.fb21f31baaf69p-8", "0x1.e4a0fb906d598p-9",
+                                      "0x1.0a7d86efe10b6p-8")]
+    np.testing.assert_allclose(run.losses, ref, rtol=1e-12)  # BLAS may move the last bits
+    assert run.noise_variance == 0.0 and run.total_loss == run.loss
+
+
+def test_noise_closed_forms():
+    s2 = 0.03
+    # ridge 0, N < T: sigma^2 N/(T - N) on top of F0/(1 - N/T) (Eq. (19.1))
+    for n, t in ((50, 60), (100, 1000)):
+        quiet = vs.ridge_equivalent(vs.PLRF(0.8, 0.5, 3000, n), t)
+        eq = vs.ridge_equivalent(vs.PLRF(0.8, 0.5, 3000, n, noise_variance=s2), t)
+        assert eq.noise_loss == pytest.approx(s2 * n / (t - n), rel=1e-12)
+        assert eq.loss == pytest.approx(quiet.loss + s2 * n / (t - n), rel=1e-12)
+        assert eq.total_loss == pytest.approx((quiet.population_loss + s2) /
+                                              (1 - n / t), rel=1e-12)
+    # isotropic data, N = inf, min-norm, T < v: |b|^2 (1 - T/v) + sigma^2 T/(v - T)
+    v = 500
+    b = np.linspace(0.5, 1.5, v)
+    sm = vs.SpectralModel(np.ones(v), b, d=100, noise_variance=s2)
+    for t in (50, 250, 450):
+        eq = vs.ridge_equivalent(sm, t, 0.0, n_features=math.inf)
+        expect = float(b @ b) * (1 - t / v) + s2 * t / (v - t)
+        assert eq.loss == pytest.approx(expect, rel=1e-12 * v / (v - t))
+    # T = inf: the noise averages out
+    eq = vs.ridge_equivalent(vs.PLRF(1.0, 0.7, 2000, 100, noise_variance=s2), math.inf, 1e-3)
+    assert eq.noise_loss == 0.0 and eq.total_loss == pytest.approx(eq.loss + s2)
+    # the peak stays infinite
+    eq = vs.ridge_equivalent(vs.PLRF(1.0, 0.7, 2000, 200, noise_variance=s2), 200)
+    assert eq.status == 3 and math.isinf(eq.loss) and math.isinf(eq.noise_loss)
+
+
+def test_noise_term_against_exact_traces_for_sampled_designs():
+    """E_eps of the noise part is sigma^2 tr(A^T Sigma A) for each (X, W) exactly; its mean
+    over 8 draws matches sigma^2 df2/(T - df2) within 5 % (finite N, T) and 4 SE."""
+    s2 = 0.01
+    for n, t, r in ((60, 180, 0.0), (180, 60, 1e-4)):
+        model = vs.PLRF(1.0, 0.7, 600, n, noise_variance=s2)
+        lam = model.data_eigenvalues
+        vals = []
+        for seed in range(8):
+            g = np.random.default_rng(seed)
+            W = g.standard_normal((lam.size, n)) / math.sqrt(n)
+            X = g.standard_normal((t, lam.size)) * np.sqrt(lam)
+            Z = X @ W
+            S = W.T @ (lam[:, None] * W)
+            A = np.linalg.pinv(Z) if r == 0.0 else \
+                Z.T @ np.linalg.inv(Z @ Z.T + t * r * np.eye(t))
+            vals.append(s2 * np.trace(A.T @ S @ A))
+        de = vs.ridge_equivalent(model, t, r).noise_loss
+        se = np.std(vals, ddof=1) / math.sqrt(len(vals))
+        assert abs(np.mean(vals) / de - 1) <= 0.05
+        assert abs(np.mean(vals) - de) <= 4 * se + 0.01 * de
+
+
+def test_simulated_noise_is_the_noiseless_run_plus_the_trace():
+    """Same seed: W and X are the noiseless run's; the loss moves by the noise part, whose
+    mean over eps is sigma^2 tr(A^T Sigma A) (tested in units of its own spread)."""
+    s2, n, t, r = 0.02, 30, 60, 1e-3
+    model = vs.PLRF(1.0, 0.7, 200, n)
+    lam, b = model.data_eigenvalues, model.target
+    ent = _root_entropy(4)[1]
+    quiet = _ridge_losses(lam, b, n, t, (r,), 30, ent)[:, 0]
+    noisy = _ridge_losses(lam, b, n, t, (r,), 30, ent, s2)[:, 0]
+    expect = []
+    for i in range(30):
+        gen = np.random.default_rng(np.random.SeedSequence(ent, spawn_key=(i,)))
+        W = gen.standard_normal((lam.size, n)) / math.sqrt(n)
+        X = gen.standard_normal((t, lam.size)) * np.sqrt(lam)
+        Z = X @ W
+        A = Z.T @ np.linalg.inv(Z @ Z.T + t * r * np.eye(t))
+        expect.append(s2 * np.trace(A.T @ (W.T @ (lam[:, None] * W)) @ A))
+    d = noisy - quiet - np.array(expect)
+    assert abs(d.mean()) <= 4 * d.std(ddof=1) / math.sqrt(30)
+    assert np.all(noisy != quiet)
+
+
+@pytest.mark.parametrize("n,t", [(100, 400), (400, 100)])
+def test_noisy_equivalent_matches_simulation(n, t):
+    """20 draws, sigma^2 = 1e-3 (comparable to the noiseless loss): within 5 % and 3 SE."""
+    model = vs.PLRF(1.0, 0.7, 2000, n, noise_variance=1e-3)
+    run = vs.simulate_ridge(model, t, 1e-4, n_runs=20, rng=12)
+    eq = vs.ridge_equivalent(model, t, 1e-4)
+    assert eq.noise_loss > 0.3 * eq.loss
+    assert abs(run.loss / eq.loss - 1) <= 0.05
+    assert abs(run.loss - eq.loss) <= 3 * run.stderr
+    assert run.total_loss == pytest.approx(run.loss + 1e-3, rel=1e-15)
+
+
+def test_surface_and_best_n_with_noise():
+    model = vs.PLRF(1.0, 0.7, 2000, 1, noise_variance=1e-3)
+    surf = vs.ridge_loss_surface(model, [50, 150], [100, math.inf], 1e-4)
+    assert surf.noise_variance == 1e-3
+    assert surf.loss[0, 0] == vs.ridge_test_loss(vs.PLRF(1.0, 0.7, 2000, 50,
+                                                          noise_variance=1e-3), 100, 1e-4)
+    # under-parameterised branch at ridge 0: the noise variance sigma^2 N/(T - N) moves the
+    # best N down (both from the same grid; brute-force minimum of the closed form)
+    grid = np.arange(5, 200, 5)
+    noisy = vs.best_n_features(model, 200, 0.0, n_features=grid)
+    quiet = vs.best_n_features(vs.PLRF(1.0, 0.7, 2000, 1), 200, 0.0, n_features=grid)
+    brute = [vs.limit_loss(vs.PLRF(1.0, 0.7, 2000, int(n))) / (1 - n / 200)
+             + 1e-3 * n / (200 - n) for n in grid]
+    assert noisy.n_features == grid[int(np.argmin(brute))] < quiet.n_features
+
+
+# ---------------------------------------------------------------------- optimal ridge
+@pytest.mark.parametrize("params,n,t,s2", [((1.0, 0.7), 100, 1000, 0.0),
+                                           ((1.0, 0.7), 200, 200, 0.0),
+                                           ((0.75, 2.0), 300, 100, 1e-4),
+                                           ((1.0, 0.3), 100, 300, 1e-3)])
+def test_optimal_ridge_against_dense_grid(params, n, t, s2):
+    """The optimum against 241 ridges over 12 decades through the public lambda route."""
+    model = vs.PLRF(*params, 3000, n, noise_variance=s2)
+    opt = vs.optimal_ridge(model, n, t)
+    grid = np.geomspace(1e-12, 1.0, 241)  # 20 per decade
+    losses = np.array([vs.ridge_test_loss(model, t, r) for r in grid])
+    i = int(np.argmin(losses))
+    assert opt.status == 0
+    assert opt.loss <= losses[i] * (1 + 1e-9)
+    assert opt.loss >= losses[i] * (1 - 2e-3)  # grid spacing 12 % in ridge: O(1e-3) in loss
+    assert grid[max(i - 1, 0)] <= opt.ridge <= grid[min(i + 1, grid.size - 1)]
+    # the kappa route of the search agrees with the lambda route at the reported ridge
+    assert vs.ridge_test_loss(model, t, opt.ridge) == pytest.approx(opt.loss, rel=1e-9)
+    assert opt.total_loss == opt.loss + s2
+
+
+def test_optimal_ridge_zero_and_limits():
+    # noiseless, N >> T: no positive ridge helps (min-norm is optimal)
+    model = vs.PLRF(1.0, 0.7, math.inf, 1)
+    opt = vs.optimal_ridge(model, 4000, 200)
+    assert opt.status == 1 and opt.ridge == 0.0 and opt.loss == opt.loss_at_zero
+    m = vs.PLRF(1.0, 0.7, math.inf, 4000)
+    assert opt.loss == pytest.approx(vs.ridge_test_loss(m, 200, 0.0), rel=1e-12)
+    assert all(vs.ridge_test_loss(m, 200, r) >= opt.loss for r in np.geomspace(1e-12, 1, 25))
+    # T = inf: the population ridge loss increases with the ridge
+    inf_t = vs.optimal_ridge((1.0, 0.7), 100, math.inf)
+    assert inf_t.status == 1 and inf_t.ridge == 0.0
+    assert inf_t.loss == pytest.approx(vs.limit_loss(vs.PLRF(1.0, 0.7, math.inf, 100)),
+                                       rel=1e-12)
+    # the peak: infinite at ridge 0, finite at the optimum
+    peak = vs.optimal_ridge((1.0, 0.7), 300, 300)
+    assert math.isinf(peak.loss_at_zero) and peak.status == 0 and peak.ridge > 0
+    # a huge label noise: the minimum leaves the search range towards the zero predictor
+    loud = vs.optimal_ridge(vs.PLRF(1.0, 0.7, 500, 1, noise_variance=1e6), 100, 50)
+    assert loud.status == 2 and loud.loss < loud.loss_at_zero
+
+
+@pytest.mark.parametrize("args,exc,match", [
+    (((1.0, 0.7), 0, 10), ValueError, "n_features"),
+    (((1.0, 0.7), 10, 2.5), TypeError, "n_samples"),
+    (((1.0,), 10, 10), ValueError, "model_or_params"),
+    (((0.3, 0.7), 10, 10), ValueError, "alpha"),
+    ((object(), 10, 10), TypeError, "model"),
+])
+def test_optimal_ridge_bad_input(args, exc, match):
+    with pytest.raises(exc, match=match):
+        vs.optimal_ridge(*args)
