@@ -869,7 +869,8 @@ def _run_critical_batch(args) -> int:
             "model": {"alpha": model.alpha, "beta": model.beta, "v": model.v, "d": model.d},
             "summary": "critical_batch.json"}
     files = _csv_with_sidecar(str(csv), {
-        "target_loss": np.repeat(res.target_losses, nb), "batch_size": np.tile(res.batch_sizes, nt),
+        "target_loss": np.repeat(res.target_losses, nb),
+        "batch_size": np.tile(res.batch_sizes, nt),
         "steps": res.steps.ravel(), "examples": res.examples.ravel(),
         "learning_rate": res.learning_rates.ravel()}, side)
     files[str(out / "critical_batch.json")] = _json_bytes(

@@ -205,7 +205,8 @@ def steps_to_targets(r, loss, targets) -> np.ndarray:
         else:
             j = i - int(np.count_nonzero(~pos))
             a, b = x[j - 1], x[j]
-            out[k] = math.exp(brentq(lambda t: float(interp(t)) - target, a, b, xtol=1e-13))
+            out[k] = math.exp(brentq(lambda t, y=target: float(interp(t)) - y, a, b,
+                                     xtol=1e-13))
     return out
 
 

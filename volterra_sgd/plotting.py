@@ -524,7 +524,7 @@ def plot_isoflop_slices(result, ax=None, *, n_slices: int = 6):
 
 # ======================================================================= critical batch size
 def plot_critical_batch(result, ax=None):
-    r"""Steps against examples to each target, with the fitted hyperbolas (Eq. (18.2)).
+    r"""Plot steps against examples to each target, with the fitted hyperbolas (Eq. (18.2)).
 
     Parameters
     ----------
@@ -569,7 +569,7 @@ def plot_critical_batch(result, ax=None):
 
 
 def plot_critical_batch_size(result, ax=None):
-    r"""Critical batch size against the target loss with its power law (Eq. (18.4)).
+    r"""Plot the critical batch size against the target loss with its power law (Eq. (18.4)).
 
     Parameters
     ----------
