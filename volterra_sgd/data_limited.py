@@ -420,6 +420,31 @@ def _as_grid(x, name):
     return arr
 
 
+def _fit_kaplan(ns, ts, loss):
+    """Least-squares fit of the law to ``log loss`` on the grid; the scipy result."""
+    from scipy.optimize import least_squares
+
+    logn, logd = np.meshgrid(np.log(ns), np.log(ts), indexing="ij")
+    logl = np.log(loss)
+    # starting values from the last row / column (the largest D / N)
+    an = max(-_linfit(np.log(ns), logl[:, -1])[0], 0.05)
+    ad = max(-_linfit(np.log(ts), logl[-1, :])[0], 0.05)
+    lnc = float(np.max(logl[:, -1] / an + np.log(ns)))
+    ldc = float(np.max(logl[-1, :] / ad + np.log(ts)))
+
+    def resid(theta):
+        return np.log(_kaplan_law(theta, logn, logd)).ravel() - logl.ravel()
+
+    best = None
+    for start in ([lnc, ldc, an, ad], [lnc - 1.0, ldc - 1.0, an, ad]):
+        res = least_squares(resid, np.array(start), method="trf", xtol=1e-14, ftol=1e-14,
+                            gtol=1e-14, max_nfev=5000,
+                            bounds=([-np.inf, -np.inf, 1e-3, 1e-3], [np.inf, np.inf, 20, 20]))
+        if best is None or res.cost < best.cost:
+            best = res
+    return best
+
+
 def kaplan_overfitting_fit(model_or_params, n_features=None, n_samples=None, *,
                            ridge="optimal") -> KaplanOverfittingFit:
     r"""Fit Kaplan's overfitting law :math:`L(N, D)` to the ridge surface.
@@ -464,8 +489,6 @@ def kaplan_overfitting_fit(model_or_params, n_features=None, n_samples=None, *,
     >>> fit.alpha_n > 0 and fit.alpha_d > 0
     True
     """
-    from scipy.optimize import least_squares
-
     from .ridge import _as_ridge, _evaluate
 
     model = _as_model(model_or_params)
@@ -489,24 +512,8 @@ def kaplan_overfitting_fit(model_or_params, n_features=None, n_samples=None, *,
         raise ValueError("the ridge surface is infinite or zero on the grid (the "
                          "interpolation peak N = T of a zero ridge, or N >= v with T >= v); "
                          "use ridge='optimal', a positive ridge or another grid")
+    best = _fit_kaplan(ns, ts, loss)
     logn, logd = np.meshgrid(np.log(ns), np.log(ts), indexing="ij")
-    logl = np.log(loss)
-    # starting values from the last row / column (the largest D / N)
-    an = max(-_linfit(np.log(ns), logl[:, -1])[0], 0.05)
-    ad = max(-_linfit(np.log(ts), logl[-1, :])[0], 0.05)
-    lnc = float(np.max(logl[:, -1] / an + np.log(ns)))
-    ldc = float(np.max(logl[-1, :] / ad + np.log(ts)))
-
-    def resid(theta):
-        return np.log(_kaplan_law(theta, logn, logd)).ravel() - logl.ravel()
-
-    best = None
-    for start in ([lnc, ldc, an, ad], [lnc - 1.0, ldc - 1.0, an, ad]):
-        res = least_squares(resid, np.array(start), method="trf", xtol=1e-14, ftol=1e-14,
-                            gtol=1e-14, max_nfev=5000,
-                            bounds=([-np.inf, -np.inf, 1e-3, 1e-3], [np.inf, np.inf, 20, 20]))
-        if best is None or res.cost < best.cost:
-            best = res
     fitted = _kaplan_law(best.x, logn, logd)
     ex = (ridge_scaling_exponents(model.alpha, model.beta)
           if isinstance(model, PLRF) and model.noise_variance == 0.0 else None)
