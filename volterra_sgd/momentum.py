@@ -1152,57 +1152,51 @@ def _frozen_limit(opt, x, w, f0, s2, step):
     return (f0 + s2 * kn) / (1.0 - kn) if kn < 1.0 else math.inf
 
 
-def _fused_blocks(meas, r, opt, s2, h):
-    """Blocks for a deterministic curve: every system on the union of both rules' nodes.
+def _fused_blocks(meas, r, opt, s2, h, kn):
+    """Blocks for a deterministic curve: the fine rule's systems share their propagators.
 
-    One ``h/2`` pass carries the loss over the fine rule, the loss over the coarse rule (the
-    quadrature error), and the forcing and kernel of both components (Eq. (9.19)), sharing
-    each node's propagator; one ``h`` pass over the fine rule gives the block error estimate.
-    The result equals :func:`momentum_loss` and :func:`momentum_forcing_kernel` with
+    One ``h/2`` pass over the fine rule carries the loss and the forcing and kernel of both
+    components (Eq. (9.19)), sharing each node's propagator; one ``h/2`` pass over the coarse
+    rule gives the quadrature error, one ``h`` pass over the fine rule the block error.  The
+    result equals :func:`momentum_loss` and :func:`momentum_forcing_kernel` with
     ``method="blocks"`` up to rounding, except that the kernel's blocks are aligned with the
     loss's (its frozen hyperparameters are those of the unshifted block, a difference of the
     order of the block error).  Returns ``(fine, coarse, parts)``.
     """
-    fx, cx = np.asarray(meas.nodes, float), np.asarray(meas.coarse_nodes, float)
-    kn = [opt.check_stable(a[a > 0], weights=np.asarray(w, float)[a > 0], steps=(0, int(r[-1])))
-          for a, w in ((fx, meas.eigen_weights), (cx, meas.coarse_eigen_weights))][0]
-    xall = np.r_[fx, cx]
-    keep = xall > 0
-    x, inv = np.unique(xall[keep], return_inverse=True)
-    n = x.size
+    def modes(x, f, w):
+        x, f, w = (np.asarray(a, dtype=np.float64) for a in (x, f, w))
+        keep = x > 0
+        return np.ascontiguousarray(x[keep]), f[keep], w[keep], keep
 
-    def on_union(values, coarse=False):
-        vals = np.r_[np.zeros(fx.size), values] if coarse else np.r_[values, np.zeros(cx.size)]
-        return np.bincount(inv, weights=vals[keep], minlength=n)
-
-    pp = np.r_[meas.component > 0, np.zeros(cx.size, bool)][keep]
-    ac = np.r_[meas.component == 0, np.zeros(cx.size, bool)][keep]
-    f_all = np.r_[meas.forcing_weights, np.zeros(cx.size)][keep]
-    rho_all = np.r_[meas.eigen_weights, np.zeros(cx.size)][keep]
-    f_fine, w_fine = on_union(meas.forcing_weights), on_union(meas.eigen_weights)
-    f_c = on_union(meas.coarse_forcing_weights, True)
-    w_c = on_union(meas.coarse_eigen_weights, True)
+    x, f, w, keep = modes(meas.nodes, meas.forcing_weights, meas.eigen_weights)
+    comp = np.asarray(meas.component)[keep]
     g1, g2, g3, _ = (float(a[0]) for a in opt.hyperparameters(np.zeros(1, dtype=np.int64)))
     sg = g2 + g1 * g3
     B = opt.batch_size
     om = np.array([B * sg * sg, -B * sg * g1, B * g1 * g1])
-    S0 = np.zeros((6, n, 3))
-    S0[0, :, 0], S0[1, :, 0] = f_fine, f_c
-    S0[2, :, 0] = np.bincount(inv[pp], weights=f_all[pp], minlength=n)
-    S0[3, :, 0] = np.bincount(inv[ac], weights=f_all[ac], minlength=n)
-    S0[4] = np.outer(x * x * np.bincount(inv[pp], weights=rho_all[pp], minlength=n), om)
-    S0[5] = np.outer(x * x * np.bincount(inv[ac], weights=rho_all[ac], minlength=n), om)
-    m_fine, m_c = x * x * w_fine, x * x * w_c
-    W = np.zeros((6, n))
-    W[0], W[1] = m_fine, m_c
-    f0 = np.array([meas.limit_loss] * 2 + [0.0] * 4)
-    e1 = np.array([1.0, 0.0, 0.0])
-    rd = np.array([opt.readout, opt.readout, e1, e1, e1, e1], dtype=np.float64)
-    shift = np.array([0, 0, 0, 0, 1, 1])
-    x = np.ascontiguousarray(x)
+    m = x * x * w
+    S0 = np.zeros((5, x.size, 3))
+    S0[0, :, 0] = f
+    S0[1, :, 0] = np.where(comp > 0, f, 0.0)
+    S0[2, :, 0] = np.where(comp == 0, f, 0.0)
+    S0[3] = np.outer(np.where(comp > 0, m, 0.0), om)
+    S0[4] = np.outer(np.where(comp == 0, m, 0.0), om)
+    W = np.zeros((5, x.size))
+    W[0] = m
+    f0 = np.array([meas.limit_loss, 0.0, 0.0, 0.0, 0.0])
+    e1 = (1.0, 0.0, 0.0)
+    rd = np.array([opt.readout, e1, e1, e1, e1], dtype=np.float64)
+    shift = np.array([0, 0, 0, 1, 1])
     half, st = _blocks_states(x, S0, W, f0, s2, opt, r, h / 2, 1000, rd, shift)
     if st == 0:
         full, st = _blocks_states(x, S0[:1], W[:1], f0[:1], s2, opt, r, h, 1000, rd[:1])
+    if st == 0:
+        xc, fc, wc, _ = modes(meas.coarse_nodes, meas.coarse_forcing_weights,
+                              meas.coarse_eigen_weights)
+        Sc = np.zeros((1, xc.size, 3))
+        Sc[0, :, 0] = fc
+        coarse, st = _blocks_states(xc, Sc, (xc * xc * wc)[None], f0[:1], s2, opt, r, h / 2,
+                                    1000, rd[:1])
     if st != 0 or not np.all(np.isfinite(half[0])):
         raise ConvergenceError(f"loss_curve: {STATUS.get(st or 1)}")
 
@@ -1211,11 +1205,9 @@ def _fused_blocks(meas, r, opt, s2, h):
                             kernel_norm=float(kn), limit_loss=math.nan, method="blocks",
                             status=0, message=STATUS[0])
 
-    fine = res(half[0], _block_error(r, full[0], half[0]))
-    coarse = res(half[1], np.zeros(r.size))
-    parts = {"Fo": np.full(r.size, meas.limit_loss), "Fpp": half[2], "Fac": half[3],
-             "Kpp": half[4], "Kac": half[5]}
-    return fine, coarse, parts
+    parts = {"Fo": np.full(r.size, meas.limit_loss), "Fpp": half[1], "Fac": half[2],
+             "Kpp": half[3], "Kac": half[4]}
+    return res(half[0], _block_error(r, full[0], half[0])), res(coarse[0], 0 * r), parts
 
 
 def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float = 0.01,
@@ -1265,7 +1257,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     True
     """
     from .curve import LossCurve, _max_relative
-    from .forcing import deterministic_measure
+    from .forcing import _dynamics_measures
     from .model import check_model
     from .schedule import envelope
 
@@ -1273,12 +1265,16 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
     opt = check_optimizer(optimizer)
     r = as_iterations(r)
     s2 = float(getattr(model, "noise_variance", 0.0))
-    meas = deterministic_measure(model, rtol=rtol, cache_dir=cache_dir)
+    # stability on the full measure; the dynamics over the compressed one (Sec. 15)
+    full, meas = _dynamics_measures(model, float(rtol), cache_dir)
+    steps = (0,) if opt.is_constant else (0, int(r[-1]))
+    kn = opt.check_stable(full.nodes[full.nodes > 0], weights=full.eigen_weights[full.nodes > 0],
+                          steps=steps)
     if tol is None:
         tol = max(1e3 * rtol, 1e-6) if opt.is_constant else 1e-3
     tol = as_real(tol, "tol", lower=0.0)
     if not opt.is_constant and int(r[-1]) > 1000:
-        fine, coarse, parts = _fused_blocks(meas, r, opt, s2, h)
+        fine, coarse, parts = _fused_blocks(meas, r, opt, s2, h, kn)
     else:
         fine = momentum_loss(meas.nodes, meas.forcing_weights, meas.limit_loss, r, opt,
                              eigen_weights=meas.eigen_weights, noise_variance=s2, h=h)
@@ -1301,7 +1297,7 @@ def optimizer_loss_curve(model, r, optimizer, *, rtol: float = 1e-11, h: float =
         opt, meas.nodes, meas.eigen_weights, meas.limit_loss, s2, int(r[-1]))
     return LossCurve(r=r, loss=fine.loss, forcing=parts["Fo"] + parts["Fpp"] + parts["Fac"],
                      kernel=parts["Kpp"] + parts["Kac"], parts=parts, loss_error=err,
-                     kernel_norm=fine.kernel_norm, limit_loss=limit, model=model,
+                     kernel_norm=float(kn), limit_loss=limit, model=model,
                      learning_rate=g, batch_size=B, info=info,
                      options={"rtol": rtol, "tol": tol, "method": fine.method, "h": h,
                               "optimizer": repr(opt), "noise_variance": s2})
