@@ -13,6 +13,7 @@ so that ``volterra_sgd.resolvent`` stays the module.
 from __future__ import annotations
 
 from ._numba import warmup
+from .calibration import CurveFit, CurveFrontier, CurvePrediction, fit_loss_curves
 from .compute_optimal import (
     ChinchillaFit,
     ComputeOptimalResult,
@@ -204,6 +205,11 @@ __all__ = [
     "SpectrumFit",
     "empirical_spectrum",
     "fit_power_laws",
+    # calibration on measured loss curves (docs/fitting.md)
+    "CurveFit",
+    "CurveFrontier",
+    "CurvePrediction",
+    "fit_loss_curves",
     # phases and asymptotics
     "AsymptoticParts",
     "PhaseExponents",
