@@ -674,16 +674,16 @@ def power_sums(logq, weights, part, group, r):
     lg = np.asarray(logq, dtype=np.float64)
     order = np.argsort(-lg, kind="stable")  # slow to fast decay
     r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
-    rs = np.argsort(r, kind="stable")
+    rs = None if np.all(r[1:] >= r[:-1]) else np.argsort(r, kind="stable")
     out = np.empty((r.size, 6))
     _power_sums_kernel(np.ascontiguousarray(lg[order]),
                        np.ascontiguousarray(np.asarray(weights, dtype=np.float64)[:, order]),
                        np.ascontiguousarray(np.asarray(part, dtype=np.int64)[order]),
                        np.ascontiguousarray(np.asarray(group, dtype=np.int64)[order]),
-                       np.ascontiguousarray(r[rs]), out)
-    res = np.empty_like(out)
-    res[rs] = out
-    return res
+                       r if rs is None else np.ascontiguousarray(r[rs]), out)
+    if rs is not None:  # back to the caller's order
+        out[rs] = out.copy()
+    return out
 
 
 @njit
@@ -854,12 +854,14 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None, roots
         a0 = 0.0
     r = np.ascontiguousarray(np.atleast_1d(r), dtype=np.int64)
     order = np.r_[0, 1 + np.argsort(mu[1:], kind="stable")]  # slow to fast: see the kernel
-    rs = np.argsort(r, kind="stable")  # the kernel needs non-decreasing r
+    rs = None if np.all(r[1:] >= r[:-1]) else np.argsort(r, kind="stable")
     out = np.empty(r.size)
     err = np.empty(r.size)
     _split_evaluate_kernel(np.ascontiguousarray(mu[order]), np.ascontiguousarray(resid[order]),
-                           float(a0), p_inf, np.ascontiguousarray(r[rs]), out, err)
-    out[rs], err[rs] = out.copy(), err.copy()
+                           float(a0), p_inf, r if rs is None else np.ascontiguousarray(r[rs]),
+                           out, err)
+    if rs is not None:  # the kernel needs non-decreasing r: back to the caller's order
+        out[rs], err[rs] = out.copy(), err.copy()
     return out, {"mu": mu, "residues": resid, "p_inf": p_inf, "kernel_norm": 1.0 - delta,
                  "one_minus_norm": delta, "first_amplitude": float(a0),
                  "slope": float(slope), "rounding_error": err, "poles": pk, "origin": origin,
