@@ -359,6 +359,7 @@ def test_cli_compute_optimal_smoke(tmp_path, capsys):
     assert summ["theory"]["phase"] == "III" and len(summ["eta_ci"]) == 2
     assert summ["eta_ci"][0] <= summ["eta"] <= summ["eta_ci"][1]
     assert "chinchilla" in summ and "kaplan" in summ and len(summ["window"]) == 2
+    assert "Approach 2 (profiles): eta = " in text and len(summ["approach2"]["eta_ci"]) == 2
     tab = np.loadtxt(out / "frontier.csv", delimiter=",", skiprows=1)
     assert tab.shape[1] == 4 and np.all(np.diff(tab[:, 0]) > 0)
     for name in ("loss_vs_flops", "optimal_size", "isoflop_slices"):
@@ -637,3 +638,16 @@ def test_constant_schedule_study_reproduces_the_constant_rate_study():
                  (b.constant_rate["eta"], a.loss_exponent)):
         assert abs(x - y) <= 1e-6
     assert b.seconds["n_runs"] == sum(r.size for r in b.sweep.r) and b.seconds["sweep"] > 0
+
+
+def test_cli_compute_optimal_schedule_and_extrapolate(tmp_path, capsys):
+    from volterra_sgd.cli import main
+
+    args = ["compute-optimal", "--alpha", "0.7", "--beta", "0.7", "--d-min", "16", "--d-max",
+            "128", "--points", "7", "--max-flops", "1e7", "--n-boot", "20", "--jobs", "1",
+            "--no-plots", "--no-chinchilla", "--out", str(tmp_path / "co")]
+    assert main(args + ["--schedule", "constant", "--no-approach2"]) == 0
+    text = capsys.readouterr().out
+    assert "schedule constant:" in text and "Approach 2" not in text
+    assert main(args + ["--extrapolate"]) == 2          # 7 sizes: refused in one line
+    assert "at least 10 model sizes" in capsys.readouterr().err

@@ -574,6 +574,15 @@ def _add_compute_optimal(sub) -> None:
                    help="resumable per-d cache of the sweep (default: $VOLTERRA_SGD_CACHE, "
                    "else none)")
     p.add_argument("--no-chinchilla", action="store_true", help="skip the Chinchilla fit")
+    p.add_argument("--approach2", action=argparse.BooleanOptionalAction, default=True,
+                   help="Chinchilla Approach 2: parabolas through the IsoFLOP profiles "
+                        "(default: on)")
+    p.add_argument("--schedule", choices=("constant", "cosine", "wsd", "power"), default=None,
+                   help="learning-rate schedule with each run's own length as horizon; every "
+                        "IsoFLOP point is a separately scheduled run (SGD only)")
+    p.add_argument("--extrapolate", action="store_true",
+                   help="also extrapolate xi and eta to d -> infinity from nested grids "
+                        "(needs >= 10 model sizes)")
     p.add_argument("--no-plots", action="store_true", help="do not write figures")
     p.add_argument("--progress", action="store_true", help="progress bar (needs tqdm)")
     p.add_argument("--out", required=True, type=_output_dir,
@@ -619,7 +628,8 @@ def _run_compute_optimal(args) -> int:
                          max_flops=args.max_flops, window=args.window, n_boot=args.n_boot,
                          rng=args.seed, chinchilla=not args.no_chinchilla, n_jobs=args.jobs,
                          progress=args.progress, cache_dir=cache, optimizer=args.optimizer,
-                         momentum=args.momentum)
+                         momentum=args.momentum, approach2=args.approach2,
+                         schedule=args.schedule, extrapolate=args.extrapolate)
     summ = co.summary()
     fr = co.isoflop
     tab = co.frontier
@@ -658,6 +668,16 @@ def _run_compute_optimal(args) -> int:
         ch = co.chinchilla
         print(f"Chinchilla: E={ch.E:.3g} A={ch.A:.3g} a={ch.a:.4f} B={ch.B:.3g} b={ch.b:.4f}; "
               f"N* ~ C^{ch.params_exponent:.4f}, L*-E ~ C^-{ch.loss_exponent:.4f}")
+    for label, fit in (("Approach 2 (profiles)", co.approach2),
+                       ("d -> inf (extrapolated)", co.extrapolated)):
+        if fit is not None:
+            print(f"{label}: eta = {fit.loss_exponent:.4f} [{fit.loss_exponent_ci[0]:.4f}, "
+                  f"{fit.loss_exponent_ci[1]:.4f}], xi = {fit.params_exponent:.4f} "
+                  f"[{fit.params_exponent_ci[0]:.4f}, {fit.params_exponent_ci[1]:.4f}]")
+    if co.constant_rate is not None:
+        c0 = co.constant_rate
+        print(f"schedule {args.schedule}: {co.seconds['n_runs']} runs; constant rate on the "
+              f"same grid: eta = {c0['eta']:.4f}, xi = {c0['xi']:.4f}")
     s = co.seconds
     print(f"time: sweep {s['sweep']:.1f} s (spectral {s['spectral']:.1f} s, solver "
           f"{s['solver']:.1f} s summed over workers), fits {s['fits']:.1f} s")
