@@ -71,3 +71,20 @@ def test_phase_theory_sanity_alpha1_beta07():
 def test_validation(curves, kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         vs.fit_learning_curve_law(curves, n_boot=0, **kw)
+
+
+def test_loss_curves_as_input_and_batch_size_refused():
+    """LossCurve input equals the (N, S, loss) tuples; B != 1 runs are refused by name."""
+    r = np.unique(np.round(np.logspace(0, 6, 40))).astype(np.int64)
+    curves = []
+    for d in (20, 40, 80):
+        m = vs.PLRF(1.0, 0.7, 10 * d, d)
+        curves.append(vs.loss_curve(m, r, learning_rate=m.reference_learning_rate(0.5)))
+    a = vs.fit_learning_curve_law(curves, n_boot=0)
+    b = vs.fit_learning_curve_law([(c.model.d, c.r, c.loss) for c in curves], n_boot=0,
+                                  alpha=1.0, beta=0.7)
+    assert a.alpha_s == b.alpha_s and a.theory == {} and b.theory["phase"] == "II"
+    m = vs.PLRF(1.0, 0.7, 200, 20)
+    c2 = vs.loss_curve(m, r, learning_rate=m.reference_learning_rate(0.5) / 2, batch_size=2)
+    with pytest.raises(ValueError, match="batch size 1"):
+        vs.fit_learning_curve_law(curves[:2] + [c2], n_boot=0)
