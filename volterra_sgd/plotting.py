@@ -428,7 +428,7 @@ def plot_optimal_size(result, ax=None, *, theory: float | None = None):
     Parameters
     ----------
     result : ComputeOptimalResult or IsoFLOPFrontier
-        The frontier.
+        The frontier (a result's Approach 2 vertices are drawn too).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when None.
     theory : float, optional
@@ -463,6 +463,11 @@ def plot_optimal_size(result, ax=None, *, theory: float | None = None):
     lo, hi = pf.exponent_ci
     ax.loglog(f, np.exp(pf.intercept) * f**pf.slope, "r-", lw=1.3,
               label=f"fit: ξ = {pf.exponent:.3f} [{lo:.3f}, {hi:.3f}]")
+    a2 = getattr(result, "approach2", None)  # Chinchilla Approach 2, if computed
+    if a2 is not None:
+        lo2, hi2 = a2.params_exponent_ci
+        ax.loglog(a2.flops, a2.d_opt, "x", ms=3, color="tab:green",
+                  label=f"Approach 2: ξ = {a2.params_exponent:.3f} [{lo2:.3f}, {hi2:.3f}]")
     if theory is not None and f.size:
         fm = math.sqrt(f[0] * f[-1])
         dm = math.exp(pf.intercept) * fm**pf.slope
