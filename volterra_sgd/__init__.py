@@ -5,109 +5,98 @@ The expected loss of SGD solves a discrete convolution-type Volterra equation
 This package computes it exactly for a given embedding, deterministically from
 the resolvent's deterministic equivalent, and checks both against simulated SGD.
 
-Importing the package compiles nothing; see :func:`warmup`.  The full resolvent result
+Importing the package compiles nothing and loads no submodule: each public name imports its
+submodule (and with it NumPy, SciPy, Numba) on first use; see :func:`warmup`.  The full resolvent result
 (m, residual, status) is :func:`volterra_sgd.resolvent.resolvent`; it is not re-exported here
 so that ``volterra_sgd.resolvent`` stays the module.
 """
 
 from __future__ import annotations
 
-from ._numba import warmup
-from .calibration import CurveFit, CurveFrontier, CurvePrediction, fit_loss_curves
-from .compute_optimal import (
-    ChinchillaFit,
-    ComputeOptimalResult,
-    CurveSweep,
-    ExtrapolatedExponents,
-    IsoFLOPFrontier,
-    IsoFLOPProfiles,
-    KaplanFits,
-    PowerLawFit,
-    chinchilla_fit,
-    compute_optimal,
-    extrapolate_exponents,
-    isoflop_frontier,
-    isoflop_profiles,
-    kaplan_fits,
-    load_compute_optimal,
-    sweep_loss_curves,
-)
-from .contour import (
-    SpectralDensities,
-    SpectralMeasure,
-    SpectralSupport,
-    compress_measure,
-    spectral_densities,
-    spectral_measure,
-    spectral_support,
-)
-from .critical_batch import CriticalBatchResult, critical_batch_size
-from .curve import LossCurve, SolverInfo, loss_curve
-from .exact import (
-    EmbeddingSpectrum,
-    ExpectedLoss,
-    check_learning_rate,
-    embedding_spectrum,
-    expected_loss_given_w,
-    kernel_norm,
-    max_stable_learning_rate,
-)
-from .exceptions import (
-    ConvergenceError,
-    ConvergenceWarning,
-    NumbaCacheWarning,
-    UnstableLearningRateError,
-    VolterraSGDError,
-)
-from .features import FeatureSpectrum, feature_spectrum
-from .fitting import (
-    EmpiricalSpectrum,
-    FittingWarning,
-    SpectrumFit,
-    empirical_spectrum,
-    fit_power_laws,
-)
-from .forcing import ForcingKernel, forcing_and_kernel
-from .io import load_curve, save_curve
-from .learning_curve_law import LearningCurveLawFit, fit_learning_curve_law
-from .model import PLRF, SpectralModel
-from .momentum import MomentumLoss, momentum_loss
-from .optimizers import DANA, SGD, GeneralizedMomentum, HeavyBall, Nesterov
-from .phases import (
-    AsymptoticParts,
-    PhaseExponents,
-    PhaseInfo,
-    asymptotic_parts,
-    phase,
-    phase_exponents,
-    phase_info,
-)
-from .resolvent import ResolventResult, forcing_transform, limit_loss, resolvent_m, tau
-from .data_limited import (
-    DataLimitedExponents,
-    DataLimitedFrontier,
-    KaplanOverfittingFit,
-    data_limited_exponents,
-    data_limited_frontier,
-    kaplan_overfitting_fit,
-)
-from .ridge import (
-    BestFeatures,
-    OptimalRidge,
-    RidgeEquivalent,
-    RidgeExponents,
-    RidgeRun,
-    RidgeSurface,
-    best_n_features,
-    optimal_ridge,
-    ridge_equivalent,
-    ridge_loss_surface,
-    ridge_scaling_exponents,
-    ridge_test_loss,
-    simulate_ridge,
-)
-from .sgd import SGDRun, simulate_sgd
-from .volterra import solve_volterra
+import importlib
+
+#: Submodule -> the public names it defines.  A submodule is imported when one of its names is
+#: first used (:func:`__getattr__`), so that ``import volterra_sgd`` loads neither Numba nor SciPy.
+_EXPORTS = {
+    "_numba": (
+        "warmup",
+    ),
+    "calibration": (
+        "CurveFit", "CurveFrontier", "CurvePrediction", "fit_loss_curves",
+    ),
+    "compute_optimal": (
+        "ChinchillaFit", "ComputeOptimalResult", "CurveSweep", "ExtrapolatedExponents",
+        "IsoFLOPFrontier", "IsoFLOPProfiles", "KaplanFits", "PowerLawFit", "chinchilla_fit",
+        "compute_optimal", "extrapolate_exponents", "isoflop_frontier", "isoflop_profiles",
+        "kaplan_fits", "load_compute_optimal", "sweep_loss_curves",
+    ),
+    "contour": (
+        "SpectralDensities", "SpectralMeasure", "SpectralSupport", "compress_measure",
+        "spectral_densities", "spectral_measure", "spectral_support",
+    ),
+    "critical_batch": (
+        "CriticalBatchResult", "critical_batch_size",
+    ),
+    "curve": (
+        "LossCurve", "SolverInfo", "loss_curve",
+    ),
+    "exact": (
+        "EmbeddingSpectrum", "ExpectedLoss", "check_learning_rate", "embedding_spectrum",
+        "expected_loss_given_w", "kernel_norm", "max_stable_learning_rate",
+    ),
+    "exceptions": (
+        "ConvergenceError", "ConvergenceWarning", "NumbaCacheWarning",
+        "UnstableLearningRateError", "VolterraSGDError",
+    ),
+    "features": (
+        "FeatureSpectrum", "feature_spectrum",
+    ),
+    "fitting": (
+        "EmpiricalSpectrum", "FittingWarning", "SpectrumFit", "empirical_spectrum",
+        "fit_power_laws",
+    ),
+    "forcing": (
+        "ForcingKernel", "forcing_and_kernel",
+    ),
+    "io": (
+        "load_curve", "save_curve",
+    ),
+    "learning_curve_law": (
+        "LearningCurveLawFit", "fit_learning_curve_law",
+    ),
+    "model": (
+        "PLRF", "SpectralModel",
+    ),
+    "momentum": (
+        "MomentumLoss", "momentum_loss",
+    ),
+    "optimizers": (
+        "DANA", "SGD", "GeneralizedMomentum", "HeavyBall", "Nesterov",
+    ),
+    "phases": (
+        "AsymptoticParts", "PhaseExponents", "PhaseInfo", "asymptotic_parts", "phase",
+        "phase_exponents", "phase_info",
+    ),
+    "resolvent": (
+        "ResolventResult", "forcing_transform", "limit_loss", "resolvent_m", "tau",
+    ),
+    "data_limited": (
+        "DataLimitedExponents", "DataLimitedFrontier", "KaplanOverfittingFit",
+        "data_limited_exponents", "data_limited_frontier", "kaplan_overfitting_fit",
+    ),
+    "ridge": (
+        "BestFeatures", "OptimalRidge", "RidgeEquivalent", "RidgeExponents", "RidgeRun",
+        "RidgeSurface", "best_n_features", "optimal_ridge", "ridge_equivalent",
+        "ridge_loss_surface", "ridge_scaling_exponents", "ridge_test_loss", "simulate_ridge",
+    ),
+    "sgd": (
+        "SGDRun", "simulate_sgd",
+    ),
+    "volterra": (
+        "solve_volterra",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __version__ = "0.1.0"
 
@@ -227,3 +216,22 @@ __all__ = [
     "__version__",
     "warmup",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name's submodule on first access (PEP 562); submodules by name too."""
+    module = _MODULE_OF.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
