@@ -75,13 +75,167 @@ def _tables(alpha, beta, J, v, T1, T2):
         T2[:] = 0.0
 
 
+#: Heads of the PLRF sums longer than this many terms are summed by Euler--Maclaurin when
+#: the summand is smooth (Eqs. (15.5)-(15.6)); ``math.inf`` gives the plain sums (the
+#: benchmark's baseline).  Read at each call of spectral_measure / spectral_densities.
+EM_MIN_HEAD = 2048.0
+_EM_A = 64  # terms j < _EM_A are summed explicitly
+_EM_DIST = 16.0  # smallest distance of a pole of the summand from [_EM_A, J]
+_EM_P = 8  # Bernoulli corrections
+_GL20_T, _GL20_W = leggauss(20)
+_BOF = np.array([1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0, -1.0 / 1209600.0,
+                 1.0 / 47900160.0, -691.0 / 1307674368000.0, 1.0 / 74724249600.0,
+                 -3617.0 / 10670622842880000.0])  # B_2p / (2p)!, p = 1..8
+
+
 @njit
-def _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v):
-    """``A0 = sum t/(t-1)``, ``A1 = sum lam/(t-1)^2``, ``A2 = sum c^2/(t-1)`` with ``t = lam_j w``."""
+def _em_plan(w, alpha, J):
+    """Half-width ``h`` of the Gauss panels in ``s = log j`` for the Euler--Maclaurin head,
+    or 0 if the summand has a pole within ``_EM_DIST`` of ``[_EM_A, J]`` or the plain sum
+    is cheaper.
+
+    The summands are rational in ``t = w j^(-2 alpha)``: poles at ``j^(2 alpha) = w``, i.e.
+    ``s = (log|w| + i(arg w + 2 pi k)) / (2 alpha)``.
+    """
+    r = abs(w)
+    if not r > 0.0:
+        return 0.0
+    th = math.atan2(w.imag, w.real)
+    R = math.exp(math.log(r) / (2.0 * alpha))
+    ds = math.inf
+    for k in range(-4, 5):
+        phi = (th + 2.0 * math.pi * k) / (2.0 * alpha)
+        ds = min(ds, abs(phi))
+        if abs(phi) < 0.5 * math.pi:
+            re = R * math.cos(phi)
+            im = abs(R * math.sin(phi))
+            if re < _EM_A:
+                dist = math.hypot(_EM_A - re, im)
+            elif re > J:
+                dist = math.hypot(re - J, im)
+            else:
+                dist = im
+            if dist < _EM_DIST:
+                return 0.0
+    h = min(1.0, 0.5 * ds)
+    n = math.ceil(math.log(J / _EM_A) / (2.0 * h))
+    if 20.0 * n + 200.0 > 0.25 * (J - _EM_A):
+        return 0.0
+    return h
+
+
+@njit
+def _em_terms(j, w, alpha, beta):
+    """The three summands at (real) j: ``t/(t-1)``, ``lam/(t-1)^2``, ``c^2/(t-1)``."""
+    lj = math.log(j)
+    lam = math.exp(-2.0 * alpha * lj)
+    inv = 1.0 / (w * lam - 1.0)
+    return w * lam * inv, lam * inv * inv, math.exp(-2.0 * (alpha + beta) * lj) * inv
+
+
+@njit
+def _em_derivs(e, w, alpha, beta, sign, out):
+    """Add ``sign * sum_p B_2p/(2p)! f^(2p-1)(e)`` of the three summands to ``out``.
+
+    Taylor coefficients in ``delta = j - e``: ``j^(-s) = e^(-s) sum_k binom(-s, k) (delta/e)^k``,
+    then ``t - 1``, its reciprocal and the products as truncated power series.
+    """
+    K = 2 * _EM_P
+    bl = np.empty(K)
+    bc = np.empty(K)
+    bl[0] = math.exp(-2.0 * alpha * math.log(e))
+    bc[0] = math.exp(-2.0 * (alpha + beta) * math.log(e))
+    for k in range(1, K):
+        bl[k] = bl[k - 1] * (-2.0 * alpha - (k - 1)) / (k * e)
+        bc[k] = bc[k - 1] * (-2.0 * (alpha + beta) - (k - 1)) / (k * e)
+    D = np.empty(K, dtype=np.complex128)
+    inv = np.empty(K, dtype=np.complex128)
+    inv2 = np.empty(K, dtype=np.complex128)
+    for k in range(K):
+        D[k] = w * bl[k]
+    D[0] -= 1.0
+    inv[0] = 1.0 / D[0]
+    for k in range(1, K):
+        acc = 0j
+        for i in range(1, k + 1):
+            acc += D[i] * inv[k - i]
+        inv[k] = -acc * inv[0]
+    for k in range(K):
+        acc = 0j
+        for i in range(k + 1):
+            acc += inv[i] * inv[k - i]
+        inv2[k] = acc
+    fact = 1.0  # (2p - 1)!
+    for p in range(1, _EM_P + 1):
+        k = 2 * p - 1
+        if p > 1:
+            fact *= (k - 1.0) * k
+        f0 = 0j
+        f1 = 0j
+        f2 = 0j
+        for i in range(k + 1):
+            f0 += w * bl[i] * inv[k - i]
+            f1 += bl[i] * inv2[k - i]
+            f2 += bc[i] * inv[k - i]
+        c = sign * _BOF[p - 1] * fact
+        out[0] += c * f0
+        out[1] += c * f1
+        out[2] += c * f2
+
+
+@njit
+def _em_head(w, alpha, beta, J, h):
+    """``sum_{j=1}^{J}`` of the three summands: explicit below ``_EM_A``, Euler--Maclaurin
+    (Eq. (15.5)) from ``_EM_A`` to ``J`` with the integral by 20-point Gauss panels in
+    ``s = log j`` of half-width ``h``."""
     A0 = 0j
     A1 = 0j
     A2 = 0j
-    for i in range(J - 1, -1, -1):
+    a = float(_EM_A)
+    b = float(J)
+    la = math.log(a)
+    n = math.ceil((math.log(b) - la) / (2.0 * h))
+    hs = (math.log(b) - la) / n / 2.0
+    for p in range(n - 1, -1, -1):
+        mid = la + (2 * p + 1) * hs
+        for q in range(20):
+            s = mid + hs * _GL20_T[q]
+            j = math.exp(s)
+            f0, f1, f2 = _em_terms(j, w, alpha, beta)
+            wt = hs * _GL20_W[q] * j
+            A0 += wt * f0
+            A1 += wt * f1
+            A2 += wt * f2
+    out = np.zeros(3, dtype=np.complex128)
+    _em_derivs(b, w, alpha, beta, 1.0, out)
+    _em_derivs(a, w, alpha, beta, -1.0, out)
+    fa = _em_terms(a, w, alpha, beta)
+    fb = _em_terms(b, w, alpha, beta)
+    A0 += out[0] + 0.5 * (fa[0] + fb[0])
+    A1 += out[1] + 0.5 * (fa[1] + fb[1])
+    A2 += out[2] + 0.5 * (fa[2] + fb[2])
+    for j in range(_EM_A - 1, 0, -1):
+        f0, f1, f2 = _em_terms(float(j), w, alpha, beta)
+        A0 += f0
+        A1 += f1
+        A2 += f2
+    return A0, A1, A2
+
+
+@njit
+def _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta, em):
+    """``A0 = sum t/(t-1)``, ``A1 = sum lam/(t-1)^2``, ``A2 = sum c^2/(t-1)`` with ``t = lam_j w``.
+
+    ``em``: heads longer than this (PLRF only, ``em < inf``) go to :func:`_em_head` when the
+    summand is smooth on them.
+    """
+    A0 = 0j
+    A1 = 0j
+    A2 = 0j
+    h = _em_plan(w, alpha, J) if J > em else 0.0
+    if h > 0.0:
+        A0, A1, A2 = _em_head(w, alpha, beta, J, h)
+    for i in range(J - 1 if h == 0.0 else -1, -1, -1):
         t = lam[i] * w
         inv = 1.0 / (t - 1.0)
         A0 += t * inv
@@ -302,7 +456,7 @@ def _bulk_gaps_kernel(top, d, v, lam, gen, gaps):
 
 # --------------------------------------------------------------- m(x + i0) and densities
 @njit
-def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters):
+def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters, em):
     """Newton for m(z) from start ``m``; returns (m, A2, status) with A2 = sum c^2/(t-1)."""
     scale = 4.0 * abs(m) / abs(z) + 1.0
     J, lamJ, cJ2 = _prepare(scale, alpha, beta, v, lam, T1, T2, gen)
@@ -315,7 +469,8 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters):
             J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2, gen)
             if J < 0:
                 return m, A2, 4
-        A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v)
+        A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta,
+                                   em if gen.shape[0] == 0 else math.inf)
         phi = m + A0 / d - 1.0
         # converged when the residual is at round-off level (near a square-root edge phi'
         # -> 0 and the Newton step stagnates at ~1e-13 although phi is ~1e-16)
@@ -329,20 +484,21 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters):
 
 
 @njit
-def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen):
+def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em):
     """m(x + i0) from m = 1 at Im z = 1e6, walking Im z down geometrically."""
     m = 1.0 + 0j
     eta = 1e6
     while eta > 1e-300:
-        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 6)
+        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 6,
+                              em)
         if eta < 1e-18 * x:
             break
         eta *= 0.7
-    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 60)
+    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 60, em)
 
 
 @njit
-def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen):
+def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen, em):
     """m(x+i0) at real x in the component [a, b]: Newton from ``m_start``, else continuation.
 
     At real x, m and conj(m) solve the same equation; the physical root has Im m <= 0.
@@ -352,11 +508,11 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, g
     for attempt in range(2):
         if attempt == 0 and use_start:
             m, A2, st = _newton_m(complex(x, 0.0), m_start, alpha, beta, v, d, lam, c2,
-                                  T1, T2, gen, 60)
+                                  T1, T2, gen, 60, em)
         elif attempt == 0:
             continue
         else:
-            m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen)
+            m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em)
         if st != 0:
             continue
         if m.imag > 0.0:
@@ -370,7 +526,7 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, g
 
 
 @njit(nogil=True)
-def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, m_out, mu_f, rho, status):
+def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, em, m_out, mu_f, rho, status):
     """m(x+i0) and densities at sorted ``x`` inside one spectral component [a, b].
 
     Marches outwards from the middle node (warm-started Newton), so that the edges, where m
@@ -400,7 +556,8 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, m_out, mu_f, rho
             use = status[mid] == 0
         else:
             use = status[order[k - 1]] == 0
-        m, A2, st = _solve_at(x[i], m, use, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen)
+        m, A2, st = _solve_at(x[i], m, use, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen,
+                              em)
         m_out[i] = m
         status[i] = st
         mu_f[i] = max((A2 / x[i]).imag / math.pi, 0.0)
@@ -646,7 +803,7 @@ def _run_densities(model, a, b, xs):
         rho = np.empty(xs.size)
         st = np.empty(xs.size, dtype=np.int64)
         args = (float(a), float(b), *_alpha_beta(model), float(model.v),
-                float(model.d), lam, c2, _gen(model))
+                float(model.d), lam, c2, _gen(model), float(EM_MIN_HEAD))
         if xs.size < 2000 or nthreads == 1:
             _densities_kernel(xs, *args, m, mu, rho, st)
         else:
