@@ -547,3 +547,19 @@ def test_optimal_ridge_zero_and_limits():
 def test_optimal_ridge_bad_input(args, exc, match):
     with pytest.raises(exc, match=match):
         vs.optimal_ridge(*args)
+
+
+def test_cli_ridge_noise_variance_and_frontier_flag(capsys):
+    from volterra_sgd.cli import main
+
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "100",
+                 "--n-samples", "300", "--ridge", "1e-4", "--noise-variance", "0.002",
+                 "--v", "2000"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "sigma^2=0.002" in out[0]
+    expect = vs.ridge_test_loss(vs.PLRF(1.0, 0.7, 2000, 100, noise_variance=0.002), 300, 1e-4)
+    assert float(out[2].split()[3]) == pytest.approx(expect, rel=1e-5)
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--n-features", "10"]) == 2
+    assert "--frontier" in capsys.readouterr().err
+    assert main(["ridge", "--alpha", "1", "--beta", "0.7", "--noise-variance", "-1",
+                 "--frontier"]) == 2

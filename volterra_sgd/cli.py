@@ -438,13 +438,14 @@ def _add_ridge(sub) -> None:
                        description="Deterministic equivalent of the test loss of ridge "
                        "regression (min-norm least squares at --ridge 0) on N random features "
                        "of the PLRF data, trained on T samples (documentation: Ridge); optionally "
-                       "checked by simulation (--runs).  Several N and T give a table.")
+                       "checked by simulation (--runs).  Several N and T give a table.  "
+                       "--frontier prints the compute-optimal N and T under C = N T instead.")
     p.add_argument("--alpha", type=_finite_float, required=True, help="data exponent alpha")
     p.add_argument("--beta", type=_finite_float, required=True, help="target exponent beta")
-    p.add_argument("--n-features", type=_positive_int, nargs="+", required=True,
-                   help="number(s) of random features N")
-    p.add_argument("--n-samples", type=_positive_int, nargs="+", required=True,
-                   help="number(s) of training samples T")
+    p.add_argument("--n-features", type=_positive_int, nargs="+",
+                   help="number(s) of random features N (required unless --frontier)")
+    p.add_argument("--n-samples", type=_positive_int, nargs="+",
+                   help="number(s) of training samples T (required unless --frontier)")
     p.add_argument("--ridge", type=_nonneg_float, default=0.0,
                    help="ridge lambda >= 0 in (1/T)|Z theta - y|^2 + lambda |theta|^2 "
                         "(default 0: min-norm least squares)")
@@ -454,6 +455,13 @@ def _add_ridge(sub) -> None:
     p.add_argument("--runs", type=_nonneg_int, default=0,
                    help="simulated runs per point (fresh W and samples; default 0: none)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--noise-variance", type=_nonneg_float, default=0.0,
+                   help="label-noise variance sigma^2 >= 0 of the training targets; the loss "
+                        "printed is the excess risk (default 0)")
+    p.add_argument("--frontier", action="store_true",
+                   help="compute-optimal N and T under C = N T with the optimal ridge, for C "
+                        "from 1e5 to 1e9, and the fitted exponents beside the derived ones "
+                        "(--v defaults to inf here)")
     p.set_defaults(run=_run_ridge)
 
 
@@ -461,16 +469,22 @@ def _run_ridge(args) -> int:
     from .model import PLRF
     from .ridge import ridge_equivalent, simulate_ridge
 
+    if args.frontier:
+        return _run_ridge_frontier(args)
+    if not (args.n_features and args.n_samples):
+        raise ValueError("--n-features and --n-samples are required unless --frontier")
     v = args.v if args.v is not None else 10 * max(max(args.n_features), max(args.n_samples))
     if args.runs and v == float("inf"):
         raise ValueError("--runs (simulation) needs a finite --v")
     print(f"PLRF alpha={args.alpha}, beta={args.beta}, v={v}, ridge={args.ridge:g}"
+          + (f", sigma^2={args.noise_variance:g}" if args.noise_variance else "")
           + (f", {args.runs} simulated runs per point" if args.runs else ""))
     head = f"{'N':>8} {'T':>8} {'N/T':>7} {'loss (DE)':>12} {'kappa':>11}"
     if args.runs:
         head += f" {'simulation':>12} {'std.err':>10} {'sim/DE-1':>9}"
     print(head)
-    models = [PLRF(alpha=args.alpha, beta=args.beta, v=v, d=n) for n in args.n_features]
+    models = [PLRF(alpha=args.alpha, beta=args.beta, v=v, d=n,
+                   noise_variance=args.noise_variance) for n in args.n_features]
     for n, model in zip(args.n_features, models, strict=True):
         for t in args.n_samples:
             eq = ridge_equivalent(model, t, args.ridge)
@@ -482,6 +496,37 @@ def _run_ridge(args) -> int:
                        else f"{'n/a':>9}")
                 line += f" {sim.loss:>12.5e} {sim.stderr:>10.2e} {rel}"
             print(line)
+    return 0
+
+
+def _run_ridge_frontier(args) -> int:
+    from .data_limited import data_limited_frontier
+    from .model import PLRF
+
+    v = args.v if args.v is not None else math.inf
+    model = PLRF(alpha=args.alpha, beta=args.beta, v=v, d=1,
+                 noise_variance=args.noise_variance)
+    fr = data_limited_frontier(model, rng=args.seed)
+    print(f"PLRF alpha={args.alpha}, beta={args.beta}, v={v}"
+          + (f", sigma^2={args.noise_variance:g}" if args.noise_variance else "")
+          + ": compute-optimal N, T under C = N T, optimal ridge")
+    print(f"{'C':>10} {'N*':>11} {'T*':>11} {'N*/T*':>8} {'ridge*':>11} {'loss*':>12}")
+    for row in zip(fr.compute, fr.n_features, fr.n_samples, fr.ridge, fr.loss, strict=True):
+        c, n, t, r, loss = row
+        print(f"{c:>10.3g} {n:>11.5g} {t:>11.5g} {n / t:>8.3g} {r:>11.4e} {loss:>12.5e}")
+    th = fr.theory
+    for name, fit, key in (("N* ~ C^xi_N", fr.params_fit, "params"),
+                           ("T* ~ C^xi_T", fr.data_fit, "data"),
+                           ("L* ~ C^-eta", fr.loss_fit, "loss")):
+        lo, hi = fit.exponent_ci
+        line = f"{name}: {fit.exponent:.4f} [{lo:.4f}, {hi:.4f}]"
+        if th is not None:
+            line += f"  derived {getattr(th, key):.4f}"
+        print(line)
+    if th is not None:
+        print(f"regime {th.regime} (a = {th.features:g}, c = {th.samples:g}); the additive "
+              f"form alone would give xi_N = {th.additive_params:.4f}, "
+              f"eta = {th.additive_loss:.4f}")
     return 0
 
 
