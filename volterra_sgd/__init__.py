@@ -14,6 +14,8 @@ so that ``volterra_sgd.resolvent`` stays the module.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 #: Submodule -> the public names it defines.  A submodule is imported when one of its names is
 #: first used (:func:`__getattr__`), so that ``import volterra_sgd`` loads neither Numba nor SciPy.
@@ -235,3 +237,18 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keep a public function whose submodule has the same name (``compute_optimal``).
+
+    The import system sets the package attribute to the submodule when it is imported.
+    """
+
+    def __setattr__(self, name, value):
+        if name in _MODULE_OF and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
