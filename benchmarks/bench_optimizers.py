@@ -8,9 +8,10 @@ same model and grid: the plain-SGD ``loss_curve`` at the reference learning rate
 Every timed run includes the spectral stage (the measure cache is cleared), as in
 bench_curve.py.  Wall and CPU seconds (process time, all threads) are medians; the load
 average is printed before and after, since the machine is shared.  With ``--profile`` the
-DANA curve is run once more under cProfile and split into its stages: the spectral measure,
-the block integrator over the fine nodes, over the coarse nodes (error estimate), and the
-forcing/kernel split.
+DANA and heavy-ball curves are run once more under cProfile and split into their stages:
+the spectral measure (with its compression), the block passes (DANA: the fine rule's loss,
+forcing and kernel in one pass at h/2, the fine loss at h, the coarse loss at h/2), the
+block kernel itself, and the closed form's secular roots (heavy ball).
 
 Run: python benchmarks/bench_optimizers.py [--quick] [--d D] [--repeats 3]
      [--dana-repeats N] [--dana-rmax 1e9] [--profile]
@@ -53,7 +54,7 @@ def grid(rmax: float) -> np.ndarray:
 
 
 def stage_profile(fn) -> list[list]:
-    """Run ``fn()`` once under cProfile; cumulative seconds of the DANA curve's stages."""
+    """Run ``fn()`` once under cProfile; cumulative seconds of the curve's stages."""
     _cached_measure.cache_clear()
     prof = cProfile.Profile()
     prof.enable()
@@ -62,20 +63,18 @@ def stage_profile(fn) -> list[list]:
     st = pstats.Stats(prof)
     total = sum(v[3] for k, v in st.stats.items() if k[2] == "optimizer_loss_curve")
     rows = []
-    for name, label in (("deterministic_measure", "spectral measure (deterministic_measure)"),
-                        ("momentum_loss", "block integrator: momentum_loss (fine + coarse)"),
-                        ("momentum_forcing_kernel",
-                         "block integrator: momentum_forcing_kernel (F/K split)")):
+    for name, label in (("_dynamics_measures", "spectral measure + compression"),
+                        ("_blocks_states", "block passes (h/2 fine with F, K; h fine; coarse)"),
+                        ("_block_kernel", "  of which the compiled block kernel"),
+                        ("_closed_form_setup", "closed form: slow poles, roots, amplitudes"),
+                        ("_secular_roots", "  of which the secular roots")):
         hits = [(v[1], v[3]) for k, v in st.stats.items() if k[2] == name]
+        if not hits:
+            continue
         calls = sum(h[0] for h in hits)
         cum = sum(h[1] for h in hits)
         rows.append([label, calls, cum, f"{100 * cum / total:.0f}%"])
     rows.append(["total optimizer_loss_curve (under cProfile)", 1, total, "100%"])
-    # the heaviest leaf functions, for the next developer
-    leaves = sorted(((v[2], k) for k, v in st.stats.items()), reverse=True)[:6]
-    for tt, k in leaves:
-        rows.append([f"  self time: {os.path.basename(k[0])}:{k[1]} {k[2]}", "", tt,
-                     f"{100 * tt / total:.0f}%"])
     return rows
 
 
@@ -109,7 +108,9 @@ def main() -> None:
 
     rows = [["warmup() (compile or cache load)", "", "", t_warm, "", "", "", ""]]
     meas = deterministic_measure(model)
-    nodes = f"{meas.nodes.size} fine + {meas.coarse_nodes.size} coarse"
+    small = deterministic_measure(model, compress=True)
+    nodes = (f"{meas.nodes.size} fine + {meas.coarse_nodes.size} coarse, compressed to "
+             f"{small.nodes.size} + {small.coarse_nodes.size}")
     for label, rmax, r_, opt, rep, method in (
             ("DANA-decaying", args.dana_rmax, r_dana, dana, rep_dana, "blocks"),
             (f"heavy ball mu={mu}", args.hb_rmax, r_hb, hb, args.repeats, "closed form")):
@@ -130,10 +131,12 @@ def main() -> None:
                  "all wall s"], rows)
 
     if args.profile:
-        prof_rows = stage_profile(lambda: vs.loss_curve(model, r_dana, optimizer=dana))
-        print_table(f"where the DANA time goes (one run under cProfile, d={d}, "
-                    f"r to {args.dana_rmax:.0e}; load after {load()})",
-                    ["stage", "calls", "seconds", "share"], prof_rows)
+        for label, r_, opt in (("DANA-decaying", r_dana, dana), ("heavy ball", r_hb, hb)):
+            prof_rows = stage_profile(lambda r_=r_, opt=opt: vs.loss_curve(model, r_,
+                                                                           optimizer=opt))
+            print_table(f"where the {label} time goes (one run under cProfile, d={d}, "
+                        f"r to {r_[-1]:.0e}; load after {load()})",
+                        ["stage", "calls", "seconds", "share"], prof_rows)
 
 
 if __name__ == "__main__":
