@@ -161,12 +161,12 @@ def _as_curves(runs, v_ratio):
         raise TypeError("runs must be a list of dicts {'d', 'r', 'loss'[, 'stderr']}, SGDRun "
                         f"or LossCurve objects; got {type(runs).__name__}")
     curves = [_one_curve(run, k, v_ratio) for k, run in enumerate(runs)]
+    for k, c in enumerate(curves):
+        _check_monotone(c, k)
     if len({c.d for c in curves}) < 2:
         raise ValueError("runs must hold curves at two or more model sizes d (three or more "
                          "recommended); at a single d the loss and time scales absorb "
                          f"alpha and beta; got d = {sorted({c.d for c in curves})}")
-    for k, c in enumerate(curves):
-        _check_monotone(c, k)
     span = [(c.loss[-1] / c.loss[0], c.r[-1] / c.r[c.r > 0][0]) for c in curves]
     if not any(drop < 0.5 and decades >= 10 for drop, decades in span):
         raise ValueError("the curves are too short to constrain beta: no curve spans a decade "
@@ -815,14 +815,18 @@ class _LocalResult:
 
 
 def _bootstrap(problem, J, resid, n_boot, gen):
-    """Linearised bootstrap (Eq. (16.3)): curves resampled, and runs within curves if known.
+    """Linearised bootstrap (Eq. (16.3)): the runs within each curve when all are known,
+    else the curves (replicates with fewer than three distinct curves dropped).
 
     One Gauss-Newton step from the optimum per replicate, all replicates at once.
     """
     curves = problem.curves
     nc = len(curves)
     n = resid.size
-    cw = gen.multinomial(nc, np.full(nc, 1.0 / nc), size=n_boot).astype(np.float64)
+    if all(c.losses is not None and c.losses.shape[0] > 1 for c in curves):
+        cw = np.ones((n_boot, nc))
+    else:
+        cw = gen.multinomial(nc, np.full(nc, 1.0 / nc), size=n_boot).astype(np.float64)
     keep = (cw > 0).sum(axis=1) >= min(3, nc)
     W = cw[:, problem.block]
     dy = np.zeros((n_boot, n))
