@@ -614,6 +614,18 @@ def test_expected_loss_given_w_with_optimizer_matches_bruteforce(name, B, sigma2
     assert res.info.success
 
 
+def test_exact_recursion_succeeds_at_long_horizons():
+    # the recursion's rounding bound 1e-14 (r + 1) P passes 1e-10 at r = 1e4: the default
+    # tol follows it (DANA on an embedding to r = 2e4, as in the validation)
+    opt = vs.DANA.decaying(SMALL, c2=0.3)
+    res = vs.expected_loss_given_w(SMALL, W_SMALL, [0, 100, 20000], optimizer=opt,
+                                   method="recursion")
+    assert res.info.success and res.info.error_estimate > 1e-10
+    with pytest.raises(vs.ConvergenceError, match="exceeds tol"):
+        vs.expected_loss_given_w(SMALL, W_SMALL, [0, 20000], optimizer=opt,
+                                 method="recursion", tol=1e-10)
+
+
 def test_plain_sgd_through_optimizer_is_bit_identical():
     g = 0.5 / TR1
     r = np.array([0, 1, 10, 10**3, 10**6])

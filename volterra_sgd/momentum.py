@@ -1322,8 +1322,9 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
     h : float
         Relative block length for ``"blocks"``.
     tol : float, optional
-        Relative error accepted in ``info.success`` (default 1e-10 for the recursion and the
-        closed form, 1e-3 for blocks).
+        Relative error accepted in ``info.success`` (default 1e-10 for the closed form,
+        1e-3 for blocks, and for the recursion 1e-10 or its rounding bound
+        :math:`2\cdot 10^{-14}(\max r + 2)`, whichever is larger).
     throw : bool
         Raise :class:`ConvergenceError` when the estimate exceeds ``tol`` (else warn).
 
@@ -1358,7 +1359,9 @@ def optimizer_expected_loss(model, W, r, optimizer, *, method: str = "auto", h: 
                                  method="recursion" if res.method == "recursion" else "auto",
                                  h=h)
     if tol is None:
-        tol = 1e-3 if res.method == "blocks" else 1e-10
+        # the recursion's error is its rounding bound 1e-14 (r + 1) P: accept it at any r
+        tol = {"blocks": 1e-3, "recursion": max(1e-10, 2e-14 * (float(r[-1]) + 2.0))}.get(
+            res.method, 1e-10)
     tol = as_real(tol, "tol", lower=0.0)
     err = res.loss_error + 1e-15 * np.abs(res.loss) * np.log2(2.0 + r)
     info = _info(_max_relative(err, res.loss), tol, res.status,
