@@ -359,7 +359,6 @@ def test_cli_compute_optimal_smoke(tmp_path, capsys):
     assert summ["theory"]["phase"] == "III" and len(summ["eta_ci"]) == 2
     assert summ["eta_ci"][0] <= summ["eta"] <= summ["eta_ci"][1]
     assert "chinchilla" in summ and "kaplan" in summ and len(summ["window"]) == 2
-    assert "Approach 2 (profiles): eta = " in text and len(summ["approach2"]["eta_ci"]) == 2
     tab = np.loadtxt(out / "frontier.csv", delimiter=",", skiprows=1)
     assert tab.shape[1] == 4 and np.all(np.diff(tab[:, 0]) > 0)
     for name in ("loss_vs_flops", "optimal_size", "isoflop_slices"):
@@ -545,14 +544,14 @@ def test_isoflop_profiles_exact_parabolas_and_brute_force_minima():
     brute = dd[np.argmin(1 / dd[:, None] + (a2.flops[None, :] / dd[:, None]) ** -0.5, axis=0)]
     np.testing.assert_allclose(brute, (4 * a2.flops) ** (1 / 3), rtol=2e-4)  # grid step
     # the vertex is the least-squares parabola (np.polyfit) through the band's sizes; the
-    # asymmetric profile biases it by a constant factor (2.3% here), not the exponents
+    # asymmetric profile biases it by a constant factor (8% here), not the exponents
     logd, logf = np.log(fr.d_values), np.log(fr.flops)
     for j in (0, a2.flops.size // 2, a2.flops.size - 1):
         col = fr.log_loss[:, np.argmin(np.abs(logf - math.log(a2.flops[j])))]
-        band = np.abs(logd - logd[np.argmin(col)]) <= 0.3 * math.log(10) + 1e-9
+        band = np.abs(logd - logd[np.argmin(col)]) <= 0.5 * math.log(10) + 1e-9
         c2, c1, _ = np.polyfit(logd[band], col[band], 2)
         assert a2.d_opt[j] == pytest.approx(math.exp(-c1 / (2 * c2)), rel=1e-9)
-    np.testing.assert_allclose(a2.d_opt, brute, rtol=0.03)
+    np.testing.assert_allclose(a2.d_opt, brute, rtol=0.1)
     assert a2.params_exponent == pytest.approx(1 / 3, abs=1e-4)
     assert a2.loss_exponent == pytest.approx(1 / 3, abs=1e-4)
     with pytest.raises(ValueError, match="half_width"):
@@ -627,20 +626,23 @@ def test_scheduled_points_are_separate_runs():
 
 def test_constant_schedule_study_reproduces_the_constant_rate_study():
     import volterra_sgd as vs
+    from volterra_sgd.compute_optimal import isoflop_profiles
 
     kw = {"d_values": [16, 23, 32, 45, 64, 91, 128], "max_flops": 1e7, "n_boot": 50,
           "chinchilla": False, "n_jobs": 1, "points_per_decade": 10}
     a = vs.compute_optimal(0.7, 0.7, **kw)
     b = vs.compute_optimal(0.7, 0.7, schedule="constant", **kw)
     assert b.sweep.params["schedule"] == "constant" and a.constant_rate is None
+    a2, b2 = (isoflop_profiles(c.isoflop, half_width=0.3, n_boot=0) for c in (a, b))
     for x, y in ((a.loss_exponent, b.loss_exponent), (a.params_exponent, b.params_exponent),
-                 (a.approach2.loss_exponent, b.approach2.loss_exponent),
-                 (b.constant_rate["eta"], a.loss_exponent)):
+                 (a2.loss_exponent, b2.loss_exponent), (b.constant_rate["eta"], a.loss_exponent)):
         assert abs(x - y) <= 1e-6
     assert b.seconds["n_runs"] == sum(r.size for r in b.sweep.r) and b.seconds["sweep"] > 0
 
 
 def test_cli_compute_optimal_schedule_and_extrapolate(tmp_path, capsys):
+    import json
+
     from volterra_sgd.cli import main
 
     args = ["compute-optimal", "--alpha", "0.7", "--beta", "0.7", "--d-min", "16", "--d-max",
@@ -651,3 +653,9 @@ def test_cli_compute_optimal_schedule_and_extrapolate(tmp_path, capsys):
     assert "schedule constant:" in text and "Approach 2" not in text
     assert main(args + ["--extrapolate"]) == 2          # 7 sizes: refused in one line
     assert "at least 10 model sizes" in capsys.readouterr().err
+    # 10 sizes over 1.35 decades: room for the 7-size parabolas of Approach 2
+    assert main(args[:8] + ["362", "--points", "10"] + args[11:]) == 0
+    assert "Approach 2 (profiles): eta = " in capsys.readouterr().out
+    summ = json.loads((tmp_path / "co" / "compute_optimal.json").read_text())
+    assert summ["approach2"]["eta_ci"][0] <= summ["approach2"]["eta"] <= summ[
+        "approach2"]["eta_ci"][1]

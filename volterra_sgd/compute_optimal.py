@@ -592,7 +592,7 @@ def _profile_vertices(logd, logP, half, strict):
             n.astype(np.int64), rms)
 
 
-def isoflop_profiles(frontier: IsoFLOPFrontier, *, half_width: float = 0.3,
+def isoflop_profiles(frontier: IsoFLOPFrontier, *, half_width: float = 0.5,
                      n_boot: int = 400, rng=0) -> IsoFLOPProfiles:
     r"""Chinchilla Approach 2: fit parabolas to IsoFLOP profiles, then power laws in :math:`f`.
 
@@ -601,9 +601,9 @@ def isoflop_profiles(frontier: IsoFLOPFrontier, *, half_width: float = 0.3,
     frontier : IsoFLOPFrontier
         From :func:`isoflop_frontier`; its table :math:`\log\mathcal P_d(f)` holds the
         profiles and its ``window`` the budgets.
-    half_width : float, default 0.3
+    half_width : float, default 0.5
         Decades of :math:`d` on each side of the discrete minimum that enter each parabola
-        (0.3: 5 sizes of a :math:`\sqrt 2` grid).  Budgets whose band leaves the grid of
+        (0.5: 7 sizes of a :math:`\sqrt 2` grid, a factor 8 in :math:`d`).  Budgets whose band leaves the grid of
         model sizes are skipped.
     n_boot : int, default 400
         Bootstrap draws: the model sizes are resampled with replacement (the distinct ones
