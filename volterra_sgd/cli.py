@@ -751,17 +751,29 @@ def _unit_interval(text: str) -> float:
 
 def _add_fit(sub) -> None:
     p = sub.add_parser(
-        "fit", help="fit alpha, beta (with intervals) and the phase to a dataset",
-        description="Fit from data (spectrum route): the sample covariance spectrum of the "
-                    "features and the least-squares target coefficients of the labels "
+        "fit", help="fit alpha, beta (with intervals) and the phase to a dataset or to "
+                    "measured loss curves",
+        description="Fit from data (spectrum route, --data): the sample covariance spectrum "
+                    "of the features and the least-squares target coefficients of the labels "
                     "(documentation: Theory, Sec. 14), power laws alpha and beta fitted on bin sums "
                     "(Eq. (14.2)) with bootstrap intervals over samples (Eq. (14.3)), the "
                     "phase, its boundary distance and the compute-optimal exponents "
                     "(Eq. (11.3)); optionally a figure of the fits and of the predicted SGD "
-                    "loss curve of SpectralModel.from_data (documentation: Fitting).")
-    p.add_argument("--data", required=True, type=_existing_file, metavar="FILE",
-                   help="NPZ with arrays X (samples x features) and y, or CSV whose last "
-                        "column is y and the others X (header line optional)")
+                    "loss curve of SpectralModel.from_data (documentation: Fitting).  "
+                    "Fit from loss curves (curve route, --curves): alpha, beta, a loss scale, "
+                    "a time scale and an irreducible loss minimising the log-loss misfit to "
+                    "deterministic curves (Sec. 16, Eq. (16.1)) with bootstrap intervals "
+                    "(Eq. (16.3)); optionally a figure of the data and the fitted curves.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=_existing_file, metavar="FILE",
+                     help="NPZ with arrays X (samples x features) and y, or CSV whose last "
+                          "column is y and the others X (header line optional)")
+    src.add_argument("--curves", type=_existing_file, metavar="FILE.csv",
+                     help="CSV of loss curves with columns d, r, loss and optionally stderr "
+                          "(a header line naming them, in any order; without one, that "
+                          "order); one curve per distinct d, two or more sizes")
+    p.add_argument("--no-irreducible", action="store_true",
+                   help="curve route: fit without an irreducible loss (E = 0)")
     p.add_argument("--window", type=_positive_int, nargs=2, metavar=("K_MIN", "K_MAX"),
                    default=None, help="1-based eigenvalue range of the fits (default: the "
                                       "trusted eigenvalues)")
@@ -813,12 +825,75 @@ def _load_xy(path: str):
     raise ValueError(f"--data must end in .npz or .csv; got {path!r}")
 
 
+def _load_curves(path: str) -> list:
+    import numpy as np
+
+    if not path.endswith(".csv"):
+        raise ValueError(f"--curves must end in .csv; got {path!r}")
+    with open(path) as fh:
+        first = fh.readline()
+    names = ["d", "r", "loss", "stderr"]
+    header = any(c.isalpha() for c in first.replace("e", "").replace("E", ""))
+    if header:
+        names = [n.strip().strip('"').lower() for n in first.split(",")]
+        need = {"d", "r", "loss"}
+        if not need <= set(names) or not set(names) <= need | {"stderr"}:
+            raise ValueError(f"{path}: the header must name the columns d, r, loss and "
+                             f"optionally stderr; got {', '.join(names)}")
+    try:
+        data = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if header else 0)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
+    if data.shape[1] not in (3, 4) or data.shape[1] != len(names[:data.shape[1]]) or \
+            (header and data.shape[1] != len(names)):
+        raise ValueError(f"{path}: needs 3 or 4 columns (d, r, loss[, stderr]); got "
+                         f"{data.shape[1]}")
+    cols = {n: data[:, k] for k, n in enumerate(names[:data.shape[1]])}
+    runs = []
+    for d in np.unique(cols["d"]):
+        m = cols["d"] == d
+        order = np.argsort(cols["r"][m], kind="stable")
+        run = {"d": int(d) if d == round(d) else d, "r": cols["r"][m][order],
+               "loss": cols["loss"][m][order]}
+        if "stderr" in cols:
+            run["stderr"] = cols["stderr"][m][order]
+        runs.append(run)
+    return runs
+
+
+def _run_fit_curves(args) -> int:
+    import numpy as np
+
+    from .calibration import fit_loss_curves
+
+    runs = _load_curves(args.curves)
+    fit = fit_loss_curves(runs, irreducible=not args.no_irreducible, lr_scale=args.lr_scale,
+                          n_bootstrap=args.n_boot, ci_level=args.ci, rng=args.seed)
+    ds = ", ".join(str(r["d"]) for r in runs)
+    print(f"{args.curves}: {len(runs)} curves (d = {ds}), {fit.n_points} points; "
+          f"{fit.n_stages} spectral stages")
+    print(fit.summary())
+    if args.plot:
+        from .plotting import plot_curve_fit
+
+        top = max(r["r"][-1] for r in runs)
+        rr = np.unique(np.round(np.logspace(0, math.log10(max(top, 10)), 120)).astype(np.int64))
+        preds = [fit.predict(r["d"], rr) for r in runs]
+        ax = plot_curve_fit(runs, preds, title=f"alpha = {fit.alpha:.3f}, beta = "
+                                               f"{fit.beta:.3f} (phase {fit.phase_label})")
+        _save_figure(ax.figure, args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _run_fit(args) -> int:
     import numpy as np
 
     from .curve import loss_curve
     from .fitting import empirical_spectrum, fit_power_laws
 
+    if args.curves is not None:
+        return _run_fit_curves(args)
     X, y = _load_xy(args.data)
     es = empirical_spectrum(X, y, center=not args.no_center, standardize=args.standardize,
                             trust=args.trust)

@@ -25,6 +25,7 @@ __all__ = [
     "plot_isoflop_slices",
     "plot_critical_batch",
     "plot_critical_batch_size",
+    "plot_curve_fit",
 ]
 
 
@@ -611,5 +612,67 @@ def plot_critical_batch_size(result, ax=None):
         ax.invert_xaxis()
     ax.set_xlabel("target loss L (falling to the right)")
     ax.set_ylabel("critical batch size")
+    ax.legend(fontsize=8)
+    return ax
+
+
+# ================================================= calibration on loss curves (Sec. 16)
+def plot_curve_fit(runs, predictions, ax=None, *, title: str | None = None):
+    """Draw measured loss curves and the calibrated predictions with their bands.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        Measured curves ``{"d", "r", "loss"[, "stderr"]}`` (as given to
+        :func:`volterra_sgd.fit_loss_curves`); ``r = 0`` is drawn at ``r = 1/2``.
+    predictions : sequence of CurvePrediction
+        :meth:`volterra_sgd.CurveFit.predict` results (one colour per model size ``d``).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when None.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib.pyplot as plt
+    >>> from volterra_sgd import CurvePrediction
+    >>> from volterra_sgd.plotting import plot_curve_fit
+    >>> r = np.array([1, 10, 100])
+    >>> pred = CurvePrediction(d=8, r=r, loss=np.array([1.0, 0.5, 0.2]), lower=np.array(
+    ...     [0.9, 0.45, 0.18]), upper=np.array([1.1, 0.55, 0.22]), learning_rate=0.1)
+    >>> ax = plot_curve_fit([{"d": 8, "r": r, "loss": [1.02, 0.49, 0.21]}], [pred])
+    >>> ax.get_xscale(), len(ax.lines)
+    ('log', 2)
+    >>> plt.close(ax.figure)
+    """
+    ax = _new_axes(ax)
+    ds = sorted({int(p.d) for p in predictions} | {int(r["d"]) for r in runs})
+    colors = {d: f"C{k % 10}" for k, d in enumerate(ds)}
+    for run in runs:
+        x = np.maximum(np.asarray(run["r"], dtype=float), 0.5)
+        y = np.asarray(run["loss"], dtype=float)
+        se = run.get("stderr")
+        c = colors[int(run["d"])]
+        if se is not None:
+            ax.errorbar(x, y, yerr=2 * np.asarray(se, dtype=float), fmt="o", ms=3, color=c,
+                        lw=0.8, label=f"d = {run['d']}")
+        else:
+            ax.loglog(x, y, "o", ms=3, color=c, label=f"d = {run['d']}")
+    for p in predictions:
+        x = np.maximum(p.r.astype(float), 0.5)
+        c = colors[int(p.d)]
+        if np.all(np.isfinite(p.lower)):
+            ax.fill_between(x, p.lower, p.upper, color=c, alpha=0.25, lw=0)
+        ax.loglog(x, p.loss, "-", color=c, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(_r_label([0] if any(np.any(np.asarray(r["r"]) == 0) for r in runs) else []))
+    ax.set_ylabel("loss (lines: calibrated model)")
+    if title:
+        ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
