@@ -7,6 +7,12 @@ Also printed: first-call compile time (cold, empty Numba cache) and cache-load t
 speed of the normal generator, and NumPy's ``Generator.standard_normal`` as a yardstick of
 how loaded the machine is.
 
+Literal engine row (v = 4000, d = 1000, B = 1, one run): steps per second of the kernel,
+wall and per CPU second, against a plain NumPy loop of the same algorithm in the same process
+(target >= 450 steps/s; each step streams the 32 MB embedding once, so the memory bandwidth
+bounds it at roughly 600 steps/s on the reference machine).  The load (``uptime``) is printed:
+on a shared machine the wall rate falls with it, the rate per CPU second much less.
+
 Run: python benchmarks/bench_sgd.py [--repeats 5] [--steps 100000] [--runs 100]
 """
 
@@ -53,6 +59,48 @@ def first_call_times(cache_dir: str | None) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
+
+
+def literal_rate(repeats: int, steps: int = 200) -> None:
+    """Steps per second of the literal kernel (one run) and of a plain NumPy loop."""
+    model = vs.PLRF(alpha=1.0, beta=0.7, v=4000, d=1000)
+    W = model.sample_embedding(rng=0)
+    g = model.reference_learning_rate(0.5)
+    tables = _rng.ziggurat_tables()
+    sd = np.sqrt(model.data_eigenvalues)
+    b = np.ascontiguousarray(model.target)
+    args = (W[None], np.zeros(1, dtype=np.int64), sd, np.ascontiguousarray(model.data_eigenvalues),
+            b, g, 1)
+
+    def kernel():
+        out = np.empty((1, 1))
+        status = _sgd_literal_kernel(*args, 0, steps, np.array([steps], dtype=np.int64),
+                                     np.zeros((1, model.d)), _sgd_states(1, 1), *tables, out)
+        assert status == 0
+
+    def numpy_loop():
+        gen = np.random.default_rng(0)
+        theta = np.zeros(model.d)
+        for _ in range(steps):
+            x = sd * gen.standard_normal(model.v)
+            feats = x @ W
+            theta -= g * (feats @ theta - x @ b) * feats
+
+    kernel()
+    rows = []
+    for name, fn in (("literal kernel", kernel), ("plain NumPy loop (baseline)", numpy_loop)):
+        wall, cpu = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        rows.append([name, steps / float(np.median(wall)), steps / float(np.median(cpu))])
+    rows[0].append(f"x{rows[0][1] / rows[1][1]:.2f} wall, x{rows[0][2] / rows[1][2]:.2f} CPU")
+    rows[1].append("")
+    print_table(f"literal SGD, v=4000, d=1000, B=1, one run, {steps} steps; median of {repeats}; "
+                f"load {os.getloadavg()[0]:.1f} (1 min); target >= 450 steps/s",
+                ["engine", "steps/s (wall)", "steps per CPU s", "vs NumPy"], rows)
 
 
 def main() -> None:
@@ -151,6 +199,7 @@ def main() -> None:
          ["literal at the eigen size, extrapolated, h",
           per_lit * args.steps * args.runs / 3600, ""]],
     )
+    literal_rate(args.repeats)
     print(f"eigen repeats (s): {[round(t, 2) for t in times_eig]}")
     print(f"literal repeats (s): {[round(t, 2) for t in times_lit]}")
     print(f"final mean loss {sim.loss[-1]:.4e} +- {sim.stderr[-1]:.1e}; "
