@@ -86,6 +86,23 @@ _WARM = {
     "sweep": "vs.sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6)",
     "serial sweep": "vs.sweep_loss_curves(0.7, 0.7, [16, 23, 32], max_flops=1e6, n_jobs=1)",
 }
+def test_import_loads_no_submodule_until_a_name_is_used():
+    # import volterra_sgd must stay cheap (no Numba, no SciPy); names and submodules load on use
+    code = textwrap.dedent("""
+        import sys
+        import volterra_sgd as vs
+        before = sorted(m for m in ("numba", "scipy", "volterra_sgd.curve") if m in sys.modules)
+        names = (vs.PLRF.__name__, vs.exact.__name__, "loss_curve" in dir(vs))
+        print(before, "numba" in sys.modules, names)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=_env(), cwd=PKG.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "True", "('PLRF',", "'volterra_sgd.exact',", "True)"]
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        vs.nonexistent  # noqa: B018
+
+
 _LONG = {
     "sgd": "vs.simulate_sgd(model, [0, 10**10], learning_rate=g, n_runs=4, rng=0)",
     "recursion": "vs.expected_loss_given_w(model, W, [0, 10**12], learning_rate=g, "
