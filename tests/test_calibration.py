@@ -147,3 +147,22 @@ def test_estimate_on_the_box_edge_warns():
                                  n_bootstrap=0)
     assert fit.status == 1 and not fit.success
     assert math.isnan(fit.alpha_ci[0])
+
+
+def test_cli_fit_curves(tmp_path, capsys, exact_fit):
+    from volterra_sgd.cli import main
+
+    rows = [(run["d"], r, loss, 0.01 * loss) for run in _curves()
+            for r, loss in zip(run["r"], run["loss"])]
+    np.savetxt(tmp_path / "c.csv", np.array(rows), delimiter=",", header="d,r,loss,stderr",
+               comments="")
+    assert main(["fit", "--curves", str(tmp_path / "c.csv"), "--n-boot", "20",
+                 "--plot", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert "3 curves (d = 16, 32, 64)" in out and f"phase {vs.phase(ALPHA, BETA)}" in out
+    assert f"alpha            = {exact_fit.alpha:.4g}" in out
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    np.savetxt(tmp_path / "bad.csv", np.array(rows)[:, :3], delimiter=",", header="d,x,loss",
+               comments="")
+    assert main(["fit", "--curves", str(tmp_path / "bad.csv")]) == 2
+    assert "header must name the columns" in capsys.readouterr().err

@@ -780,9 +780,13 @@ def _local_fit(problem, ab0, u0, bounds, *, exact, max_iter=30):
         J = jac(x, r)
         JtJ = J.T @ J
         g = J.T @ r
+        # parameters at a bound whose descent direction points outwards stay there
+        act = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
         while True:
             A = JtJ + lam * np.diag(np.diag(JtJ) + 1e-12)
-            x_new = np.clip(x - np.linalg.solve(A, g), lo, hi)
+            step = np.zeros_like(x)
+            step[act] = np.linalg.solve(A[np.ix_(act, act)], g[act])
+            x_new = np.clip(x - step, lo, hi)
             r_new = fun(x_new)
             c_new = float(r_new @ r_new)
             if c_new < cost or lam > 1e8:
@@ -791,7 +795,8 @@ def _local_fit(problem, ab0, u0, bounds, *, exact, max_iter=30):
         if c_new >= cost:
             converged = True  # no descent step left: a (box-constrained) minimum
             break
-        small = cost - c_new < 1e-9 * cost + 1e-12 or np.all(np.abs(x_new - x) < 1e-8)
+        # a change of the misfit by 1e-6 of itself (or of 1e-6 when it is ~1) is no signal
+        small = cost - c_new < 1e-6 * max(cost, 1.0) or np.all(np.abs(x_new - x) < 1e-8)
         x, r, cost = x_new, r_new, c_new
         lam = max(lam / 10.0, 1e-9)
         if small:

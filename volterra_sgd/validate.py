@@ -69,7 +69,7 @@ RESULT_KEYS = ("title", "description", "figures", "tables", "comparisons", "numb
 _ORDER = ("spectrum_figure", "deterministic_vs_empirical", "curve_vs_exact",
           "sgd_vs_deterministic", "spectral_model_vs_exact", "ridge_vs_simulation",
           "phase_exponents", "finite_size", "compute_optimal_study", "data_fitting",
-          "optimizers_vs_exact", "timings")
+          "curve_calibration", "optimizers_vs_exact", "timings")
 
 _PACKAGE = "volterra_sgd.validation"
 
