@@ -1,6 +1,6 @@
-"""Benchmark: deterministic loss curves of momentum optimizers (issue 13's cost criterion).
+"""Benchmark: deterministic loss curves of momentum optimizers (the cost targets).
 
-Criterion (issue 13): a DANA-decaying deterministic curve with 200 points to r = 1e9 at
+Targets: a DANA-decaying deterministic curve with 200 points to r = 1e9 at
 d = 1e4 (target <= 10 s warm on 2 cores), and the same for heavy ball (closed form) to
 r = 1e12.  Model PLRF(alpha=1, beta=0.7, v=10 d).  Baseline, in the same process and on the
 same model and grid: the plain-SGD ``loss_curve`` at the reference learning rate.

@@ -1,4 +1,4 @@
-"""Optimizers beyond SGD: label noise, heavy ball, Nesterov, DANA (docs/theory.md, Sec. 9).
+"""Optimizers beyond SGD: label noise, heavy ball, Nesterov, DANA (Sec. 9).
 
 References: dense second-moment recursions in the original coordinates (tests/naive_momentum.py,
 no eigendecomposition), the independent SGD secular solver, a 60-digit mpmath evaluation of

@@ -1,4 +1,4 @@
-"""simulate_sgd with momentum optimizers and label noise (docs/theory.md, Sec. 9).
+"""simulate_sgd with momentum optimizers and label noise (Sec. 9).
 
 Statistical agreement: the Monte-Carlo mean of both engines against the exact given-W expected
 loss (Eq. (9.9), ``vs.expected_loss_given_w(..., optimizer=opt)``) for one fixed W, within 4

@@ -1,4 +1,4 @@
-r"""Expected loss of generalized momentum methods on a spectrum (docs/theory.md, Sec. 9).
+r"""Expected loss of generalized momentum methods on a spectrum (Sec. 9).
 
 This is the seam between a spectrum and the dynamics.  A spectrum is a set of modes (nodes)
 :math:`x_i > 0` with forcing weights :math:`f_i` and eigenvalue weights :math:`\rho_i` (1 for
@@ -839,7 +839,7 @@ def momentum_loss(nodes, forcing_weights, limit_loss, r, optimizer, *, eigen_wei
                   r_exact: int = 1000, throw: bool = True) -> MomentumLoss:
     r"""Compute the expected loss of a generalized momentum method on a spectrum.
 
-    The per-mode recursion of docs/theory.md, Sec. 9 (Eqs. (9.6)-(9.10)), over exact eigenpairs or
+    The per-mode recursion of Sec. 9 (Eqs. (9.6)-(9.10)), over exact eigenpairs or
     deterministic nodes (Eq. (9.19)), solved by unit steps, the closed form (Eq. (9.16)) or
     geometric blocks (Eq. (9.18)).
 

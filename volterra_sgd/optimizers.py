@@ -1,7 +1,7 @@
 r"""Optimizers of the generalized momentum family: SGD, heavy ball, Nesterov, DANA.
 
 Every optimizer is a frozen dataclass that describes one member of the generalized momentum
-update (docs/theory.md Eq. (9.3))
+update (Eq. (9.3))
 
 .. math::
 
@@ -85,7 +85,7 @@ def _eigs(eigenvalues, weights):
 
 
 def mode_noise_response(lam, g1, g2, g3, delta, batch_size):
-    r"""Per-mode self-noise response :math:`h_k` (docs/theory.md Eq. (9.12)) and stability flag.
+    r"""Per-mode self-noise response :math:`h_k` (Eq. (9.12)) and stability flag.
 
     Returns ``(h, stable)``: :math:`h_k = e_1^T(I - \Sigma(T_k))^{-1}\omega_k` in closed form
     and whether mode ``k`` is mean-square stable (:math:`\rho(T_k) < 1` by the Jury
@@ -145,7 +145,7 @@ class _Optimizer:
 
     # subclasses implement hyperparameters(r), readout, is_constant, _scaled(c)
     def kernel_norm(self, eigenvalues, *, weights=None, step: int = 0) -> float:
-        r"""Kernel norm :math:`\|K\| = \sum_k w_k h_k/(1 - h_k)` (docs/theory.md Eq. (9.13)).
+        r"""Kernel norm :math:`\|K\| = \sum_k w_k h_k/(1 - h_k)` (Eq. (9.13)).
 
         Parameters
         ----------
@@ -315,7 +315,7 @@ class _RateOptimizer(_Optimizer):
 
 @dataclass(frozen=True)
 class SGD(_RateOptimizer):
-    r"""Plain one-pass SGD, :math:`\theta_{r+1} = \theta_r - \gamma G_r` (docs/theory.md Eq. (2.1)).
+    r"""Plain one-pass SGD, :math:`\theta_{r+1} = \theta_r - \gamma G_r` (Eq. (2.1)).
 
     In the generalized momentum form (Eq. (9.3)): :math:`(\gamma_1, \gamma_2, \gamma_3, \Delta)
     = (0, \gamma, 0, 1)`.
@@ -436,7 +436,7 @@ class Nesterov(_RateOptimizer):
 # ------------------------------------------------------------------ general family
 @dataclass(frozen=True)
 class GeneralizedMomentum(_Optimizer):
-    r"""The generalized momentum update (docs/theory.md Eq. (9.3)).
+    r"""The generalized momentum update (Eq. (9.3)).
 
     .. math::
 
@@ -513,7 +513,7 @@ class GeneralizedMomentum(_Optimizer):
 
 @dataclass(frozen=True)
 class DANA(GeneralizedMomentum):
-    r"""Dimension-adapted Nesterov acceleration (docs/theory.md, Sec. 9, Eq. (9.17)).
+    r"""Dimension-adapted Nesterov acceleration (Sec. 9, Eq. (9.17)).
 
     Generalized momentum (Eq. (9.3)) with :math:`\gamma_1 = 1/B`, a constant SGD-sized
     :math:`\gamma_2`, momentum :math:`\Delta_r = \delta/(\delta + r)` and either
@@ -611,7 +611,7 @@ class DANA(GeneralizedMomentum):
     def decaying(cls, model, batch_size: int = 1, *, c2: float = 0.5, c3: float = 0.25,
                  kappa: float | None = None, delta: float | None = None,
                  alpha: float | None = None, beta: float | None = None) -> DANA:
-        r"""DANA-decaying with the documented default rules (docs/theory.md Eq. (9.17)).
+        r"""DANA-decaying with the documented default rules (Eq. (9.17)).
 
         :math:`\gamma_1 = 1/B`, :math:`\gamma_2 = c_2\min(1/\mathrm{tr}D, 2/(B+1))`,
         :math:`\gamma_3(r) = (c_3/\mathrm{tr}D)(1 + r)^{-\kappa}` with
@@ -654,7 +654,7 @@ class DANA(GeneralizedMomentum):
     def constant(cls, model, batch_size: int = 1, *, c2: float = 0.5, c3: float = 0.1,
                  delta: float | None = None, alpha: float | None = None,
                  beta: float | None = None) -> DANA:
-        r"""DANA-constant with the documented default rules (docs/theory.md Eq. (9.17)).
+        r"""DANA-constant with the documented default rules (Eq. (9.17)).
 
         As :meth:`decaying` but :math:`\gamma_3 = c_3/(d\,\mathrm{tr}D)` (default
         :math:`c_3 = 0.1`), constant in time.
