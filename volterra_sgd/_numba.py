@@ -92,8 +92,9 @@ def _caller_stacklevel() -> int:
         if "importlib" in fname and "_bootstrap" in fname:
             frame = frame.f_back  # warnings.warn skips these frames when counting
             continue
-        if not (fname.startswith(pkg) or "numba" + os.sep in fname):
-            return level
+        if not (fname.startswith(pkg) or "numba" + os.sep in fname
+                or fname.endswith(os.path.join("importlib", "__init__.py"))):
+            return level  # (importlib.import_module: the package's lazy attribute access)
         frame = frame.f_back
         level += 1
     return 2
