@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import as_int, as_real, as_rng
-from .fitting import FittingWarning, boundary_distance
+from .fitting import FittingWarning, _percentile, boundary_distance
 
 __all__ = ["CurveFit", "CurvePrediction", "CurveFrontier", "fit_loss_curves"]
 
@@ -632,8 +632,8 @@ class CurveFit:
         Parameters
         ----------
         d_values : array_like of int, optional
-            Model sizes of the study; default 9 sizes :math:`\sqrt 2` apart from 16 times
-            the largest fitted size (budgets beyond the data).
+            Model sizes of the study; default 5 sizes :math:`\sqrt 2` apart from 8 times
+            the largest fitted size to 32 times it (budgets beyond the data).
         max_flops : float, default 1e12
             Horizon of the study's curves.
         intervals : bool, default True
@@ -667,7 +667,7 @@ class CurveFit:
 
         if d_values is None:
             top = max(c.d for c in self._curves) if self._curves else 512
-            d_values = [int(round(16 * top * 2 ** (k / 2))) for k in range(9)]
+            d_values = [int(round(8 * top * 2 ** (k / 2))) for k in range(5)]
         step = as_real(step, "step", lower=0.0)
         opts = dict(d_values=d_values, batch_size=self.batch_size,
                     lr_scale=min(self.lr_scale, 1.0), v_ratio=self.v_ratio, max_flops=max_flops)
@@ -1004,13 +1004,8 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
         J[:, res.free] = res.jac if res.jac is not None else 0.0
         boot = theta[None, :] + _bootstrap(problem, J, resid, n_boot, gen)
         boot[:, 4] = np.clip(boot[:, 4], 0.0, None)
-    q = 50.0 * (1.0 - ci)
-
     def pct(x, tr=lambda z: z):
-        if not boot.shape[0]:
-            return (math.nan, math.nan)
-        lo_, hi_ = np.percentile(tr(x), [q, 100.0 - q])
-        return (float(lo_), float(hi_))
+        return _percentile(tr(x), ci)
 
     # ------------------------------------------------------------------ status
     status, message = 0, "converged"
