@@ -1,4 +1,4 @@
-"""Benchmark: dense output, the loss at every iteration r = 0 .. 1.3e6 (d = 200, alpha = beta = 0.7).
+"""Benchmark: dense output, the loss at every r = 0 .. 1.3e6 (d = 200, alpha = beta = 0.7).
 
 Target: <= 2 s warm.  Along equally spaced r the closed form and the forcing/kernel parts
 advance each term by one multiplication (exact re-evaluation every 64 points) and drop the

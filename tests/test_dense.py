@@ -103,5 +103,5 @@ def test_envelope_equals_the_maximum_over_each_window():
         e[::13] = np.nan
         lo = np.searchsorted(r, r // 2, side="left")
         hi = np.searchsorted(r, 2 * r + 1, side="right")
-        ref = np.array([e[a:b].max() for a, b in zip(lo, hi)])
+        ref = np.array([e[a:b].max() for a, b in zip(lo, hi, strict=True)])
         np.testing.assert_array_equal(envelope(r, e), ref)

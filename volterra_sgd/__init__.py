@@ -5,10 +5,10 @@ The expected loss of SGD solves a discrete convolution-type Volterra equation
 This package computes it exactly for a given embedding, deterministically from
 the resolvent's deterministic equivalent, and checks both against simulated SGD.
 
-Importing the package compiles nothing and loads no submodule: each public name imports its
-submodule (and with it NumPy, SciPy, Numba) on first use; see :func:`warmup`.  The full resolvent result
-(m, residual, status) is :func:`volterra_sgd.resolvent.resolvent`; it is not re-exported here
-so that ``volterra_sgd.resolvent`` stays the module.
+Importing the package compiles nothing and loads no submodule: each public name imports
+its submodule (and with it NumPy, SciPy, Numba) on first use; see :func:`warmup`.  The full
+resolvent result (m, residual, status) is :func:`volterra_sgd.resolvent.resolvent`; it is not
+re-exported here so that ``volterra_sgd.resolvent`` stays the module.
 """
 
 from __future__ import annotations

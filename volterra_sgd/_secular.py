@@ -300,7 +300,7 @@ def _chunks(n):
     if workers == 1:
         return [], 1
     edges = np.linspace(0, n, 4 * workers + 1).astype(np.int64)
-    return list(zip(edges[:-1], edges[1:])), workers
+    return list(zip(edges[:-1], edges[1:], strict=True)), workers
 
 
 def _roots(p, kappa, delta, origin, tau):
