@@ -11,6 +11,12 @@ Three studies (docs/ridge.md):
    simulated loss is largest at the grid point next to N = T.
 3. ``exponents``: log-log slopes of the equivalent, L(N) at T = inf and L(T) at N = inf, for
    power-law spectra with v = inf, against the closed forms of ``ridge_scaling_exponents``.
+4. ``noise``: the equivalent with label noise (docs/theory.md, Eq. (19.1)) against simulation
+   at two (N, T), sigma^2 = 1e-3, optimal ridge; criterion as in 1.
+5. ``frontier``: the data-limited frontier under C = N T (``data_limited_frontier``, optimal
+   ridge, C in [1e5, 1e9]) at four (alpha, beta), one per regime of Eq. (19.5): fitted
+   exponents within 0.03 of ``data_limited_exponents``; and Kaplan's L(N, D) fitted on the
+   optimal-ridge surface, N, T in [100, 10^4] (fit quality reported, no criterion).
 
 Run: python -m volterra_sgd.validation.ridge_vs_simulation [--quick] [--out DIR]
 """
@@ -50,6 +56,13 @@ N_WINDOW = (100.0, 1000.0)
 T_WINDOW = (100.0, 1000.0)
 V_EXPONENTS = math.inf
 SLOPE_TOL = 0.03
+
+#: Label-noise study: (N, T) at v = 4000, (alpha, beta) = (1.0, 0.7).
+NOISE_GRID = [(200, 1000), (1000, 200)]
+NOISE_VARIANCE = 1e-3
+#: Frontier study: one (alpha, beta) per regime of Eq. (19.5).
+FRONTIER_CASES = [(1.0, 0.3), (0.75, 2.0), (1.5, 1.2), (1.0, 0.7)]
+FRONTIER_TOL = 0.03
 
 
 def compare_grid(params=PARAMS, grid=GRID, ridges=RIDGES, v=4000, n_runs=20, rng=0):
@@ -130,6 +143,52 @@ def exponent_study(cases=EXPONENT_CASES, v=V_EXPONENTS, n_window=N_WINDOW, t_win
     return rows
 
 
+def noise_study(grid=NOISE_GRID, sigma2=NOISE_VARIANCE, alpha=1.0, beta=0.7, v=4000,
+                n_runs=40, rng=3):
+    """Noisy labels: DE (optimal ridge of the noisy model) against simulation."""
+    rows = []
+    for n, t in grid:
+        model = PLRF(alpha, beta, v, n, noise_variance=sigma2)
+        ridge = vs.optimal_ridge(model, n, t).ridge
+        eq = ridge_equivalent(model, t, ridge)
+        sim = simulate_ridge(model, t, ridge, n_runs=n_runs, rng=rng)
+        rows.append({"alpha": alpha, "beta": beta, "v": v, "N": n, "T": t, "ridge": ridge,
+                     "noise_variance": sigma2, "de": eq.loss, "noise_part": eq.noise_loss,
+                     "sim": sim.loss, "stderr": sim.stderr, "rel_dev": sim.loss / eq.loss - 1,
+                     "z": (sim.loss - eq.loss) / sim.stderr, "runs": n_runs,
+                     "seconds": sim.seconds})
+    return rows
+
+
+def frontier_study(cases=FRONTIER_CASES, compute=None):
+    """Data-limited frontier exponents vs Eq. (19.5), and Kaplan's L(N, D) fit quality."""
+    rows = []
+    for alpha, beta in cases:
+        t0 = time.process_time()
+        fr = vs.data_limited_frontier((alpha, beta), compute, n_boot=200, rng=0)
+        cpu = time.process_time() - t0
+        kf = vs.kaplan_overfitting_fit((alpha, beta))
+        th = fr.theory
+        rows.append({"alpha": alpha, "beta": beta, "regime": th.regime,
+                     "compute": [float(fr.compute[0]), float(fr.compute[-1])],
+                     "params": fr.params_fit.exponent, "params_ci": list(fr.params_fit.exponent_ci),
+                     "data": fr.data_fit.exponent, "loss": fr.loss_fit.exponent,
+                     "loss_ci": list(fr.loss_fit.exponent_ci),
+                     "params_theory": th.params, "loss_theory": th.loss,
+                     "params_additive": th.additive_params, "loss_additive": th.additive_loss,
+                     "max_deviation": fr.max_deviation,
+                     "local_params": fr.local_params_exponent.tolist(),
+                     "local_loss": fr.local_loss_exponent.tolist(),
+                     "ratio_n_t": (fr.n_features / fr.n_samples).tolist(),
+                     "ridge": fr.ridge.tolist(), "cpu_seconds": cpu,
+                     "kaplan": {"n_c": kf.n_c, "d_c": kf.d_c, "alpha_n": kf.alpha_n,
+                                "alpha_d": kf.alpha_d, "features": kf.features,
+                                "samples": kf.samples,
+                                "max_relative_residual": kf.max_relative_residual,
+                                "rms_log_residual": kf.rms_log_residual}})
+    return rows
+
+
 def plot(grid_rows, peak, path):
     """Figure: DE vs simulation along N/T, and the peak scan."""
     import matplotlib
@@ -174,6 +233,9 @@ def run(out, quick=False):
                      (100, 150, 180, 190, 200, 210, 220, 250, 300, 400))
     expo = exponent_study(cases=EXPONENT_CASES[:2] if quick else EXPONENT_CASES,
                           v=V_EXPONENTS)
+    noise_rows = noise_study(n_runs=20 if quick else 40)
+    front = frontier_study(cases=FRONTIER_CASES[:2] if quick else FRONTIER_CASES,
+                           compute=np.logspace(5, 7, 5) if quick else None)
     comps = []
     rows = ["| alpha | beta | N | T | N/T | ridge | DE | simulation | SE | sim/DE - 1 | z |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -227,6 +289,40 @@ def run(out, quick=False):
                      f"{r['samples_theory']:.3f} | {r['samples_measured']:.3f} | "
                      f"{r['samples_ridge_measured']:.3f} | {r['ridge_theory']:.3f} | "
                      f"{r['ridge_measured']:.3f} |")
+    nrows = ["| N | T | sigma^2 | optimal ridge | DE | noise part | simulation | SE | "
+             "sim/DE - 1 | z |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in noise_rows:
+        rel_se = r["stderr"] / r["de"]
+        value = abs(r["rel_dev"]) if not quick else max(0.0, abs(r["rel_dev"]) - 2 * rel_se)
+        comps.append({"name": f"ridge DE with label noise vs simulation, N={r['N']}, "
+                              f"T={r['T']}, sigma^2={r['noise_variance']:g}, optimal ridge: "
+                              + ("|sim/DE - 1| - 2 SE" if quick else "|sim/DE - 1|"),
+                      "value": value, "tolerance": TOL, "passed": value <= TOL,
+                      "detail": f"{r['runs']} runs; sim/DE - 1 = {r['rel_dev']:+.4f}, "
+                                f"deviation {r['z']:+.2f} SE"})
+        nrows.append(f"| {r['N']} | {r['T']} | {r['noise_variance']:g} | {r['ridge']:.3e} | "
+                     f"{r['de']:.4e} | {r['noise_part']:.3e} | {r['sim']:.4e} | "
+                     f"{r['stderr']:.1e} | {r['rel_dev']:+.4f} | {r['z']:+.2f} |")
+    frows = ["| alpha | beta | regime | xi_N fit [95% CI] | derived | additive | eta fit "
+             "[95% CI] | derived | additive | max dev | Kaplan L(N,D): alpha_N, alpha_D | "
+             "max rel. residual | CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in front:
+        comps.append({"name": f"data-limited frontier at alpha={r['alpha']}, beta={r['beta']} "
+                              f"({r['regime']}): max |fitted - derived| over xi_N, xi_T, eta",
+                      "value": r["max_deviation"], "tolerance": FRONTIER_TOL,
+                      "passed": r["max_deviation"] <= FRONTIER_TOL,
+                      "detail": f"xi_N {r['params']:.4f} (derived {r['params_theory']:.4f}), "
+                                f"eta {r['loss']:.4f} (derived {r['loss_theory']:.4f}, "
+                                f"additive {r['loss_additive']:.4f}), C in {r['compute']}"})
+        k = r["kaplan"]
+        frows.append(f"| {r['alpha']} | {r['beta']} | {r['regime']} | {r['params']:.4f} "
+                     f"[{r['params_ci'][0]:.4f}, {r['params_ci'][1]:.4f}] | "
+                     f"{r['params_theory']:.4f} | {r['params_additive']:.4f} | {r['loss']:.4f} "
+                     f"[{r['loss_ci'][0]:.4f}, {r['loss_ci'][1]:.4f}] | {r['loss_theory']:.4f} | "
+                     f"{r['loss_additive']:.4f} | {r['max_deviation']:.4f} | "
+                     f"{k['alpha_n']:.3f}, {k['alpha_d']:.3f} (a = {k['features']:g}, "
+                     f"c = {k['samples']:g}) | {k['max_relative_residual']:.3f} | "
+                     f"{r['cpu_seconds']:.1f} |")
     figures = []
     try:
         plot(grid_rows, peak, os.path.join(out, "ridge_vs_simulation.png"))
@@ -234,17 +330,21 @@ def run(out, quick=False):
     except ImportError:  # matplotlib is optional
         pass
     numbers = {"grid": grid_rows, "peak": {**peak, "de": [float(x) for x in de]},
-               "exponents": expo}
+               "exponents": expo, "noise": noise_rows, "frontier": front}
     with open(os.path.join(out, "ridge_vs_simulation.json"), "w") as fh:
         json.dump(numbers, fh, indent=1, default=float)
     desc = ("Deterministic equivalent of ridge / min-norm least squares on N random features "
             "trained on T samples (`ridge_test_loss`, docs/ridge.md) against `simulate_ridge` "
             "(a fresh W and fresh samples per run, exact population test loss), v = 4000; the "
-            "interpolation peak at N = T for ridge = 0; and the log-log slopes of the "
-            "equivalent against the closed-form exponents (`ridge_scaling_exponents`).")
+            "interpolation peak at N = T for ridge = 0; the log-log slopes of the "
+            "equivalent against the closed-form exponents (`ridge_scaling_exponents`); label "
+            "noise against simulation; and the data-limited frontier under C = N T against "
+            "the exponents derived from `ridge_scaling_exponents` (`data_limited_exponents`), "
+            "with Kaplan's L(N, D) fitted on the optimal-ridge surface.")
     return {"title": "Ridge / least squares on random features vs simulation",
             "description": desc, "figures": figures,
-            "tables": ["\n".join(rows), "\n".join(erows)], "comparisons": comps,
+            "tables": ["\n".join(rows), "\n".join(erows), "\n".join(nrows),
+                       "\n".join(frows)], "comparisons": comps,
             "numbers": json.loads(json.dumps(numbers, default=float)),
             "seconds": time.perf_counter() - t_start}
 
