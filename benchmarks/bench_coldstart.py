@@ -7,9 +7,11 @@ the same copy measures the warm start (kernels loaded from the on-disk cache), a
 bare ``import volterra_sgd``.  Times are medians of the repeats, wall and CPU seconds of the
 child process (``resource.getrusage``); targets: cold <= 8 s, warm import <= 0.5 s.  With
 ``--kernels`` the compile time of each kernel in the cold run is listed (CPU seconds,
-inclusive of the kernels it calls).
+inclusive of the kernels it calls).  With ``--baseline REV`` the package as of git revision
+``REV`` (``git archive``) is measured the same way, alternating with the working tree, and
+the ratios are printed.
 
-Run: python benchmarks/bench_coldstart.py [--repeats 3] [--kernels]
+Run: python benchmarks/bench_coldstart.py [--repeats 3] [--kernels] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -74,38 +76,53 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--kernels", action="store_true")
+    ap.add_argument("--baseline", default=None, help="git revision to compare with")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
-    runs = {"cold": [], "warm": [], "import": []}
+    versions = ["now"] + (["baseline"] if args.baseline else [])
+    runs = {v: {"cold": [], "warm": [], "import": []} for v in versions}
     for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            site = Path(tmp) / "site"
-            shutil.copytree(ROOT / "volterra_sgd", site / "volterra_sgd",
-                            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-            cache = Path(tmp) / "numba_cache"
-            flags = ("--kernels",) if args.kernels else ()
-            runs["cold"].append(child(site, cache, *flags))
-            runs["warm"].append(child(site, cache))
-            runs["import"].append(child(site, cache, "--import-only"))
+        for version in versions:
+            with tempfile.TemporaryDirectory() as tmp:
+                site = Path(tmp) / "site"
+                if version == "now":
+                    shutil.copytree(ROOT / "volterra_sgd", site / "volterra_sgd",
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+                else:
+                    site.mkdir()
+                    tar = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline,
+                                          "volterra_sgd"], check=True, capture_output=True)
+                    subprocess.run(["tar", "-x", "-C", str(site)], input=tar.stdout, check=True)
+                cache = Path(tmp) / "numba_cache"
+                flags = ("--kernels",) if args.kernels and version == "now" else ()
+                runs[version]["cold"].append(child(site, cache, *flags))
+                runs[version]["warm"].append(child(site, cache))
+                runs[version]["import"].append(child(site, cache, "--import-only"))
     load1 = os.getloadavg()[0]
 
-    def med(kind, key):
-        return statistics.median(r[key] for r in runs[kind])
+    def med(version, kind, key):
+        return statistics.median(r[key] for r in runs[version][kind])
 
+    rows = []
+    for version in versions:
+        tag = "" if version == "now" else f" [{args.baseline}]"
+        rows += [[f"cold: import + first loss_curve (d=100){tag}", med(version, "cold", "total"),
+                  med(version, "cold", "cpu"), "<= 8 s"],
+                 [f"  of which import{tag}", med(version, "cold", "import"), "", ""],
+                 [f"warm: import + first loss_curve (cache){tag}",
+                  med(version, "warm", "total"), med(version, "warm", "cpu"), ""],
+                 [f"warm: import volterra_sgd{tag}", med(version, "import", "import"),
+                  med(version, "import", "cpu"), "<= 0.5 s"]]
+    if args.baseline:
+        for kind, key in (("cold", "cpu"), ("import", "cpu")):
+            rows.append([f"ratio baseline / now, {kind} CPU", "",
+                         med("baseline", kind, key) / med("now", kind, key), ""])
     print_table(
         f"cold start: fresh copy of the package, empty NUMBA_CACHE_DIR; median of "
         f"{args.repeats}; load {load0:.1f} -> {load1:.1f} (1 min)",
-        ["item", "wall s", "CPU s", "target"],
-        [["cold: import + first loss_curve (d=100)", med("cold", "total"), med("cold", "cpu"),
-          "<= 8 s"],
-         ["  of which import", med("cold", "import"), "", ""],
-         ["warm: import + first loss_curve (cache)", med("warm", "total"), med("warm", "cpu"),
-          ""],
-         ["warm: import volterra_sgd", med("import", "import"), med("import", "cpu"),
-          "<= 0.5 s"]],
-    )
+        ["item", "wall s", "CPU s", "target"], rows)
     if args.kernels:
-        times = runs["cold"][0]["kernels"]
+        times = runs["now"]["cold"][0]["kernels"]
         print("\ncompile CPU seconds per kernel (first repeat, inclusive of callees), top 20:")
         for name, t in sorted(times.items(), key=lambda kv: -kv[1])[:20]:
             print(f"  {t:6.2f}  {name}")

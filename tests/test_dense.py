@@ -105,3 +105,30 @@ def test_envelope_equals_the_maximum_over_each_window():
         hi = np.searchsorted(r, 2 * r + 1, side="right")
         ref = np.array([e[a:b].max() for a, b in zip(lo, hi, strict=True)])
         np.testing.assert_array_equal(envelope(r, e), ref)
+
+
+def test_roots_and_residues_over_threads_equal_the_serial_kernels(monkeypatch):
+    # from PARALLEL_MIN poles on, the secular roots and residues run in chunks on the
+    # package's threads; the chunks call the same serial code, so the bits are the same
+    from volterra_sgd import _secular
+
+    rng = np.random.default_rng(3)
+    n = 600
+    p = np.sort(rng.uniform(1e-4, 1.0, n))
+    kappa = 0.5 * rng.uniform(0.1, 1.0, n) * p / n
+    f = rng.uniform(0.0, 1.0, n)
+    r = np.r_[0, np.unique(np.round(np.logspace(0, 8, 30)).astype(np.int64))]
+    serial = solve_exponential_volterra(p, f, kappa, 0.1, r)
+    monkeypatch.setattr(_secular, "_chunks", lambda m: ([(0, 7), (7, 300), (300, m)], 2))
+    threaded = solve_exponential_volterra(p, f, kappa, 0.1, r)
+    np.testing.assert_array_equal(threaded[0], serial[0])
+    for key in ("mu", "residues", "tau", "origin"):
+        np.testing.assert_array_equal(threaded[1][key], serial[1][key])
+    # and the closed form solves the equation: the direct O(n^2) sum on the first 300 steps
+    from volterra_sgd.numba_api import volterra_direct
+
+    q = (1.0 - p)[None, :] ** np.arange(300)[:, None]
+    P = np.empty(300)
+    volterra_direct(0.1 + q @ f, q @ kappa, P)
+    np.testing.assert_allclose(solve_exponential_volterra(p, f, kappa, 0.1, np.arange(300))[0],
+                               P, rtol=1e-11)
