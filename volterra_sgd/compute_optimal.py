@@ -603,8 +603,8 @@ def isoflop_profiles(frontier: IsoFLOPFrontier, *, half_width: float = 0.5,
         profiles and its ``window`` the budgets.
     half_width : float, default 0.5
         Decades of :math:`d` on each side of the discrete minimum that enter each parabola
-        (0.5: 7 sizes of a :math:`\sqrt 2` grid, a factor 8 in :math:`d`).  Budgets whose band leaves the grid of
-        model sizes are skipped.
+        (0.5: 7 sizes of a :math:`\sqrt 2` grid, a factor 8 in :math:`d`).  Budgets whose
+        band leaves the grid of model sizes are skipped.
     n_boot : int, default 400
         Bootstrap draws: the model sizes are resampled with replacement (the distinct ones
         kept), the vertices recomputed and the power laws refitted.
