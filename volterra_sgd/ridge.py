@@ -1145,9 +1145,8 @@ def optimal_ridge(model_or_params, n_features, n_samples) -> OptimalRidge:
     >>> import volterra_sgd as vs
     >>> m = vs.PLRF(alpha=1.0, beta=0.7, v=2000, d=1, noise_variance=1e-4)
     >>> opt = vs.optimal_ridge(m, 100, 400)
-    >>> opt.status, f"{opt.ridge:.3e}", opt.loss < vs.ridge_test_loss(
-    ...     vs.PLRF(1.0, 0.7, 2000, 100, noise_variance=1e-4), 400, opt.ridge * 1.1)
-    (0, '...', True)
+    >>> opt.status, f"{opt.ridge:.3e}", f"{opt.loss:.4e}", f"{opt.loss_at_zero:.4e}"
+    (0, '5.966e-05', '7.8665e-04', '8.4644e-04')
     """
     model = _as_model(model_or_params)
     spec = _Spectrum(model)
