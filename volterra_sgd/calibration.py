@@ -819,7 +819,7 @@ class _LocalResult:
     message: str
 
 
-def _bootstrap(problem, J, resid, n_boot, gen):
+def _bootstrap(problem, J, resid, n_boot, gen, at_bound):
     """Linearised bootstrap (Eq. (16.3)): the runs within each curve when all are known,
     else the curves (replicates with fewer than three distinct curves dropped).
 
@@ -843,7 +843,7 @@ def _bootstrap(problem, J, resid, n_boot, gen):
             cnt = gen.multinomial(k, np.full(k, 1.0 / k), size=n_boot) / k
             dy[:, off:off + m] = np.log(cnt @ c.losses) - np.log(c.losses.mean(axis=0))
         off += m
-    free = np.ones(J.shape[1], bool)
+    free = ~np.asarray(at_bound, bool)  # parameters on a bound stay there (active set)
     if problem.e_max == 0.0:
         free[4] = False
     Jf = J[:, free]
@@ -1002,7 +1002,11 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     if n_boot:
         J = np.zeros((resid.size, 5))
         J[:, res.free] = res.jac if res.jac is not None else 0.0
-        boot = theta[None, :] + _bootstrap(problem, J, resid, n_boot, gen)
+        nlo, nhi = _nuisance_bounds(problem)
+        lo_all = np.r_[box[0][0], box[1][0], nlo]
+        hi_all = np.r_[box[0][1], box[1][1], nhi]
+        at_bound = (theta <= lo_all) | (theta >= hi_all)
+        boot = theta[None, :] + _bootstrap(problem, J, resid, n_boot, gen, at_bound)
         boot[:, 4] = np.clip(boot[:, 4], 0.0, None)
     def pct(x, tr=lambda z: z):
         return _percentile(tr(x), ci)
