@@ -340,11 +340,15 @@ def deterministic_size(model) -> float:
 def measure_cost(model) -> tuple[float, float]:
     """Estimate ``(steps, bytes)`` of the spectral measure (the stage of every loss curve).
 
-    About ``250 J`` steps for tables of length ``J`` (:func:`deterministic_size`), measured
-    as 7.5 CPU seconds at ``d = 1e5``, ``v = 4e5``; memory: a few tables of ``J`` floats.
+    About ``250 J`` steps for tables of length ``J`` (:func:`deterministic_size`) when every
+    eigenvalue sum is explicit (a SpectralModel head: 7.5 CPU seconds at ``d = 1e5``), and
+    ``40 J`` for a PLRF, whose long smooth lower-edge sums use the Euler-Maclaurin form of
+    Sec. 15 (1.2 CPU seconds for a whole curve at ``d = 1e5``, 9.2 at ``d = 1e6``,
+    ``v = 1e7``); memory: a few tables of ``J`` floats.
     """
     J = deterministic_size(model)
-    return 250.0 * J, 4.0 * 8.0 * J
+    per = 250.0 if getattr(model, "n_explicit", None) is not None else 40.0
+    return per * J, 4.0 * 8.0 * J
 
 
 def tau_cost(model) -> tuple[float, float]:
