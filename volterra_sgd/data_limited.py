@@ -168,7 +168,8 @@ class DataLimitedFrontier:
         Slopes between successive :math:`C` (the drift of the exponents over the window).
     theory : DataLimitedExponents or None
         The derived exponents (Eq. (19.5)) for a noiseless :class:`~volterra_sgd.PLRF`; None
-        otherwise.
+        otherwise.  They are those of :math:`v = \infty`; with a finite :math:`v` they hold
+        only while :math:`N^\star, T^\star \ll v`.
     max_deviation : float
         Largest :math:`|` fitted :math:`-` derived :math:`|` over :math:`\xi_N, \xi_T, \eta`
         (NaN without ``theory``).
