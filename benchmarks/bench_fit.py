@@ -58,7 +58,8 @@ def main():
     load0 = os.getloadavg()
     r = iterations()
     rng = np.random.default_rng(0)
-    runs = [{"d": c.model.d, "r": r, "loss": (A * c.loss + E) * np.exp(0.02 * rng.standard_normal(r.size)),
+    runs = [{"d": c.model.d, "r": r,
+             "loss": (A * c.loss + E) * np.exp(0.02 * rng.standard_normal(r.size)),
              "stderr": 0.02 * (A * c.loss + E)} for c in curves(r)]
     vs.fit_loss_curves(runs[:3], grid=(2, 2), n_bootstrap=10)  # compile outside the timing
     rows, base, fit_t = [], [], []

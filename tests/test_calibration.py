@@ -153,7 +153,7 @@ def test_cli_fit_curves(tmp_path, capsys, exact_fit):
     from volterra_sgd.cli import main
 
     rows = [(run["d"], r, loss, 0.01 * loss) for run in _curves()
-            for r, loss in zip(run["r"], run["loss"])]
+            for r, loss in zip(run["r"], run["loss"], strict=True)]
     np.savetxt(tmp_path / "c.csv", np.array(rows), delimiter=",", header="d,r,loss,stderr",
                comments="")
     assert main(["fit", "--curves", str(tmp_path / "c.csv"), "--n-boot", "20",

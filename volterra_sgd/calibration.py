@@ -192,7 +192,7 @@ class _Tables:
         self.n_stages = 0
 
     def gamma(self, model, c, s):
-        """Reference learning rate of curve ``c`` times the factor ``s``."""
+        """Return the reference learning rate of curve ``c`` times the factor ``s``."""
         base = c.learning_rate if c.learning_rate is not None else \
             self.g0 / model.trace_data_covariance
         return s * base
@@ -235,7 +235,7 @@ class _Tables:
 
 
 def _secular(alpha, beta, v, d, B, gamma, tables=None, c=None, s=1.0):
-    """The closed-form solution's roots and residues for one model size (or None if unstable)."""
+    """Return the closed form's roots and residues for one model size (None if unstable)."""
     from ._secular import solve_exponential_volterra
     from .forcing import _one_minus_q, deterministic_measure
     from .model import PLRF
@@ -286,7 +286,7 @@ class _Problem:
     def model_log(self, tabs, u):
         tau, A, E = math.exp(u[0]), math.exp(u[1]), u[2] * self.lmin
         out = []
-        for c, (P0, spl) in zip(self.curves, tabs):
+        for c, (P0, spl) in zip(self.curves, tabs, strict=True):
             P = np.empty(c.r.size)
             pos = c.r > 0
             P[~pos] = P0
@@ -820,10 +820,11 @@ class _LocalResult:
 
 
 def _bootstrap(problem, J, resid, n_boot, gen, at_bound):
-    """Linearised bootstrap (Eq. (16.3)): the runs within each curve when all are known,
-    else the curves (replicates with fewer than three distinct curves dropped).
+    """Linearised bootstrap (Eq. (16.3)) over runs or curves.
 
-    One Gauss-Newton step from the optimum per replicate, all replicates at once.
+    The runs within each curve are resampled when all are known, else the curves
+    (replicates with fewer than three distinct curves dropped).  One Gauss-Newton step
+    from the optimum per replicate, all replicates at once.
     """
     curves = problem.curves
     nc = len(curves)

@@ -94,7 +94,6 @@ def run(out=OUT, quick=False):
         dev, n_dev = frontier_deviation(fr, truth, d_min)
         ea, eb = fit.alpha - alpha, fit.beta - beta
         deta = fr.eta - truth.loss_exponent
-        dxi = fr.xi - truth.params_exponent
         case = {"alpha": alpha, "beta": beta, "phase": vs.phase(alpha, beta),
                 "alpha_hat": fit.alpha, "alpha_ci": fit.alpha_ci, "beta_hat": fit.beta,
                 "beta_ci": fit.beta_ci, "loss_scale": fit.loss_scale,
