@@ -627,7 +627,8 @@ def _add_compute_optimal(sub) -> None:
                         "IsoFLOP point is a separately scheduled run (SGD only)")
     p.add_argument("--extrapolate", action="store_true",
                    help="also extrapolate xi and eta to d -> infinity from nested grids "
-                        "(needs >= 10 model sizes)")
+                        "(needs >= 10 model sizes; the library's default for this is "
+                        "--d-max 131072 --points 19)")
     p.add_argument("--no-plots", action="store_true", help="do not write figures")
     p.add_argument("--progress", action="store_true", help="progress bar (needs tqdm)")
     p.add_argument("--out", required=True, type=_output_dir,
