@@ -34,3 +34,42 @@ def markdown_table(header, rows):
     lines = ["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in esc[1:]]
     return "\n".join(lines)
+
+
+def protocol_main(doc, run, out, argv=None):
+    """Command-line entry point of a validation script that follows the ``validate`` protocol.
+
+    Parses ``--quick`` and ``--out`` (default ``out``), calls ``run(out, quick=...)`` and prints
+    its tables, one PASS/FAIL line per comparison (with its detail, else its tolerance) and the
+    wall time.
+
+    Parameters
+    ----------
+    doc : str
+        The script's module docstring (its first line describes the command).
+    run : callable
+        ``run(out, quick=False) -> dict`` with "tables", "comparisons" and "seconds".
+    out : str
+        Default output folder.
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    dict
+        The result of ``run``.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=out)
+    args = ap.parse_args(argv)
+    res = run(args.out, quick=args.quick)
+    for t in res["tables"]:
+        print(t, "\n")
+    for c in res["comparisons"]:
+        print(("PASS " if c["passed"] else "FAIL ") + c["name"], f"{c['value']:.4g}",
+              c.get("detail", f"(tolerance {c['tolerance']:.4g})"))
+    print(f"{res['seconds']:.1f} s")
+    return res

@@ -26,7 +26,6 @@ Run: python -m volterra_sgd.validation.data_fitting [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -38,6 +37,7 @@ import numpy as np
 import volterra_sgd as vs
 from volterra_sgd._numba import njit
 from volterra_sgd.fitting import FittingWarning
+from volterra_sgd.validation._common import protocol_main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")
@@ -337,16 +337,7 @@ def run(out, quick=False):
 
 def main():
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=OUT)
-    args = ap.parse_args()
-    res = run(args.out, quick=args.quick)
-    for t in res["tables"]:
-        print(t, "\n")
-    for c in res["comparisons"]:
-        print(("PASS " if c["passed"] else "FAIL ") + c["name"], f"{c['value']:.4g}",
-              f"(tolerance {c['tolerance']:.4g})")
+    protocol_main(__doc__, run, OUT)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Run: python -m volterra_sgd.validation.ridge_vs_simulation [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from volterra_sgd.ridge import (
     ridge_scaling_exponents,
     simulate_ridge,
 )
+from volterra_sgd.validation._common import protocol_main
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
@@ -351,17 +351,7 @@ def run(out, quick=False):
 
 def main():
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=OUT)
-    args = ap.parse_args()
-    res = run(args.out, quick=args.quick)
-    for t in res["tables"]:
-        print(t, "\n")
-    for c in res["comparisons"]:
-        print(("PASS " if c["passed"] else "FAIL ") + c["name"], f"{c['value']:.4g}",
-              c["detail"])
-    print(f"{res['seconds']:.1f} s")
+    protocol_main(__doc__, run, OUT)
 
 
 if __name__ == "__main__":
