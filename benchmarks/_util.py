@@ -16,6 +16,18 @@ def median_time(fn, repeats: int = 5) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def timed(fn, repeats: int):
+    """Median wall and CPU seconds of ``fn()`` over ``repeats`` runs, and its last result."""
+    wall, cpu = [], []
+    out = None
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu), out
+
+
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
     """Print a plain-text table."""
     cells = [header] + [[f"{c:.4g}" if isinstance(c, float) else str(c) for c in row]

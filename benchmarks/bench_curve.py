@@ -24,12 +24,11 @@ import argparse
 import math
 import os
 import resource
-import statistics
 import time
 import tracemalloc
 
 import numpy as np
-from _util import print_table
+from _util import print_table, timed
 
 import volterra_sgd as vs
 from volterra_sgd import contour, forcing
@@ -46,17 +45,6 @@ def one_curve(model):
     forcing._cached_measure.cache_clear()  # include the spectral stage every time
     return vs.loss_curve(model, R, learning_rate=model.reference_learning_rate(),
                          max_cost=math.inf)
-
-
-def timed(fn, repeats):
-    """Medians of wall and CPU seconds over ``repeats`` runs, and the last result."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu), out
 
 
 def reference_workload():

@@ -17,26 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
-from _util import print_table
+from _util import print_table, timed
 
 import volterra_sgd as vs
 from volterra_sgd._secular import solve_exponential_volterra
 from volterra_sgd.curve import sum_of_exponentials
 from volterra_sgd.numba_api import secular_evaluate
-
-
-def timed(fn, repeats):
-    """Median wall and CPU seconds of ``fn()`` and its last result."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return float(np.median(wall)), float(np.median(cpu)), out
 
 
 def main() -> None:
