@@ -366,6 +366,7 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges, gen):
     """
     T1 = np.zeros(_N_SERIES + 1)  # last entry: the J the table belongs to
     T2 = np.zeros(_N_SERIES)
+    I0, I1 = np.int64(0), np.int64(1)  # not literals: one specialisation of _bisect_g
     # lower edge: root of g on u < 0 (g(0-) = -1, g(-inf) = v/d - 1 > 0)
     lo = -1.0
     while True:
@@ -375,11 +376,11 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges, gen):
         if g0 >= 0.0:
             break
         lo *= 4.0
-    us = _bisect_g(lo, lo / 4.0 if lo < -1.0 else -1e-300, 0, alpha, v, d, lam, T1, T2, gen)
+    us = _bisect_g(lo, lo / 4.0 if lo < -1.0 else -1e-300, I0, alpha, v, d, lam, T1, T2, gen)
     lower = _critical(us, alpha, v, d, lam, T1, T2, gen)[2]
     # top edge: root of g on (0, 1)
     u_pole = 1.0 / lam[0] if gen.shape[0] > 0 else 1.0  # first pole (PLRF: lambda_1 = 1)
-    ua = _bisect_g(1e-300 * u_pole, u_pole * (1.0 - 1e-15), 0, alpha, v, d, lam, T1, T2, gen)
+    ua = _bisect_g(1e-300 * u_pole, u_pole * (1.0 - 1e-15), I0, alpha, v, d, lam, T1, T2, gen)
     upper = _critical(ua, alpha, v, d, lam, T1, T2, gen)[2]
     n = 0
     top = upper
@@ -396,11 +397,11 @@ def _support_kernel(alpha, v, d, lam, max_outliers, edges, gen):
         else:
             a = math.exp(2.0 * alpha * math.log(j)) * (1.0 + 1e-13)
             b = math.exp(2.0 * alpha * math.log(j + 1.0)) * (1.0 - 1e-13)
-        um = _bisect_g(a, b, 1, alpha, v, d, lam, T1, T2, gen)  # minimum of the convex g
+        um = _bisect_g(a, b, I1, alpha, v, d, lam, T1, T2, gen)  # minimum of the convex g
         if _critical(um, alpha, v, d, lam, T1, T2, gen)[0] >= 0.0:
             break
-        uL = _bisect_g(a, um, 0, alpha, v, d, lam, T1, T2, gen)
-        uR = _bisect_g(um, b, 0, alpha, v, d, lam, T1, T2, gen)
+        uL = _bisect_g(a, um, I0, alpha, v, d, lam, T1, T2, gen)
+        uR = _bisect_g(um, b, I0, alpha, v, d, lam, T1, T2, gen)
         gap_hi = _critical(uL, alpha, v, d, lam, T1, T2, gen)[2]
         gap_lo = _critical(uR, alpha, v, d, lam, T1, T2, gen)[2]
         edges[n, 0] = gap_hi
@@ -426,6 +427,7 @@ def _bulk_gaps_kernel(top, d, v, lam, gen, gaps):
     """
     T1 = np.zeros(_N_SERIES + 1)
     T2 = np.zeros(_N_SERIES)
+    I0, I1 = np.int64(0), np.int64(1)
     alpha = 1.0  # unused with general tables
     k = 0
     for j in range(1, lam.size):
@@ -440,11 +442,11 @@ def _bulk_gaps_kernel(top, d, v, lam, gen, gaps):
             continue
         a = (1.0 / lj) * (1.0 + 1e-13)
         b = (1.0 / lj1) * (1.0 - 1e-13)
-        um = _bisect_g(a, b, 1, alpha, v, d, lam, T1, T2, gen)
+        um = _bisect_g(a, b, I1, alpha, v, d, lam, T1, T2, gen)
         if _critical(um, alpha, v, d, lam, T1, T2, gen)[0] >= 0.0:
             continue
-        uL = _bisect_g(a, um, 0, alpha, v, d, lam, T1, T2, gen)
-        uR = _bisect_g(um, b, 0, alpha, v, d, lam, T1, T2, gen)
+        uL = _bisect_g(a, um, I0, alpha, v, d, lam, T1, T2, gen)
+        uR = _bisect_g(um, b, I0, alpha, v, d, lam, T1, T2, gen)
         gap_hi = _critical(uL, alpha, v, d, lam, T1, T2, gen)[2]
         gap_lo = _critical(uR, alpha, v, d, lam, T1, T2, gen)[2]
         if gap_hi < top:  # the gaps above the bulk separate the outliers
@@ -488,13 +490,15 @@ def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em):
     """m(x + i0) from m = 1 at Im z = 1e6, walking Im z down geometrically."""
     m = 1.0 + 0j
     eta = 1e6
+    SIX = np.int64(6)  # not a literal: one specialisation of _newton_m
     while eta > 1e-300:
-        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 6,
+        m, A2, st = _newton_m(complex(x, eta), m, alpha, beta, v, d, lam, c2, T1, T2, gen, SIX,
                               em)
         if eta < 1e-18 * x:
             break
         eta *= 0.7
-    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, gen, 60, em)
+    return _newton_m(complex(x, 0.0), m, alpha, beta, v, d, lam, c2, T1, T2, gen, np.int64(60),
+                     em)
 
 
 @njit
@@ -508,7 +512,7 @@ def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, g
     for attempt in range(2):
         if attempt == 0 and use_start:
             m, A2, st = _newton_m(complex(x, 0.0), m_start, alpha, beta, v, d, lam, c2,
-                                  T1, T2, gen, 60, em)
+                                  T1, T2, gen, np.int64(60), em)
         elif attempt == 0:
             continue
         else:
@@ -563,6 +567,53 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, em, m_out, mu_f,
         mu_f[i] = max((A2 / x[i]).imag / math.pi, 0.0)
         rho[i] = max(-d * m.imag / (math.pi * x[i]), 0.0)
     return 0
+
+
+@njit(nogil=True)
+def _m_real_kernel(x, alpha, beta, v, d, lam, c2, gen, em, out):
+    """m(x + i0) at one real ``x`` outside the spectrum, by the continuation of the densities.
+
+    ``out = [Re m, Im m, error]``, error the first-order relative error bound
+    ``(|phi| + 4 eps (1 + |m| + |A0|/d)) / |m phi'(m)|`` of the fixed point
+    ``phi(m) = m + A0/d - 1``.  Returns the status of :func:`_densities_kernel` (4: the
+    table of lambda_j is too short).
+    """
+    T1 = np.zeros(_N_SERIES + 1)
+    T2 = np.zeros(_N_SERIES)
+    m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em)
+    if st != 0:
+        return st
+    z = complex(x, 0.0)
+    w = m / z
+    J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2, gen)
+    if J < 0:
+        return 4
+    A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta,
+                               em if gen.shape[0] == 0 else math.inf)
+    phi = m + A0 / d - 1.0
+    dphi = 1.0 - A1 / (d * z)
+    out[0] = m.real
+    out[1] = m.imag
+    out[2] = (abs(phi) + 8.9e-16 * (1.0 + abs(m) + abs(A0) / d)) / abs(m * dphi)
+    return 0
+
+
+def _m_real(model: PLRF | SpectralModel, x: float) -> tuple[complex, float, int]:
+    """``(m(x + i0), relative error estimate, status)`` at real ``x`` above the spectrum.
+
+    Uses the Newton solver of the spectral measure (:func:`_m_real_kernel`), so it adds
+    almost no compilation to a computation that needed the measure anyway.
+    """
+    out = np.zeros(3)
+    scale = 8.0 / x + 8.0
+    while True:
+        lam, c2 = _lam_c2(model, _j_needed(model, scale))
+        st = _m_real_kernel(float(x), *_alpha_beta(model), float(model.v), float(model.d),
+                            lam, c2, _gen(model), float(EM_MIN_HEAD), out)
+        if st != 4 or lam.size >= model.v or isinstance(model, SpectralModel):
+            break
+        scale *= 16.0
+    return complex(out[0], out[1]), float(out[2]), int(st)
 
 
 # ----------------------------------------------------------------------- public objects

@@ -317,18 +317,11 @@ def _resolvent_norm_error(model, g, B, norm):
     5e-12 against ~5e-15), which near the edge of stability is amplified by
     :math:`1/(1 - \|K\|)`.  Returns ``inf`` if the resolvent does not converge.
     """
-    import warnings
-
-    from .exceptions import ConvergenceWarning
-    from .resolvent import resolvent
+    from .contour import _m_real
 
     c = 2.0 / (g * (B + 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        res = resolvent(model, np.array([c + 1e-300j]), throw=False)
-    m = complex(res.m[0])
-    err = float(res.error_estimate[0])
-    if int(res.status[0]) != 0 or not (math.isfinite(m.real) and math.isfinite(err)):
+    m, err, status = _m_real(model, c)
+    if status != 0 or not (math.isfinite(m.real) and math.isfinite(err)):
         return math.inf
     exact = model.d * (m.real - 1.0) / (B + 1)
     eps = np.finfo(float).eps

@@ -1035,31 +1035,34 @@ def _solve_point(z, have_guess, z_prev, m_prev, d, trd, v, lam, levels, pow_m, t
     res = math.inf
     code = _NO_CONVERGENCE
     err = math.inf
+    # typed (not literal) leg indices and flags: Numba compiles the helpers once each
+    I0, I1, I2 = np.int64(0), np.int64(1), np.int64(2)
+    YES, NO = np.bool_(True), np.bool_(False)
     for attempt in range(3):
         if attempt < 2 and not have_guess:
             continue
         if attempt == 0:
             n_legs = 1
-            _set_segment(legs, cz, 0, z, z, True, 40.0)
+            _set_segment(legs, cz, I0, z, z, YES, 40.0)
             m = m_prev
         elif attempt == 1:
             n_legs = 3
             H = max(abs(z - z_prev), eta, z_prev.imag)
-            _set_vertical(legs, cz, 0, z_prev.real, z_prev.imag, H, False)
-            _set_segment(legs, cz, 1, complex(z_prev.real, H), complex(x, H), False, 40.0)
-            _set_vertical(legs, cz, 2, x, H, eta, True)
+            _set_vertical(legs, cz, I0, z_prev.real, z_prev.imag, H, NO)
+            _set_segment(legs, cz, I1, complex(z_prev.real, H), complex(x, H), NO, 40.0)
+            _set_vertical(legs, cz, I2, x, H, eta, YES)
             m = m_prev
         else:
             eta0 = 1e3 * max(1.0, abs(x), trd / d)
             z0 = complex(x, eta0)
-            _set_segment(legs, cz, 0, z0, z0, False, 20.0)
+            _set_segment(legs, cz, I0, z0, z0, NO, 20.0)
             if eta > 0.0:
                 n_legs = 2
-                _set_vertical(legs, cz, 1, x, eta0, eta, True)
+                _set_vertical(legs, cz, I1, x, eta0, eta, YES)
             else:
                 n_legs = 3
-                _set_vertical(legs, cz, 1, x, eta0, abs(x), False)
-                _set_vertical(legs, cz, 2, x, abs(x), 0.0, True)
+                _set_vertical(legs, cz, I1, x, eta0, abs(x), NO)
+                _set_vertical(legs, cz, I2, x, abs(x), 0.0, YES)
             m = 1.0 + trd / (d * z0)
         for k in range(n_legs):
             m, res, code, sw, err = _track(int(legs[k, 0]), cz[k, 0], cz[k, 1], legs[k, 1],
@@ -1088,7 +1091,7 @@ def _m_path_kernel(z, d, trd, v, lam, levels, pow_m, tail_m, m_out, res_out, err
     relative error estimate), ``status_out`` and ``sweeps_out`` (int64; sweeps = passes
     over ``j <= J``).  Returns the number of points with nonzero status.
     """
-    have = False
+    have = np.bool_(False)  # not a literal: one specialisation of _solve_point
     zp = 0j
     mp_ = 0j
     nbad = 0
@@ -1101,7 +1104,7 @@ def _m_path_kernel(z, d, trd, v, lam, levels, pow_m, tail_m, m_out, res_out, err
         if st == _OK and res > RESIDUAL_TOL:
             st = _INACCURATE
         if st == _OK:
-            have = True
+            have = np.bool_(True)
             zp = zc
             mp_ = m
         else:
