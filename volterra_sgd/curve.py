@@ -147,7 +147,8 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size
         Constant :math:`\gamma > 0`, or a schedule :math:`\gamma(s)` for steps
         ``s = 0, 1, ...``: an array indexed by the step (at least ``max(r)`` entries) or a
         vectorized callable ``f(s_array) -> gamma``.  Constant rates must be stable for the
-        deterministic spectrum (:func:`max_stable_learning_rate`).
+        deterministic spectrum (:func:`max_stable_learning_rate`).  Required unless
+        ``optimizer`` is given (there is no default rate).
     batch_size : int, array_like or callable, default 1
         :math:`B`, constant or a schedule like ``learning_rate`` (whole numbers); gradients
         are summed over the batch.
@@ -195,6 +196,8 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size
 
     Raises
     ------
+    TypeError
+        If neither ``learning_rate`` nor ``optimizer`` is given.
     UnstableLearningRateError
         If a constant learning rate is unstable; the message names the largest stable one.
     ConvergenceError
@@ -234,6 +237,9 @@ def loss_curve(model: PLRF | SpectralModel, r, *, learning_rate=None, batch_size
     from .schedule import as_schedule
 
     check_model(model)
+    if learning_rate is None and optimizer is None:
+        raise TypeError("loss_curve() requires learning_rate (a constant, an array or a "
+                        "callable schedule) or optimizer; got neither")
     check_budget(*curve_cost(model, as_iterations(r, "r").size), what="loss_curve",
                  parameter="d (or n_explicit) or the number of iterations in r",
                  max_cost=max_cost)
