@@ -226,15 +226,18 @@ def _em_head(w, alpha, beta, J, h):
 def _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta, em):
     """``A0 = sum t/(t-1)``, ``A1 = sum lam/(t-1)^2``, ``A2 = sum c^2/(t-1)`` with ``t = lam_j w``.
 
-    ``em``: heads longer than this (PLRF only, ``em < inf``) go to :func:`_em_head` when the
-    summand is smooth on them.
+    ``em``: heads longer than this go to :func:`_em_head` when the summand is smooth on them;
+    ``None`` (see :func:`_em_arg`) compiles a variant without the Euler--Maclaurin head.
     """
     A0 = 0j
     A1 = 0j
     A2 = 0j
-    h = _em_plan(w, alpha, J) if J > em else 0.0
-    if h > 0.0:
-        A0, A1, A2 = _em_head(w, alpha, beta, J, h)
+    h = 0.0
+    if em is not None:  # pruned at compile time when em is None
+        if J > em:
+            h = _em_plan(w, alpha, J)
+        if h > 0.0:
+            A0, A1, A2 = _em_head(w, alpha, beta, J, h)
     for i in range(J - 1 if h == 0.0 else -1, -1, -1):
         t = lam[i] * w
         inv = 1.0 / (t - 1.0)
@@ -471,8 +474,7 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters, em):
             J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2, gen)
             if J < 0:
                 return m, A2, 4
-        A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta,
-                                   em if gen.shape[0] == 0 else math.inf)
+        A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta, em)
         phi = m + A0 / d - 1.0
         # converged when the residual is at round-off level (near a square-root edge phi'
         # -> 0 and the Newton step stagnates at ~1e-13 although phi is ~1e-16)
@@ -588,14 +590,25 @@ def _m_real_kernel(x, alpha, beta, v, d, lam, c2, gen, em, out):
     J, lamJ, cJ2 = _prepare(4.0 * abs(w) + 1.0, alpha, beta, v, lam, T1, T2, gen)
     if J < 0:
         return 4
-    A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta,
-                               em if gen.shape[0] == 0 else math.inf)
+    A0, A1, A2 = _sums_complex(w, lam, c2, J, lamJ, cJ2, T1, T2, v, alpha, beta, em)
     phi = m + A0 / d - 1.0
     dphi = 1.0 - A1 / (d * z)
     out[0] = m.real
     out[1] = m.imag
     out[2] = (abs(phi) + 8.9e-16 * (1.0 + abs(m) + abs(A0) / d)) / abs(m * dphi)
     return 0
+
+
+def _em_arg(lam: np.ndarray, gen: np.ndarray) -> float | None:
+    """The kernels' ``em``: :data:`EM_MIN_HEAD`, or ``None`` when no head can be longer.
+
+    Heads are at most ``lam.size`` terms and the Euler--Maclaurin head serves PLRF only (no
+    rows in ``gen``), so with ``None`` the kernels compile (and run) without it: a first
+    small problem does not pay its compilation.
+    """
+    if gen.shape[0] > 0 or not lam.size > EM_MIN_HEAD:
+        return None
+    return float(EM_MIN_HEAD)
 
 
 def _m_real(model: PLRF | SpectralModel, x: float) -> tuple[complex, float, int]:
@@ -609,7 +622,7 @@ def _m_real(model: PLRF | SpectralModel, x: float) -> tuple[complex, float, int]
     while True:
         lam, c2 = _lam_c2(model, _j_needed(model, scale))
         st = _m_real_kernel(float(x), *_alpha_beta(model), float(model.v), float(model.d),
-                            lam, c2, _gen(model), float(EM_MIN_HEAD), out)
+                            lam, c2, _gen(model), _em_arg(lam, _gen(model)), out)
         if st != 4 or lam.size >= model.v or isinstance(model, SpectralModel):
             break
         scale *= 16.0
@@ -854,7 +867,7 @@ def _run_densities(model, a, b, xs):
         rho = np.empty(xs.size)
         st = np.empty(xs.size, dtype=np.int64)
         args = (float(a), float(b), *_alpha_beta(model), float(model.v),
-                float(model.d), lam, c2, _gen(model), float(EM_MIN_HEAD))
+                float(model.d), lam, c2, _gen(model), _em_arg(lam, _gen(model)))
         if xs.size < 2000 or nthreads == 1:
             _densities_kernel(xs, *args, m, mu, rho, st)
         else:
