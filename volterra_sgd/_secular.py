@@ -304,16 +304,20 @@ def _chunks(n):
 
 
 def _roots(p, kappa, delta, origin, tau):
-    """:func:`_roots_kernel`, over threads for large problems (the kernels release the GIL)."""
-    chunks, workers = _chunks(p.shape[0])
-    if not chunks:
-        return _roots_kernel(p, kappa, delta, origin, tau)
+    """:func:`_roots_kernel`, over threads for large problems (the kernels release the GIL).
+
+    Its parts are called from here, also in one thread, so that a first solve compiles each
+    of them once and not again inside :func:`_roots_kernel`.
+    """
     status = _roots_check(p, kappa, delta)
     if status != 0:
         return status
+    st = [_roots_first(p, kappa, delta, origin, tau)]
+    chunks, workers = _chunks(p.shape[0])
+    if not chunks:
+        return max(st[0], _roots_range(p, kappa, delta, 1, p.shape[0], origin, tau))
     from ._parallel import run_tasks
 
-    st = [_roots_first(p, kappa, delta, origin, tau)]
     run_tasks(lambda c: _roots_range(p, kappa, delta, max(c[0], 1), c[1], origin, tau), chunks,
               workers, lambda i, s: st.append(s))
     return max(st)
@@ -830,7 +834,7 @@ def solve_exponential_volterra(p, f, kappa, f0, r, *, one_minus_norm=None, roots
         run_tasks(lambda c: _residues_range(pk, kk, fk, float(f0), origin, tau, c[0], c[1], mu,
                                             resid), chunks, workers, lambda i, s: None)
     else:
-        secular_residues_kernel(pk, kk, fk, float(f0), origin, tau, mu, resid)
+        _residues_range(pk, kk, fk, float(f0), origin, tau, 0, n, mu, resid)
     p_inf = float(f0) / delta
     a0, slope, d0 = (_first_amplitude(pk, kk, fk, float(f0), delta, int(origin[0]),
                                       float(tau[0])) if n else (0.0, 1.0, 1.0))

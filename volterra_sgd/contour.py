@@ -503,34 +503,6 @@ def _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em):
                      em)
 
 
-@njit
-def _solve_at(x, m_start, use_start, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen, em):
-    """m(x+i0) at real x in the component [a, b]: Newton from ``m_start``, else continuation.
-
-    At real x, m and conj(m) solve the same equation; the physical root has Im m <= 0.
-    A (numerically) real root away from the edges is a spurious real solution: rejected.
-    """
-    near_edge = (x - a) <= 1e-8 * (b - a) or (b - x) <= 1e-8 * (b - a)
-    for attempt in range(2):
-        if attempt == 0 and use_start:
-            m, A2, st = _newton_m(complex(x, 0.0), m_start, alpha, beta, v, d, lam, c2,
-                                  T1, T2, gen, np.int64(60), em)
-        elif attempt == 0:
-            continue
-        else:
-            m, A2, st = _continuation(x, alpha, beta, v, d, lam, c2, T1, T2, gen, em)
-        if st != 0:
-            continue
-        if m.imag > 0.0:
-            m = m.conjugate()
-            A2 = A2.conjugate()
-        if abs(m.imag) <= 1e-13 * abs(m) and not near_edge:
-            st = 3
-            continue
-        return m, A2, 0
-    return m, A2, (st if st != 0 else 3)
-
-
 @njit(nogil=True)
 def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, em, m_out, mu_f, rho, status):
     """m(x+i0) and densities at sorted ``x`` inside one spectral component [a, b].
@@ -553,6 +525,7 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, em, m_out, mu_f,
         order[k] = i
         k += 1
     m = 0j
+    A2 = 0j
     for k in range(n):
         i = order[k]
         if k == 0:
@@ -562,8 +535,29 @@ def _densities_kernel(x, a, b, alpha, beta, v, d, lam, c2, gen, em, m_out, mu_f,
             use = status[mid] == 0
         else:
             use = status[order[k - 1]] == 0
-        m, A2, st = _solve_at(x[i], m, use, a, b, alpha, beta, v, d, lam, c2, T1, T2, gen,
-                              em)
+        # m(x+i0): Newton from the neighbour's m, else continuation.  At real x, m and
+        # conj(m) solve the same equation; the physical root has Im m <= 0.  A (numerically)
+        # real root away from the edges is a spurious real solution: rejected (status 3).
+        # (Written out here rather than as a function: one level less for Numba to compile.)
+        near_edge = (x[i] - a) <= 1e-8 * (b - a) or (b - x[i]) <= 1e-8 * (b - a)
+        st = 3
+        for attempt in range(2):
+            if attempt == 0:
+                if not use:
+                    continue
+                m, A2, st = _newton_m(complex(x[i], 0.0), m, alpha, beta, v, d, lam, c2,
+                                      T1, T2, gen, np.int64(60), em)
+            else:
+                m, A2, st = _continuation(x[i], alpha, beta, v, d, lam, c2, T1, T2, gen, em)
+            if st != 0:
+                continue
+            if m.imag > 0.0:
+                m = m.conjugate()
+                A2 = A2.conjugate()
+            if abs(m.imag) <= 1e-13 * abs(m) and not near_edge:
+                st = 3
+                continue
+            break
         m_out[i] = m
         status[i] = st
         mu_f[i] = max((A2 / x[i]).imag / math.pi, 0.0)
