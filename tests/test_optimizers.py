@@ -50,6 +50,17 @@ def _optimizer(name, B):
 NAMES = ["sgd", "heavy ball", "nesterov", "dana-decaying", "dana-constant"]
 
 
+def _bruteforce(name, opt, R, B, sigma2):
+    """Brute-force second-moment recursion in the original coordinates (no eigenbasis)."""
+    if name in ("heavy ball", "nesterov"):
+        return two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R,
+                                nesterov=name == "nesterov", batch_size=B, sigma2=sigma2)
+
+    def hyper(s):
+        return tuple(float(a[0]) for a in opt.hyperparameters(np.array([s])))
+    return generalized_momentum_moments(SMALL, W_SMALL, hyper, R, batch_size=B, sigma2=sigma2)
+
+
 @pytest.mark.parametrize("sigma2", [0.0, 0.04])
 @pytest.mark.parametrize("B", [1, 3])
 @pytest.mark.parametrize("name", NAMES)
@@ -58,14 +69,7 @@ def test_exact_recursion_matches_bruteforce_in_original_coordinates(name, B, sig
     R = 150
     r = np.arange(R + 1)
     got = _loss(SPEC_SMALL, opt, r, sigma2, method="recursion")
-    if name in ("heavy ball", "nesterov"):
-        ref = two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R,
-                               nesterov=name == "nesterov", batch_size=B, sigma2=sigma2)
-    else:
-        def hyper(s):
-            return tuple(float(a[0]) for a in opt.hyperparameters(np.array([s])))
-        ref = generalized_momentum_moments(SMALL, W_SMALL, hyper, R, batch_size=B,
-                                           sigma2=sigma2)
+    ref = _bruteforce(name, opt, R, B, sigma2)
     assert np.max(np.abs(got.loss - ref) / ref) < 1e-10
     np.testing.assert_array_equal(got.total_loss, got.loss + sigma2)
 
@@ -601,14 +605,7 @@ def test_expected_loss_given_w_with_optimizer_matches_bruteforce(name, B, sigma2
     R = 100
     res = vs.expected_loss_given_w(_model_with_noise(sigma2), W_SMALL, np.arange(R + 1),
                                    optimizer=opt)
-    if name in ("heavy ball", "nesterov"):
-        ref = two_step_moments(SMALL, W_SMALL, opt.learning_rate, opt.momentum, R,
-                               nesterov=name == "nesterov", batch_size=B, sigma2=sigma2)
-    else:
-        def hyper(s):
-            return tuple(float(a[0]) for a in opt.hyperparameters(np.array([s])))
-        ref = generalized_momentum_moments(SMALL, W_SMALL, hyper, R, batch_size=B,
-                                           sigma2=sigma2)
+    ref = _bruteforce(name, opt, R, B, sigma2)
     assert np.max(np.abs(res.loss - ref) / ref) < 1e-10
     np.testing.assert_array_equal(res.total_loss, res.loss + sigma2)
     assert res.info.success
