@@ -69,6 +69,41 @@ def test_predict_is_the_loss_curve_at_the_fitted_parameters(exact_fit):
     np.testing.assert_allclose(pred.loss, truth + E_TRUE, rtol=5e-3)
 
 
+def _with_learning_rates(runs, g=G_TRUE):
+    """The same curves with the learning rate each was made with (model units)."""
+    return [dict(run, learning_rate=vs.PLRF(ALPHA, BETA, 10 * run["d"], run["d"])
+                 .reference_learning_rate(g)) for run in runs]
+
+
+def test_known_learning_rates_fix_the_time_scale():
+    runs = _with_learning_rates(_curves())
+    fit = vs.fit_loss_curves(runs, grid=(4, 4), n_bootstrap=20, rng=1)
+    assert not fit.time_scale_fitted
+    assert fit.time_scale == 1.0 and fit.time_scale_ci == (1.0, 1.0)
+    assert np.all(fit.boot[:, 2] == 0.0)
+    assert abs(fit.alpha - ALPHA) < 1e-3 and abs(fit.beta - BETA) < 1e-3
+    assert fit.loss_scale == pytest.approx(A_TRUE, rel=2e-3)
+    assert fit.irreducible_loss == pytest.approx(E_TRUE, rel=1e-2)
+    assert fit.lr_scale == pytest.approx(G_TRUE, rel=1e-6)   # the data's g (tr D at alpha_hat)
+    assert "fixed: the curves' learning rates are known" in fit.summary()
+    # forced free: the fitted tau is 1 (the learning rates given are the true ones)
+    free = vs.fit_loss_curves(runs, grid=(4, 4), n_bootstrap=0, fit_time_scale=True)
+    assert free.time_scale_fitted and free.time_scale == pytest.approx(1.0, rel=2e-3)
+    # forced fixed without learning rates: tau = 1 means the reference g = lr_scale, so a
+    # fit at lr_scale = G_TRUE is exact, and one at the default 0.5 is not
+    fixed = vs.fit_loss_curves(_curves(), grid=(4, 4), n_bootstrap=0, fit_time_scale=False,
+                               lr_scale=G_TRUE)
+    assert not fixed.time_scale_fitted and abs(fixed.beta - BETA) < 1e-3
+    assert fixed.chi2 < 1e-2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FittingWarning)
+        wrong = vs.fit_loss_curves(_curves(), grid=(4, 4), n_bootstrap=0,
+                                   fit_time_scale=False)
+    assert wrong.chi2 > 100 * fixed.chi2
+    with pytest.raises(TypeError, match="fit_time_scale"):
+        vs.fit_loss_curves(runs, fit_time_scale="yes")
+
+
 @pytest.mark.slow
 def test_recovers_exponents_from_simulated_sgd():
     # lean simulated case: 3 sizes, 40 runs each, r <= 3e4; tolerance 0.1 (the 100-run study
@@ -166,3 +201,16 @@ def test_cli_fit_curves(tmp_path, capsys, exact_fit):
                comments="")
     assert main(["fit", "--curves", str(tmp_path / "bad.csv")]) == 2
     assert "header must name the columns" in capsys.readouterr().err
+    # a learning_rate column fixes the time scale (unless --fit-time-scale yes)
+    rows = [(run["d"], r, loss, run["learning_rate"]) for run in _with_learning_rates(_curves())
+            for r, loss in zip(run["r"], run["loss"], strict=True)]
+    np.savetxt(tmp_path / "lr.csv", np.array(rows), delimiter=",",
+               header="d,r,loss,learning_rate", comments="")
+    assert main(["fit", "--curves", str(tmp_path / "lr.csv"), "--n-boot", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "time scale tau   = 1  (fixed" in out and f"phase {vs.phase(ALPHA, BETA)}" in out
+    rows[0] = rows[0][:3] + (2 * rows[0][3],)
+    np.savetxt(tmp_path / "lr2.csv", np.array(rows), delimiter=",",
+               header="d,r,loss,learning_rate", comments="")
+    assert main(["fit", "--curves", str(tmp_path / "lr2.csv")]) == 2
+    assert "2 different learning rates" in capsys.readouterr().err

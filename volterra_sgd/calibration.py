@@ -272,10 +272,11 @@ def _evaluate(sol, t):
 class _Problem:
     """Log-loss misfit (Eq. (16.1)) of all curves; nuisance u = (log tau, log A, e)."""
 
-    def __init__(self, curves, tables, irreducible, floor):
+    def __init__(self, curves, tables, irreducible, floor, tau_free=True):
         self.curves = curves
         self.tables = tables
         self.irreducible = irreducible
+        self.tau_free = tau_free
         self.y = np.concatenate([np.log(c.loss) for c in curves])
         rel = np.concatenate([c.stderr / c.loss for c in curves])
         self.sigma = np.sqrt(rel ** 2 + floor ** 2)
@@ -305,24 +306,33 @@ class _Problem:
         if u0 is None:  # scan the time scale with the analytic loss scale (E = 0)
             best = None
             w = 1.0 / self.sigma ** 2
-            for lt in np.linspace(lo[0] + 0.01, hi[0] - 0.01, 15):
+            scan = np.linspace(lo[0] + 0.01, hi[0] - 0.01, 15) if self.tau_free else [0.0]
+            for lt in scan:
                 m = self.model_log(tabs, [lt, 0.0, 0.0])
                 la = float(np.sum(w * (self.y - m)) / np.sum(w))
                 cost = float(np.sum(w * (self.y - m - la) ** 2))
                 if best is None or cost < best[0]:
                     best = (cost, [lt, la, 0.0])
             u0 = best[1]
-        u0 = np.clip(np.asarray(u0, dtype=np.float64), lo, hi)
+        u = np.clip(np.asarray(u0, dtype=np.float64), lo, hi)
+        free = self.nuisance_free()
         if not self.irreducible:
-            u0[2] = 0.0
-            res = least_squares(lambda u2: self.residuals(tabs, [u2[0], u2[1], 0.0]), u0[:2],
-                                bounds=(lo[:2], hi[:2]), ftol=1e-12, xtol=1e-12, gtol=1e-12)
-            u = np.r_[res.x, 0.0]
-        else:
-            res = least_squares(lambda uu: self.residuals(tabs, uu), u0, bounds=(lo, hi),
-                                ftol=1e-12, xtol=1e-12, gtol=1e-12)
-            u = res.x
+            u[2] = 0.0
+        if not self.tau_free:
+            u[0] = 0.0
+
+        def fun(x):
+            u[free] = x
+            return self.residuals(tabs, u)
+
+        res = least_squares(fun, u[free], bounds=(np.asarray(lo)[free], np.asarray(hi)[free]),
+                            ftol=1e-12, xtol=1e-12, gtol=1e-12)
+        u[free] = res.x
         return 2.0 * float(res.cost), u
+
+    def nuisance_free(self):
+        """Mask of the fitted nuisance parameters (log tau, log A, e)."""
+        return np.array([self.tau_free, True, self.e_max > 0])
 
     def profile(self, ab, s, u0=None):
         tabs = self.tables.get(ab[0], ab[1], s)
@@ -480,6 +490,9 @@ class CurveFit:
     boot : ndarray, shape (n_used, 5)
         Bootstrap replicates of :math:`(\alpha, \beta, \log\tau, \log A, E/L_{min})`.
     ci_level : float
+    time_scale_fitted : bool
+        Whether :math:`\tau` was fitted (else fixed at 1: the curves' learning rates
+        were known; ``fit_time_scale`` of :func:`fit_loss_curves`).
 
     Examples
     --------
@@ -524,6 +537,7 @@ class CurveFit:
     n_stages: int
     boot: np.ndarray = field(repr=False)
     ci_level: float = 0.95
+    time_scale_fitted: bool = True
     _curves: tuple = field(default=(), repr=False)
     _lmin: float = field(default=1.0, repr=False)
 
@@ -543,7 +557,9 @@ class CurveFit:
         lines = [f"{row('alpha', self.alpha, self.alpha_ci)}  ({pc}% bootstrap)",
                  row("beta", self.beta, self.beta_ci),
                  row("loss scale A", self.loss_scale, self.loss_scale_ci),
-                 row("time scale tau", self.time_scale, self.time_scale_ci),
+                 row("time scale tau", self.time_scale, self.time_scale_ci)
+                 if self.time_scale_fitted else
+                 f"{'time scale tau':<16} = 1  (fixed: the curves' learning rates are known)",
                  row("irreducible E", self.irreducible_loss, self.irreducible_loss_ci)]
         if self.phase is None:
             lines.append("phase: outside the admissible region 2(alpha + beta) > 1")
@@ -744,7 +760,8 @@ def _local_fit(problem, ab0, u0, bounds, *, exact, max_iter=30):
     Returns ((alpha, beta), (log tau, log A, e), cost, result).
     """
     n_stage = 3 if exact else 2
-    free = np.array([True, True, True, True, problem.e_max > 0])
+    free = np.r_[True, True, problem.nuisance_free()]
+    kind = np.flatnonzero(free)  # full index of each free parameter
     nlo, nhi = _nuisance_bounds(problem)
     lo = np.array([bounds[0][0], bounds[1][0], *nlo])[free]
     hi = np.array([bounds[0][1], bounds[1][1], *nhi])[free]
@@ -765,7 +782,7 @@ def _local_fit(problem, ab0, u0, bounds, *, exact, max_iter=30):
     def jac(x, r0):
         cols = []
         for k in range(x.size):  # forward differences: one spectral stage for k < 3
-            step = h if k < n_stage else 1e-7
+            step = h if kind[k] < n_stage else 1e-7
             step = step if x[k] + step <= hi[k] else -step
             e = np.zeros(x.size)
             e[k] = step
@@ -844,9 +861,8 @@ def _bootstrap(problem, J, resid, n_boot, gen, at_bound):
             cnt = gen.multinomial(k, np.full(k, 1.0 / k), size=n_boot) / k
             dy[:, off:off + m] = np.log(cnt @ c.losses) - np.log(c.losses.mean(axis=0))
         off += m
-    free = ~np.asarray(at_bound, bool)  # parameters on a bound stay there (active set)
-    if problem.e_max == 0.0:
-        free[4] = False
+    # parameters on a bound or not fitted stay there (active set)
+    free = ~np.asarray(at_bound, bool) & np.r_[True, True, problem.nuisance_free()]
     Jf = J[:, free]
     rb = resid[None, :] + dy / problem.sigma[None, :]
     Amat = np.einsum("bi,ij,ik->bjk", W, Jf, Jf)
@@ -862,6 +878,7 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
                     v_ratio: float | None = None, bounds=((0.3, 2.0), (0.05, 2.0)),
                     grid=(6, 6), floor: float = _FLOOR, n_bootstrap: int = 400,
                     ci_level: float = 0.95, rng=0, rtol: float = 1e-7,
+                    fit_time_scale: bool | None = None,
                     n_jobs: int | None = None) -> CurveFit:
     r"""Fit :math:`(\alpha, \beta)` and nuisance scales to loss curves (docs/theory.md, Sec. 16).
 
@@ -900,6 +917,14 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     rtol : float, default 1e-7
         Quadrature tolerance of the spectral measures (1e-7 moves the model curves by
         about 1e-7 relative, far below the misfit's floor, at 3/4 of the cost of 1e-9).
+    fit_time_scale : bool, optional
+        Fit the time scale :math:`\tau`.  Default: only when some curve lacks a known
+        learning rate; when every curve carries its learning rate (``SGDRun``,
+        ``LossCurve``, dicts with ``"learning_rate"``) :math:`\tau = 1` is exact and
+        fixing it removes a direction that is nearly degenerate with :math:`\beta` in
+        phases where :math:`\beta` shows only in the early decay (docs/theory.md,
+        Sec. 16).  ``False`` with unknown learning rates asserts that they equal the
+        reference ``lr_scale / tr D``.
     n_jobs : int, optional
         Threads of the coarse grid (default: the available cores).
 
@@ -982,15 +1007,22 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     v_ratio = as_real(v_ratio, "v_ratio", lower=1.0)
     curves = _as_curves(runs, v_ratio)
 
+    if fit_time_scale is None:
+        tau_free = any(c.learning_rate is None for c in curves)
+    elif isinstance(fit_time_scale, (bool, np.bool_)):
+        tau_free = bool(fit_time_scale)
+    else:
+        raise TypeError(f"fit_time_scale must be True, False or None; got {fit_time_scale!r}")
     tables = _Tables(curves, g0, rtol, n_jobs)
-    problem = _Problem(curves, tables, irreducible, floor)
+    problem = _Problem(curves, tables, irreducible, floor, tau_free)
     cands = _grid_search(problem, 1.0, box, tuple(int(n) for n in grid))
     if not cands:
         raise ValueError("no point of the search grid gives a stable model curve for every "
                          "run; check the learning rates or widen bounds")
-    ab0, u0, _ = cands[0]  # relabelled local fit from the best grid point, then exact
-    ab, u, _, _ = _local_fit(problem, np.array(ab0), u0, box, exact=False, max_iter=12)
-    ab, u, cost, res = _local_fit(problem, ab, u, box, exact=True)
+    ab, u, _ = cands[0]  # relabelled local fit from the best grid point, then exact
+    if tau_free:
+        ab, u, _, _ = _local_fit(problem, np.array(ab), u, box, exact=False, max_iter=12)
+    ab, u, cost, res = _local_fit(problem, np.array(ab), u, box, exact=True)
     s = math.exp(u[0])
     tabs = tables.get(ab[0], ab[1], s)
     u_rel = np.r_[0.0, u[1:]]
@@ -1065,4 +1097,5 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
         phase_probability=prob, exponents=expo, xi_ci=xi_ci, eta_ci=eta_ci,
         chi2=float(np.sum(resid ** 2)), n_points=int(resid.size), success=status == 0,
         status=status, message=message, n_stages=tables.n_stages, boot=boot, ci_level=ci,
+        time_scale_fitted=tau_free,
         _curves=tuple(curves), _lmin=problem.lmin)

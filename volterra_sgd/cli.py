@@ -771,10 +771,14 @@ def _add_fit(sub) -> None:
                           "column is y and the others X (header line optional)")
     src.add_argument("--curves", type=_existing_file, metavar="FILE.csv",
                      help="CSV of loss curves with columns d, r, loss and optionally stderr "
-                          "(a header line naming them, in any order; without one, that "
-                          "order); one curve per distinct d, two or more sizes")
+                          "and learning_rate (a header line naming them, in any order; "
+                          "without one, d, r, loss[, stderr]); one curve per distinct d, two "
+                          "or more sizes")
     p.add_argument("--no-irreducible", action="store_true",
                    help="curve route: fit without an irreducible loss (E = 0)")
+    p.add_argument("--fit-time-scale", choices=("auto", "yes", "no"), default="auto",
+                   help="curve route: fit the time scale tau (auto: only when the CSV has no "
+                        "learning_rate column; docs/theory.md, Sec. 16)")
     p.add_argument("--window", type=_positive_int, nargs=2, metavar=("K_MIN", "K_MAX"),
                    default=None, help="1-based eigenvalue range of the fits (default: the "
                                       "trusted eigenvalues)")
@@ -838,16 +842,16 @@ def _load_curves(path: str) -> list:
     if header:
         names = [n.strip().strip('"').lower() for n in first.split(",")]
         need = {"d", "r", "loss"}
-        if not need <= set(names) or not set(names) <= need | {"stderr"}:
+        if not need <= set(names) or not set(names) <= need | {"stderr", "learning_rate"}:
             raise ValueError(f"{path}: the header must name the columns d, r, loss and "
-                             f"optionally stderr; got {', '.join(names)}")
+                             f"optionally stderr, learning_rate; got {', '.join(names)}")
     try:
         data = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if header else 0)
     except ValueError as exc:
         raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
-    if data.shape[1] not in (3, 4) or data.shape[1] != len(names[:data.shape[1]]) or \
-            (header and data.shape[1] != len(names)):
-        raise ValueError(f"{path}: needs 3 or 4 columns (d, r, loss[, stderr]); got "
+    if (header and data.shape[1] != len(names)) or (not header and data.shape[1] not in (3, 4)):
+        raise ValueError(f"{path}: needs {len(names) if header else '3 or 4'} columns "
+                         f"({', '.join(names) if header else 'd, r, loss[, stderr]'}); got "
                          f"{data.shape[1]}")
     cols = {n: data[:, k] for k, n in enumerate(names[:data.shape[1]])}
     runs = []
@@ -858,6 +862,12 @@ def _load_curves(path: str) -> list:
                "loss": cols["loss"][m][order]}
         if "stderr" in cols:
             run["stderr"] = cols["stderr"][m][order]
+        if "learning_rate" in cols:
+            lr = np.unique(cols["learning_rate"][m])
+            if lr.size != 1:
+                raise ValueError(f"{path}: the curve at d = {run['d']} has {lr.size} different "
+                                 "learning rates; one per curve")
+            run["learning_rate"] = float(lr[0])
         runs.append(run)
     return runs
 
@@ -869,7 +879,9 @@ def _run_fit_curves(args) -> int:
 
     runs = _load_curves(args.curves)
     fit = fit_loss_curves(runs, irreducible=not args.no_irreducible, lr_scale=args.lr_scale,
-                          n_bootstrap=args.n_boot, ci_level=args.ci, rng=args.seed)
+                          n_bootstrap=args.n_boot, ci_level=args.ci, rng=args.seed,
+                          fit_time_scale={"auto": None, "yes": True,
+                                          "no": False}[args.fit_time_scale])
     ds = ", ".join(str(r["d"]) for r in runs)
     print(f"{args.curves}: {len(runs)} curves (d = {ds}), {fit.n_points} points; "
           f"{fit.n_stages} spectral stages")

@@ -1,6 +1,6 @@
 """Calibration on simulated SGD curves and extrapolation of the compute-optimal frontier.
 
-For (alpha, beta) in three phases (II, IVb, Ia), one-pass SGD is simulated
+For (alpha, beta) in four phases (II, IVb, Ia, III), one-pass SGD is simulated
 (``simulate_sgd``, fresh embedding per run, learning rate 0.5 / tr D, v = 10 d) at small
 model sizes; ``fit_loss_curves`` recovers (alpha, beta) and the nuisance scales from the
 mean curves (docs/theory.md, Sec. 16); ``CurveFit.compute_optimal`` then predicts the IsoFLOP
@@ -34,7 +34,7 @@ from volterra_sgd.validation._common import protocol_main
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")
 
-CASES = ((1.0, 0.7), (0.4, 0.8), (0.8, 0.4))   # phases II, IVb, Ia
+CASES = ((1.0, 0.7), (0.4, 0.8), (0.8, 0.4), (0.6, 1.2))   # phases II, IVb, Ia, III
 TOL_EXPONENT = 0.05     # alpha, beta
 TOL_ETA = 0.03          # predicted eta vs the deterministic study at the truth
 TOL_FRONTIER = 0.20     # relative frontier loss at the large sizes
