@@ -144,6 +144,8 @@ def _ok(d, n=30):
     ([_ok(32), dict(_ok(64), r=_ok(64)["r"][::-1])], "increasing"),
     ([{"d": d, "r": np.arange(1.0, 9), "loss": 1 - np.arange(1.0, 9) / 100} for d in (8, 16)],
      "too short to constrain beta"),
+    ([dict(_ok(d), loss=0.9 + 0.1 / np.sqrt(1.0 + _ok(d)["r"])) for d in (8, 16)],
+     "falls by 20 %"),                     # four decades, but a fall of 7 % only
     ([_ok(32), dict(_ok(64), loss=_ok(64)["loss"][::-1])], "ends above"),
     ([_ok(32), dict(_ok(64), flop=1)], "unknown keys"),
     ([_ok(32), {"d": 64, "loss": [1.0]}], "one of 'r' or 'flops'"),

@@ -168,9 +168,9 @@ def _as_curves(runs, v_ratio):
                          "recommended); at a single d the loss and time scales absorb "
                          f"alpha and beta; got d = {sorted({c.d for c in curves})}")
     span = [(c.loss[-1] / c.loss[0], c.r[-1] / c.r[c.r > 0][0]) for c in curves]
-    if not any(drop < 0.5 and decades >= 10 for drop, decades in span):
+    if not any(drop < 0.8 and decades >= 10 for drop, decades in span):
         raise ValueError("the curves are too short to constrain beta: no curve spans a decade "
-                         "of r while its loss falls by a factor 2 or more; record longer runs")
+                         "of r while its loss falls by 20 % or more; record longer runs")
     return curves
 
 
@@ -875,7 +875,7 @@ def _bootstrap(problem, J, resid, n_boot, gen, at_bound):
 
 
 def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
-                    v_ratio: float | None = None, bounds=((0.3, 2.0), (0.05, 2.0)),
+                    v_ratio: float | None = None, bounds=((0.1, 2.0), (0.05, 2.0)),
                     grid=(6, 6), floor: float = _FLOOR, n_bootstrap: int = 400,
                     ci_level: float = 0.95, rng=0, rtol: float = 1e-7,
                     fit_time_scale: bool | None = None,
@@ -900,7 +900,7 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     v_ratio : float, optional
         Hidden dimension :math:`v = v_{ratio} d` of curves without a known ``v`` (default:
         the median of the known ratios, else 10).
-    bounds : pair of (low, high), default ((0.3, 2.0), (0.05, 2.0))
+    bounds : pair of (low, high), default ((0.1, 2.0), (0.05, 2.0))
         Search box of :math:`\alpha` and :math:`\beta`.
     grid : (int, int), default (6, 6)
         Coarse grid over the box (the coarse stage); its best points start the local fit.
@@ -937,7 +937,7 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     ValueError
         NaN or non-positive losses, unsorted iterations, fewer than 5 points in a curve, a
         single model size, curves too short to constrain :math:`\beta` (no curve spans a
-        decade of ``r`` while falling by a factor 2), a curve ending above its start.
+        decade of ``r`` while falling by 20 %), a curve ending above its start.
     TypeError
         Runs of an unknown type.
 

@@ -756,13 +756,14 @@ def _add_fit(sub) -> None:
                     "measured loss curves",
         description="Fit from data (spectrum route, --data): the sample covariance spectrum "
                     "of the features and the least-squares target coefficients of the labels "
-                    "(documentation: Theory, Sec. 14), power laws alpha and beta fitted on bin sums "
-                    "(Eq. (14.2)) with bootstrap intervals over samples (Eq. (14.3)), the "
+                    "(documentation: Theory, Sec. 14), power laws alpha and beta fitted on bin "
+                    "sums (Eq. (14.2)) with bootstrap intervals over samples (Eq. (14.3)), the "
                     "phase, its boundary distance and the compute-optimal exponents "
                     "(Eq. (11.3)); optionally a figure of the fits and of the predicted SGD "
                     "loss curve of SpectralModel.from_data (documentation: Fitting).  "
                     "Fit from loss curves (curve route, --curves): alpha, beta, a loss scale, "
-                    "a time scale and an irreducible loss minimising the log-loss misfit to "
+                    "a time scale (when the CSV gives no learning rate) and an irreducible "
+                    "loss minimising the log-loss misfit to "
                     "deterministic curves (Sec. 16, Eq. (16.1)) with bootstrap intervals "
                     "(Eq. (16.3)); optionally a figure of the data and the fitted curves.")
     src = p.add_mutually_exclusive_group(required=True)

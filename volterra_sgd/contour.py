@@ -466,6 +466,7 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters, em):
     scale = 4.0 * abs(m) / abs(z) + 1.0
     J, lamJ, cJ2 = _prepare(scale, alpha, beta, v, lam, T1, T2, gen)
     A2 = 0j
+    phi = A0 = 1j
     if J < 0:
         return m, A2, 4
     for _ in range(iters):
@@ -484,6 +485,11 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters, em):
         m = m - phi / dphi
         if not (abs(m) < 1e300):
             return m, A2, 2
+    # the residual of a sum of thousands of terms can stall a few ulp above the test, the
+    # iterates hopping at round-off (m converged): accept a residual within 64 times the
+    # test after all iterations, else report the failure
+    if iters > 0 and abs(phi) <= 2.56e-14 * (1.0 + abs(m) + abs(A0) / d):
+        return m, A2, 0
     return m, A2, 1
 
 
