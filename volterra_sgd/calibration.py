@@ -2,11 +2,12 @@ r"""Calibration of the PLRF model on measured loss curves (docs/theory.md, Sec. 
 
 Given loss curves measured at several model sizes :math:`d`, :func:`fit_loss_curves` finds the
 exponents :math:`(\alpha, \beta)` and three nuisance scales -- a loss scale :math:`A`, a time
-scale :math:`\tau` (the learning rate in units of the reference one) and an irreducible loss
-:math:`E` -- such that :math:`A\,\mathcal P_{\alpha,\beta,d}(\tau r) + E` matches the data in
-log-loss (Eq. (16.1)).  :class:`CurveFit` then predicts curves at new sizes
-(:meth:`CurveFit.predict`) and the compute-optimal frontier at budgets beyond the data
-(:meth:`CurveFit.compute_optimal`), both with bootstrap bands (Eq. (16.3)).
+scale :math:`\tau` (the learning rate in units of the reference one; held at 1 when the
+curves' learning rates are known) and an irreducible loss :math:`E` -- such that
+:math:`A\,\mathcal P_{\alpha,\beta,d}(\tau r) + E` matches the data in log-loss (Eq. (16.1)).
+:class:`CurveFit` then predicts curves at new sizes (:meth:`CurveFit.predict`) and the
+compute-optimal frontier at budgets beyond the data (:meth:`CurveFit.compute_optimal`), both
+with bootstrap bands (Eq. (16.3)).
 """
 
 from __future__ import annotations
@@ -237,13 +238,17 @@ class _Tables:
 def _secular(alpha, beta, v, d, B, gamma, tables=None, c=None, s=1.0):
     """Return the closed form's roots and residues for one model size (None if unstable)."""
     from ._secular import solve_exponential_volterra
+    from .exceptions import ConvergenceError
     from .forcing import _one_minus_q, deterministic_measure
     from .model import PLRF
 
     model = PLRF(alpha=alpha, beta=beta, v=int(v), d=d)
     if gamma is None:
         gamma = tables.gamma(model, c, s)
-    meas = deterministic_measure(model, rtol=tables.rtol if tables else 1e-9)
+    try:
+        meas = deterministic_measure(model, rtol=tables.rtol if tables else 1e-9)
+    except ConvergenceError:  # a trial point the quadrature cannot resolve: step elsewhere
+        return None
     x = meas.nodes
     p = _one_minus_q(x, gamma, B)
     if not (np.all(p > 0) and np.all(p <= 1)):
@@ -954,7 +959,8 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     and serves every time scale; a coarse grid with the nuisance profiled, then least
     squares over :math:`(\alpha, \beta)` (variable projection), then the reference learning
     rate is moved to the fitted one and the local fit repeated, so that the final model is
-    the exact curve at that learning rate; the linearised bootstrap Eq. (16.3).
+    the exact curve at that learning rate (with :math:`\tau` held, one local fit at the
+    known learning rates); the linearised bootstrap Eq. (16.3).
 
     Examples
     --------
