@@ -779,7 +779,7 @@ def _add_fit(sub) -> None:
                    help="curve route: fit without an irreducible loss (E = 0)")
     p.add_argument("--fit-time-scale", choices=("auto", "yes", "no"), default="auto",
                    help="curve route: fit the time scale tau (auto: only when the CSV has no "
-                        "learning_rate column; docs/theory.md, Sec. 16)")
+                        "learning_rate column; Sec. 16)")
     p.add_argument("--window", type=_positive_int, nargs=2, metavar=("K_MIN", "K_MAX"),
                    default=None, help="1-based eigenvalue range of the fits (default: the "
                                       "trusted eigenvalues)")
