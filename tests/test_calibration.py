@@ -216,3 +216,21 @@ def test_cli_fit_curves(tmp_path, capsys, exact_fit):
                header="d,r,loss,learning_rate", comments="")
     assert main(["fit", "--curves", str(tmp_path / "lr2.csv")]) == 2
     assert "2 different learning rates" in capsys.readouterr().err
+
+
+def test_trial_points_whose_quadrature_fails_are_stepped_past(monkeypatch):
+    # a ConvergenceError of the spectral measure at a trial point (here every alpha > 1.5,
+    # which the coarse grid visits) makes that point infeasible instead of ending the fit
+    import volterra_sgd.forcing as forcing
+    from volterra_sgd.exceptions import ConvergenceError
+
+    real = forcing.deterministic_measure
+
+    def failing(model, **kw):
+        if model.alpha > 1.5:
+            raise ConvergenceError("m(x + i0) failed (test)")
+        return real(model, **kw)
+
+    monkeypatch.setattr(forcing, "deterministic_measure", failing)
+    fit = vs.fit_loss_curves(_curves(), grid=(4, 4), n_bootstrap=0)
+    assert fit.success and abs(fit.alpha - ALPHA) < 1e-3 and abs(fit.beta - BETA) < 1e-3
