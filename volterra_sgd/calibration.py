@@ -321,10 +321,7 @@ class _Problem:
             u0 = best[1]
         u = np.clip(np.asarray(u0, dtype=np.float64), lo, hi)
         free = self.nuisance_free()
-        if not self.irreducible:
-            u[2] = 0.0
-        if not self.tau_free:
-            u[0] = 0.0
+        u[~free] = 0.0  # tau = 1, E = 0 when not fitted
 
         def fun(x):
             u[free] = x
@@ -1025,7 +1022,7 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     if not cands:
         raise ValueError("no point of the search grid gives a stable model curve for every "
                          "run; check the learning rates or widen bounds")
-    ab, u, _ = cands[0]  # relabelled local fit from the best grid point, then exact
+    ab, u, _ = cands[0]  # from the best grid point: relabelled local fit (tau free), exact
     if tau_free:
         ab, u, _, _ = _local_fit(problem, np.array(ab), u, box, exact=False, max_iter=12)
     ab, u, cost, res = _local_fit(problem, np.array(ab), u, box, exact=True)

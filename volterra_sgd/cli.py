@@ -763,9 +763,9 @@ def _add_fit(sub) -> None:
                     "loss curve of SpectralModel.from_data (documentation: Fitting).  "
                     "Fit from loss curves (curve route, --curves): alpha, beta, a loss scale, "
                     "a time scale (when the CSV gives no learning rate) and an irreducible "
-                    "loss minimising the log-loss misfit to "
-                    "deterministic curves (Sec. 16, Eq. (16.1)) with bootstrap intervals "
-                    "(Eq. (16.3)); optionally a figure of the data and the fitted curves.")
+                    "loss minimising the log-loss misfit to deterministic curves (Sec. 16, "
+                    "Eq. (16.1)) with bootstrap intervals (Eq. (16.3)); optionally a figure of "
+                    "the data and the fitted curves.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=_existing_file, metavar="FILE",
                      help="NPZ with arrays X (samples x features) and y, or CSV whose last "

@@ -488,7 +488,7 @@ def _newton_m(z, m, alpha, beta, v, d, lam, c2, T1, T2, gen, iters, em):
     # the residual of a sum of thousands of terms can stall a few ulp above the test, the
     # iterates hopping at round-off (m converged): accept a residual within 64 times the
     # test after all iterations, else report the failure
-    if iters > 0 and abs(phi) <= 2.56e-14 * (1.0 + abs(m) + abs(A0) / d):
+    if iters > 0 and abs(phi) <= 64.0 * 4e-16 * (1.0 + abs(m) + abs(A0) / d):
         return m, A2, 0
     return m, A2, 1
 
