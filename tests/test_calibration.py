@@ -131,6 +131,54 @@ def test_flops_axis_is_converted_to_iterations():
     assert c[0].v == 200 and c[1].batch_size == 1
 
 
+def test_per_run_losses_give_the_standard_error():
+    # a dict with per-run losses but no stderr: the standard error of their mean
+    gen = np.random.default_rng(4)
+    losses = np.exp(0.1 * gen.standard_normal((7, 29))) / np.arange(1, 30)
+    c = _as_curves([{"d": 20, "r": np.arange(1.0, 30), "loss": losses.mean(axis=0),
+                     "losses": losses},
+                    {"d": 40, "r": np.arange(1.0, 30), "loss": 1 / np.arange(1, 30)}], 10.0)
+    ref = [np.sqrt(np.sum((col - col.mean()) ** 2) / 6 / 7) for col in losses.T]
+    np.testing.assert_allclose(c[0].stderr, ref, rtol=1e-12)
+    assert np.all(c[1].stderr == 0.0)
+
+
+def test_wide_intervals_warn_but_keep_success():
+    # five runs per size, each off the true curve by a random level and tilt in log r:
+    # the exponents are constrained to about +-0.05 only, which the fit must say
+    gen = np.random.default_rng(3)
+    runs = []
+    for run in _with_learning_rates(_curves()):
+        z = gen.standard_normal((5, 2))
+        tilt = z[:, :1] + z[:, 1:] * np.log1p(run["r"]) / np.log(1e5)
+        losses = run["loss"] * np.exp(0.3 * tilt)
+        runs.append(dict(run, loss=losses.mean(axis=0), losses=losses))
+    with pytest.warns(FittingWarning, match=r"intervals alpha \[.*wider than 0.1"):
+        fit = vs.fit_loss_curves(runs, grid=(4, 4), n_bootstrap=50, rng=1)
+    assert fit.success and fit.status == 0
+    widths = np.diff(fit.alpha_ci)[0], np.diff(fit.beta_ci)[0]
+    assert 0.1 < max(widths) < 0.5, widths
+
+
+def test_misfit_beyond_the_errors_warns():
+    # the d = 64 curve made at a learning rate 3.5 times smaller and none given: one time
+    # scale cannot describe all three curves, and chi2 (2 % errors) must say so
+    runs = _curves()
+    m = vs.PLRF(ALPHA, BETA, 640, 64)
+    c = vs.loss_curve(m, R, learning_rate=m.reference_learning_rate(0.1))
+    runs[2] = dict(runs[2], loss=A_TRUE * c.loss + E_TRUE)
+    runs = [dict(run, stderr=0.02 * run["loss"]) for run in runs]
+    with pytest.warns(FittingWarning, match="chi2 = .* degrees of freedom"):
+        fit = vs.fit_loss_curves(runs, grid=(4, 4), n_bootstrap=0)
+    assert fit.chi2 > 2 * (fit.n_points - 5)
+    # the consistent curves with the same errors: no such warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FittingWarning)
+        ok = vs.fit_loss_curves([dict(run, stderr=0.02 * run["loss"]) for run in _curves()],
+                                grid=(4, 4), n_bootstrap=0)
+    assert ok.chi2 < 1.0
+
+
 def _ok(d, n=30):
     r = np.unique(np.round(np.logspace(0, 4, n)))
     return {"d": d, "r": r, "loss": 1.0 / (1.0 + r) ** 0.5}

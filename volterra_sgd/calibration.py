@@ -26,6 +26,10 @@ __all__ = ["CurveFit", "CurvePrediction", "CurveFrontier", "fit_loss_curves"]
 
 #: The misfit's relative error floor (added in quadrature to stderr / loss).
 _FLOOR = 0.01
+#: Width of an (alpha, beta) interval above which the fit warns (success unchanged).
+_WIDE = 0.1
+#: chi2 per degree of freedom above which a fit to curves with standard errors warns.
+_CHI2_WARN = 2.0
 #: Bounds of the time scale relative to the current reference learning rate.
 _TAU_BOUNDS = (1e-3, 4.0)
 #: Grid points per decade of the interpolation table of log P(t).
@@ -123,6 +127,8 @@ def _one_curve(run, k, v_ratio):
                          "log-loss)")
     if np.any(r < 0) or np.any(np.diff(r) <= 0):
         raise ValueError(f"{where} (d = {d}): r must be non-negative and strictly increasing")
+    if se is None and losses is not None and losses.shape[0] > 1:
+        se = losses.std(axis=0, ddof=1) / math.sqrt(losses.shape[0])
     if se is None:
         se = np.zeros_like(loss)
     else:
@@ -485,7 +491,8 @@ class CurveFit:
     status : int
         0 converged; 1 the estimate is on the search box's edge; 2 the local optimiser
         stopped without converging; 3 :math:`\beta` (or :math:`\alpha`) is poorly
-        constrained (bootstrap interval wider than 0.5).
+        constrained (bootstrap interval wider than 0.5).  An interval wider than 0.1
+        only warns.
     message : str
     n_stages : int
         Spectral stages computed (one per :math:`(\alpha, \beta)` and learning-rate factor).
@@ -947,7 +954,9 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
     -----
     FittingWarning
         A curve that rises beyond its noise, an estimate on the search box's edge, a poorly
-        constrained exponent, a local fit that did not converge.
+        constrained exponent (an interval of :math:`\alpha` or :math:`\beta` wider than
+        0.1), a local fit that did not converge, a misfit beyond the standard errors
+        (:math:`\chi^2` above twice its degrees of freedom).
 
     Notes
     -----
@@ -1062,6 +1071,20 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
                               "than 0.5): the curves are too short or too few model sizes")
     if status:
         warnings.warn(f"fit_loss_curves: {message}", FittingWarning, stacklevel=2)
+    elif boot.shape[0] and max(b_ci[1] - b_ci[0], a_ci[1] - a_ci[0]) > _WIDE:
+        warnings.warn(f"fit_loss_curves: the {ci:.0%} intervals alpha [{a_ci[0]:.3f}, "
+                      f"{a_ci[1]:.3f}], beta [{b_ci[0]:.3f}, {b_ci[1]:.3f}] are wider than "
+                      f"{_WIDE:g}: the curves carry little information on the exponents "
+                      "(more runs per curve, the loss at r = 0, or more model sizes narrow "
+                      "them; Sec. 16)", FittingWarning, stacklevel=2)
+    dof = resid.size - int(np.count_nonzero(res.free))
+    chi2 = float(np.sum(resid ** 2))
+    if all(np.any(c.stderr > 0) for c in curves) and dof > 0 and chi2 > _CHI2_WARN * dof:
+        warnings.warn(f"fit_loss_curves: chi2 = {chi2:.4g} on {dof} degrees of freedom: the "
+                      "curves deviate from the best model by more than their standard errors "
+                      "(curves at different learning rates without a known learning rate, a "
+                      "schedule, label noise, or data that are not PLRF-like); read the "
+                      "intervals as lower bounds", FittingWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ phase
     ph = label = expo = None
@@ -1098,7 +1121,7 @@ def fit_loss_curves(runs, *, irreducible: bool = True, lr_scale: float = 0.5,
         batch_size=int(np.median([c.batch_size for c in curves])), phase=ph,
         phase_label=label, boundary_distance=dist, nearest_boundary=near,
         phase_probability=prob, exponents=expo, xi_ci=xi_ci, eta_ci=eta_ci,
-        chi2=float(np.sum(resid ** 2)), n_points=int(resid.size), success=status == 0,
+        chi2=chi2, n_points=int(resid.size), success=status == 0,
         status=status, message=message, n_stages=tables.n_stages, boot=boot, ci_level=ci,
         time_scale_fitted=tau_free,
         _curves=tuple(curves), _lmin=problem.lmin)
