@@ -227,7 +227,10 @@ class _Tables:
     def _table(self, alpha, beta, c, s):
         from scipy.interpolate import CubicSpline
 
-        sol = _secular(alpha, beta, c.v, c.d, c.batch_size, None, self, c, s)
+        from .model import PLRF
+
+        model = PLRF(alpha=alpha, beta=beta, v=int(c.v), d=c.d)
+        sol = _secular(model, c.batch_size, self.gamma(model, c, s), self.rtol)
         if sol is None:
             return None
         pos = c.r[c.r > 0]
@@ -241,18 +244,14 @@ class _Tables:
         return sol["P0"], CubicSpline(logt, np.log(P))
 
 
-def _secular(alpha, beta, v, d, B, gamma, tables=None, c=None, s=1.0):
+def _secular(model, B, gamma, rtol):
     """Return the closed form's roots and residues for one model size (None if unstable)."""
     from ._secular import solve_exponential_volterra
     from .exceptions import ConvergenceError
     from .forcing import _one_minus_q, deterministic_measure
-    from .model import PLRF
 
-    model = PLRF(alpha=alpha, beta=beta, v=int(v), d=d)
-    if gamma is None:
-        gamma = tables.gamma(model, c, s)
     try:
-        meas = deterministic_measure(model, rtol=tables.rtol if tables else 1e-9)
+        meas = deterministic_measure(model, rtol=rtol)
     except ConvergenceError:  # a trial point the quadrature cannot resolve: step elsewhere
         return None
     x = meas.nodes
