@@ -1,6 +1,7 @@
 """Tests of volterra_sgd.compute_optimal (IsoFLOP frontier, fits, sweeps, Dask, CLI)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -677,3 +678,17 @@ def test_extrapolated_eta_reaches_the_phase_theory_at_07_07():
     assert abs(ex.loss_exponent - eta) < 0.01
     assert ex.loss_exponent_ci[0] <= eta <= ex.loss_exponent_ci[1]
     assert abs(ex.loss_exponent - eta) < abs(co.isoflop.loss_fit.exponent - eta)
+
+
+def test_chinchilla_bootstrap_raises_no_scipy_runtime_warning():
+    # a study where some bootstrap refits reach a zero trust-region step: SciPy's internal
+    # secular equation divided by zero and the user saw RuntimeWarnings (it failed before)
+    import volterra_sgd as vs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        co = vs.compute_optimal(0.7004507, 0.9182677, d_values=[2048, 2896, 4096, 5793, 8192],
+                                batch_size=2, lr_scale=0.5, v_ratio=10, max_flops=1e12)
+    ch = co.chinchilla
+    lo, hi = ch.ci["params_exponent"]
+    assert np.isfinite(ch.params_exponent) and lo <= ch.params_exponent <= hi
