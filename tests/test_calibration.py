@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -143,7 +144,7 @@ def test_per_run_losses_give_the_standard_error():
     assert np.all(c[1].stderr == 0.0)
 
 
-def test_wide_intervals_warn_but_keep_success():
+def test_wide_intervals_warn_but_keep_success(tmp_path):
     # five runs per size, each off the true curve by a random level and tilt in log r:
     # the exponents are constrained to about +-0.05 only, which the fit must say
     gen = np.random.default_rng(3)
@@ -158,6 +159,47 @@ def test_wide_intervals_warn_but_keep_success():
     assert fit.success and fit.status == 0
     widths = np.diff(fit.alpha_ci)[0], np.diff(fit.beta_ci)[0]
     assert 0.1 < max(widths) < 0.5, widths
+    _check_round_trip(fit, tmp_path / "wide.npz")     # a fit that carries per-run losses
+
+
+def _check_round_trip(fit, path):
+    back = vs.load_curve_fit(fit.save(path))
+    for f in dataclasses.fields(vs.CurveFit):
+        a, b = getattr(fit, f.name), getattr(back, f.name)
+        if f.name == "_curves":
+            assert len(a) == len(b)
+            for ca, cb in zip(a, b, strict=True):
+                for g in dataclasses.fields(ca):
+                    x, y = getattr(ca, g.name), getattr(cb, g.name)
+                    assert (x is None and y is None) or np.array_equal(x, y), g.name
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        elif isinstance(a, float) and math.isnan(a):
+            assert math.isnan(b)
+        else:
+            assert a == b, f.name
+    np.testing.assert_array_equal(back.predict(100, [0, 10, 1000]).loss,
+                                  fit.predict(100, [0, 10, 1000]).loss)
+    assert back.summary() == fit.summary()
+
+
+def test_save_and_load_round_trip_and_corrupt_files(exact_fit, tmp_path):
+    _check_round_trip(exact_fit, tmp_path / "fit.npz")
+    with pytest.raises(ValueError, match=r"\.npz"):
+        exact_fit.save(tmp_path / "fit.json")
+    raw = (tmp_path / "fit.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="cut.npz"):
+        vs.load_curve_fit(tmp_path / "cut.npz")
+    with np.load(tmp_path / "fit.npz") as z:
+        parts = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "bad.npz", **dict(parts, boot=parts["boot"][:, :3]))
+    with pytest.raises(ValueError, match="'result.boot'.*5 columns"):
+        vs.load_curve_fit(tmp_path / "bad.npz")
+    co = vs.compute_optimal(0.7, 0.7, d_values=[16, 23, 32], max_flops=1e5, n_boot=0,
+                            chinchilla=False, n_jobs=1)
+    with pytest.raises(ValueError, match="expected 'CurveFit'"):
+        vs.load_curve_fit(co.save(tmp_path / "co.npz"))
 
 
 def test_misfit_beyond_the_errors_warns():

@@ -24,7 +24,7 @@ _EXPORTS = {
         "warmup",
     ),
     "calibration": (
-        "CurveFit", "CurveFrontier", "CurvePrediction", "fit_loss_curves",
+        "CurveFit", "CurveFrontier", "CurvePrediction", "fit_loss_curves", "load_curve_fit",
     ),
     "compute_optimal": (
         "ChinchillaFit", "ComputeOptimalResult", "CurveSweep", "ExtrapolatedExponents",
@@ -201,6 +201,7 @@ __all__ = [
     "CurveFrontier",
     "CurvePrediction",
     "fit_loss_curves",
+    "load_curve_fit",
     # phases and asymptotics
     "AsymptoticParts",
     "PhaseExponents",

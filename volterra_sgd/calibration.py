@@ -22,7 +22,7 @@ import numpy as np
 from ._validation import as_int, as_real, as_rng
 from .fitting import FittingWarning, _percentile, boundary_distance
 
-__all__ = ["CurveFit", "CurvePrediction", "CurveFrontier", "fit_loss_curves"]
+__all__ = ["CurveFit", "CurvePrediction", "CurveFrontier", "fit_loss_curves", "load_curve_fit"]
 
 #: The misfit's relative error floor (added in quadrature to stderr / loss).
 _FLOOR = 0.01
@@ -549,6 +549,32 @@ class CurveFit:
     _curves: tuple = field(default=(), repr=False)
     _lmin: float = field(default=1.0, repr=False)
 
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> str:
+        """Save the fit and its curves to ``path`` (``.npz``: arrays and JSON, no pickles).
+
+        :func:`load_curve_fit` returns a fit whose ``predict`` and ``compute_optimal`` give
+        what this one gives.  The file is replaced atomically (an interrupted save leaves
+        the previous file intact).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Ends in ``.npz`` (else ``ValueError``).
+
+        Returns
+        -------
+        str
+            ``path``.
+
+        Examples
+        --------
+        See :func:`load_curve_fit`.
+        """
+        from .compute_optimal import _save_packed
+
+        return _save_packed(self, path)
+
     # ------------------------------------------------------------------ text
     def summary(self) -> str:
         """Multi-line text: estimates with intervals, phase, exponents, status.
@@ -737,6 +763,76 @@ class CurveFit:
         return CurveFrontier(flops=f, d_opt=np.exp(logd), loss_opt=loss, d_opt_band=dband,
                              loss_opt_band=lband, eta=float(eta), eta_ci=eta_ci, xi=float(xi),
                              xi_ci=xi_ci, theory=theory, study=co, gradient=grad)
+
+
+def load_curve_fit(path) -> CurveFit:
+    """Load a fit written by :meth:`CurveFit.save`, with the curves it was fitted to.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npz`` file of :meth:`CurveFit.save`.
+
+    Returns
+    -------
+    CurveFit
+        The fit; ``predict`` and ``compute_optimal`` work as on the saved one.
+
+    Raises
+    ------
+    ValueError
+        A corrupt, incomplete or newer-format file, or one of another kind (the message
+        names the file and the field); ``FileNotFoundError`` if there is no file.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, volterra_sgd as vs
+    >>> r = np.unique(np.round(np.logspace(0, 5, 30))).astype(int)
+    >>> models = [vs.PLRF(1.0, 0.7, 10 * d, d) for d in (16, 32, 64)]
+    >>> curves = [vs.loss_curve(m, r, learning_rate=m.reference_learning_rate(0.5))
+    ...           for m in models]
+    >>> fit = vs.fit_loss_curves(curves, grid=(3, 3), n_bootstrap=20, rng=0)
+    >>> path = fit.save(os.path.join(tempfile.mkdtemp(), "fit.npz"))
+    >>> back = vs.load_curve_fit(path)
+    >>> back.beta == fit.beta, bool(np.all(back.predict(128, [10]).loss
+    ...                                    == fit.predict(128, [10]).loss))
+    (True, True)
+    """
+    from .compute_optimal import _load_packed
+    from .phases import PhaseExponents
+
+    fit, rd = _load_packed(path, "CurveFit", {"CurveFit": CurveFit, "_Curve": _Curve,
+                                             "PhaseExponents": PhaseExponents})
+    if not isinstance(fit, CurveFit):
+        rd.fail("result", f"must be a CurveFit; got {type(fit).__name__}")
+    for k in ("alpha", "beta", "loss_scale", "time_scale", "lr_scale", "v_ratio"):
+        rd.real({k: getattr(fit, k)}, k, f"result.{k}", lower=0.0)
+    rd.real({"e": fit.irreducible_loss}, "e", "result.irreducible_loss", lower=0.0)
+    rd.integer({"b": fit.batch_size}, "b", "result.batch_size", minimum=1)
+    rd.array(fit.boot, "result.boot", ndim=2, finite=False)
+    if fit.boot.shape[1] != 5:
+        rd.fail("result.boot", f"must have 5 columns; got shape {fit.boot.shape}")
+    if not isinstance(fit._curves, tuple) or not all(isinstance(c, _Curve)
+                                                     for c in fit._curves):
+        rd.fail("result._curves", "must be a tuple of curves")
+    for i, c in enumerate(fit._curves):
+        where = f"result._curves.{i}"
+        rd.integer({"d": c.d}, "d", f"{where}.d", minimum=2)
+        r = rd.array(c.r, f"{where}.r")
+        for name in ("loss", "stderr"):
+            rd.array(getattr(c, name), f"{where}.{name}", size=r.size)
+        if c.losses is not None:
+            rd.array(c.losses, f"{where}.losses", ndim=2)
+    if fit.exponents is not None:  # read-only mappings as built, checked against the file
+        from dataclasses import replace
+
+        from .phases import phase_exponents
+
+        expo = phase_exponents(fit.alpha, fit.beta, tol=1e-9)
+        if expo != fit.exponents:
+            rd.fail("result.exponents", "do not match phase_exponents(alpha, beta)")
+        fit = replace(fit, exponents=expo)
+    return fit
 
 
 # ============================================================================ the fit
