@@ -298,9 +298,15 @@ def test_cli_fit_curves(tmp_path, capsys, exact_fit):
             for r, loss in zip(run["r"], run["loss"], strict=True)]
     np.savetxt(tmp_path / "lr.csv", np.array(rows), delimiter=",",
                header="d,r,loss,learning_rate", comments="")
-    assert main(["fit", "--curves", str(tmp_path / "lr.csv"), "--n-boot", "0"]) == 0
+    assert main(["fit", "--curves", str(tmp_path / "lr.csv"), "--n-boot", "0",
+                 "--save", str(tmp_path / "lr.npz")]) == 0
     out = capsys.readouterr().out
     assert "time scale tau   = 1  (fixed" in out and f"phase {vs.phase(ALPHA, BETA)}" in out
+    saved = vs.load_curve_fit(tmp_path / "lr.npz")
+    assert saved.summary() in out and not saved.time_scale_fitted
+    assert main(["fit", "--data", str(tmp_path / "lr.csv"), "--save",
+                 str(tmp_path / "x.npz")]) == 2
+    assert "--save: only the curve route" in capsys.readouterr().err
     rows[0] = rows[0][:3] + (2 * rows[0][3],)
     np.savetxt(tmp_path / "lr2.csv", np.array(rows), delimiter=",",
                header="d,r,loss,learning_rate", comments="")

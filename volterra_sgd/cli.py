@@ -803,6 +803,9 @@ def _add_fit(sub) -> None:
     p.add_argument("--plot", metavar="FILE", default=None,
                    type=_output_file(*_FIGURE_SUFFIXES, ignore_case=True),
                    help="write the figure (spectrum fits and predicted loss curve)")
+    p.add_argument("--save", metavar="FILE.npz", default=None, type=_output_file(".npz"),
+                   help="curve route: save the fit with its curves (read back with "
+                        "volterra_sgd.load_curve_fit)")
     p.set_defaults(run=_run_fit)
 
 
@@ -887,6 +890,8 @@ def _run_fit_curves(args) -> int:
     print(f"{args.curves}: {len(runs)} curves (d = {ds}), {fit.n_points} points; "
           f"{fit.n_stages} spectral stages")
     print(fit.summary())
+    if args.save:
+        print(f"wrote {fit.save(args.save)}")
     if args.plot:
         from .plotting import plot_curve_fit
 
@@ -908,6 +913,8 @@ def _run_fit(args) -> int:
 
     if args.curves is not None:
         return _run_fit_curves(args)
+    if args.save:
+        raise ValueError("--save: only the curve route (--curves) saves its fit")
     X, y = _load_xy(args.data)
     es = empirical_spectrum(X, y, center=not args.no_center, standardize=args.standardize,
                             trust=args.trust)
