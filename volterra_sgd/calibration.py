@@ -571,7 +571,7 @@ class CurveFit:
         --------
         See :func:`load_curve_fit`.
         """
-        from .compute_optimal import _save_packed
+        from .io import _save_packed
 
         return _save_packed(self, path)
 
@@ -798,7 +798,7 @@ def load_curve_fit(path) -> CurveFit:
     ...                                    == fit.predict(128, [10]).loss))
     (True, True)
     """
-    from .compute_optimal import _load_packed
+    from .io import _load_packed
     from .phases import PhaseExponents
 
     fit, rd = _load_packed(path, "CurveFit", {"CurveFit": CurveFit, "_Curve": _Curve,
@@ -818,6 +818,10 @@ def load_curve_fit(path) -> CurveFit:
     for i, c in enumerate(fit._curves):
         where = f"result._curves.{i}"
         rd.integer({"d": c.d}, "d", f"{where}.d", minimum=2)
+        rd.integer({"b": c.batch_size}, "b", f"{where}.batch_size", minimum=1)
+        rd.real({"v": c.v}, "v", f"{where}.v", lower=c.d)
+        if c.learning_rate is not None:
+            rd.real({"g": c.learning_rate}, "g", f"{where}.learning_rate", lower=0.0)
         r = rd.array(c.r, f"{where}.r")
         for name in ("loss", "stderr"):
             rd.array(getattr(c, name), f"{where}.{name}", size=r.size)

@@ -24,8 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -2143,99 +2142,9 @@ class ComputeOptimalResult:
         str
             The path written.
         """
+        from .io import _save_packed
+
         return _save_packed(self, path)
-
-
-_DATACLASSES = {}
-
-
-def _save_packed(obj, path) -> str:
-    """Write the dataclass tree of ``obj`` (:func:`_pack`) atomically to an ``.npz`` file."""
-    import os
-
-    from .io import _atomic_write, _format_meta, _npz_bytes
-
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        raise ValueError(f"path must end in .npz; got {path!r}")
-    arrays = {}
-    meta = {"kind": type(obj).__name__, **_format_meta(), "result": _pack(obj, "", arrays)}
-    _atomic_write({path: _npz_bytes(meta, arrays)})
-    return path
-
-
-def _pack(obj, prefix, arrays):
-    """JSON tree of a (nested) result; arrays go to ``arrays`` under path-like keys."""
-    from dataclasses import fields, is_dataclass
-
-    if is_dataclass(obj):
-        return {"__dataclass__": type(obj).__name__,
-                **{f.name: _pack(getattr(obj, f.name), f"{prefix}{f.name}.", arrays)
-                   for f in fields(obj)}}
-    if isinstance(obj, np.ndarray):
-        key = prefix.rstrip(".") or "array"
-        arrays[key] = obj
-        return {"__array__": key}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]
-    if isinstance(obj, Mapping):  # dict, or a read-only view (loaded as a dict)
-        return {str(k): _pack(v, f"{prefix}{k}.", arrays) for k, v in obj.items()}
-    if isinstance(obj, (np.floating, float)):
-        x = float(obj)  # strict JSON: NaN and infinities as tagged strings
-        return x if math.isfinite(x) else {"__float__": repr(x)}
-    if isinstance(obj, (np.integer, np.bool_)):
-        return obj.item()
-    return obj
-
-
-def _unpack(tree, arrays, rd, where="result", classes=None):
-    """Inverse of :func:`_pack`; ``rd`` (an ``io._Reader``) names the file and field on error.
-
-    ``classes`` maps the dataclass names allowed in the file to their classes (default: the
-    results of this module).
-    """
-    from dataclasses import fields
-
-    if classes is None:
-        if not _DATACLASSES:
-            _DATACLASSES.update({c.__name__: c for c in (
-                PowerLawFit, IsoFLOPFrontier, KaplanFits, ChinchillaFit, CurveSweep,
-                ComputeOptimalResult, IsoFLOPProfiles, ExtrapolatedExponents)})
-        classes = _DATACLASSES
-
-    if isinstance(tree, dict):
-        if "__array__" in tree:
-            key = tree["__array__"]
-            if not isinstance(key, str) or key not in arrays:
-                rd.fail(where, f"the array {key!r} is missing from the archive")
-            return arrays[key]
-        if "__float__" in tree:
-            if tree["__float__"] not in ("nan", "inf", "-inf"):
-                rd.fail(where, f"not a number: {tree['__float__']!r}")
-            return float(tree["__float__"])
-        if "__tuple__" in tree:
-            if not isinstance(tree["__tuple__"], list):
-                rd.fail(where, "must be a list")
-            return tuple(_unpack(x, arrays, rd, f"{where}.{i}", classes)
-                         for i, x in enumerate(tree["__tuple__"]))
-        if "__dataclass__" in tree:
-            cls = classes.get(tree["__dataclass__"])
-            if cls is None:
-                rd.fail(where, f"unknown class {tree['__dataclass__']!r}")
-            kw = {k: _unpack(v, arrays, rd, f"{where}.{k}", classes) for k, v in tree.items()
-                  if k != "__dataclass__"}
-            names = {f.name for f in fields(cls)}
-            required = {f.name for f in fields(cls) if f.default is f.default_factory is MISSING}
-            if set(kw) - names or required - set(kw):
-                rd.fail(where, f"{cls.__name__} fields: missing {sorted(required - set(kw))}, "
-                        f"unknown {sorted(set(kw) - names)}")
-            return cls(**kw)
-        return {k: _unpack(v, arrays, rd, f"{where}.{k}", classes) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_unpack(x, arrays, rd, f"{where}.{i}", classes) for i, x in enumerate(tree)]
-    return tree
 
 
 def _check_result(co, rd) -> None:
@@ -2313,21 +2222,13 @@ def load_compute_optimal(path) -> ComputeOptimalResult:
     >>> back.loss_exponent == co.loss_exponent, back.theory == co.theory
     (True, True)
     """
-    co, rd = _load_packed(path, "ComputeOptimalResult")
+    from .io import _load_packed
+
+    co, rd = _load_packed(path, "ComputeOptimalResult", {c.__name__: c for c in (
+        PowerLawFit, IsoFLOPFrontier, KaplanFits, ChinchillaFit, CurveSweep,
+        ComputeOptimalResult, IsoFLOPProfiles, ExtrapolatedExponents)})
     _check_result(co, rd)
     return co
-
-
-def _load_packed(path, kind, classes=None):
-    """Read a result saved with :func:`_pack` (``meta["kind"] == kind``): ``(result, reader)``."""
-    import os
-
-    from .io import _Reader
-
-    rd = _Reader(os.fspath(path))
-    meta, arrays = rd.npz()
-    rd.version(meta, kind)
-    return _unpack(rd.mapping(meta, "result"), arrays, rd, classes=classes), rd
 
 
 def _check_frontier_request(d_values, batch_size, max_flops, flops_per_decade, n_boot, rng,

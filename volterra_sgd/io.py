@@ -22,7 +22,8 @@ import json
 import math
 import os
 import secrets
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, fields, is_dataclass
 
 import numpy as np
 
@@ -321,6 +322,96 @@ class _Reader:
                         self.fail(names[j], f"line {i + 2}: not a number: {text!r}")
             self.fail("rows", "not a table of numbers")
         return {k: data[:, j].copy() for j, k in enumerate(names)}
+
+
+# ===================================================================== result trees
+def _save_packed(obj, path) -> str:
+    """Write the dataclass tree of ``obj`` (:func:`_pack`) atomically to an ``.npz`` file.
+
+    The archive's ``meta`` holds ``kind`` (the class name), the format version and the JSON
+    tree; arrays are stored under path-like keys; no pickles.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise ValueError(f"path must end in .npz; got {path!r}")
+    arrays = {}
+    meta = {"kind": type(obj).__name__, **_format_meta(), "result": _pack(obj, "", arrays)}
+    _atomic_write({path: _npz_bytes(meta, arrays)})
+    return path
+
+
+def _load_packed(path, kind: str, classes: dict):
+    """Read a file of :func:`_save_packed` of class ``kind``: ``(result, reader)``.
+
+    Only the dataclasses named in ``classes`` are rebuilt; the reader's checks name the file
+    and the field on error.
+    """
+    rd = _Reader(os.fspath(path))
+    meta, arrays = rd.npz()
+    rd.version(meta, kind)
+    return _unpack(rd.mapping(meta, "result"), arrays, rd, classes), rd
+
+
+def _pack(obj, prefix, arrays):
+    """JSON tree of a (nested) result; arrays go to ``arrays`` under path-like keys."""
+    if is_dataclass(obj):
+        return {"__dataclass__": type(obj).__name__,
+                **{f.name: _pack(getattr(obj, f.name), f"{prefix}{f.name}.", arrays)
+                   for f in fields(obj)}}
+    if isinstance(obj, np.ndarray):
+        key = prefix.rstrip(".") or "array"
+        arrays[key] = obj
+        return {"__array__": key}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_pack(x, f"{prefix}{i}.", arrays) for i, x in enumerate(obj)]
+    if isinstance(obj, Mapping):  # dict, or a read-only view (loaded as a dict)
+        return {str(k): _pack(v, f"{prefix}{k}.", arrays) for k, v in obj.items()}
+    if isinstance(obj, (np.floating, float)):
+        x = float(obj)  # strict JSON: NaN and infinities as tagged strings
+        return x if math.isfinite(x) else {"__float__": repr(x)}
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    return obj
+
+
+def _unpack(tree, arrays, rd, classes, where="result"):
+    """Inverse of :func:`_pack`; ``rd`` (a :class:`_Reader`) names the file and field on error.
+
+    ``classes`` maps the dataclass names allowed in the file to their classes.
+    """
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            key = tree["__array__"]
+            if not isinstance(key, str) or key not in arrays:
+                rd.fail(where, f"the array {key!r} is missing from the archive")
+            return arrays[key]
+        if "__float__" in tree:
+            if tree["__float__"] not in ("nan", "inf", "-inf"):
+                rd.fail(where, f"not a number: {tree['__float__']!r}")
+            return float(tree["__float__"])
+        if "__tuple__" in tree:
+            if not isinstance(tree["__tuple__"], list):
+                rd.fail(where, "must be a list")
+            return tuple(_unpack(x, arrays, rd, classes, f"{where}.{i}")
+                         for i, x in enumerate(tree["__tuple__"]))
+        if "__dataclass__" in tree:
+            cls = classes.get(tree["__dataclass__"])
+            if cls is None:
+                rd.fail(where, f"unknown class {tree['__dataclass__']!r}")
+            kw = {k: _unpack(v, arrays, rd, classes, f"{where}.{k}") for k, v in tree.items()
+                  if k != "__dataclass__"}
+            names = {f.name for f in fields(cls)}
+            required = {f.name for f in fields(cls) if f.default is f.default_factory is MISSING}
+            if set(kw) - names or required - set(kw):
+                rd.fail(where, f"{cls.__name__} fields: missing {sorted(required - set(kw))}, "
+                        f"unknown {sorted(set(kw) - names)}")
+            return cls(**kw)
+        return {k: _unpack(v, arrays, rd, classes, f"{where}.{k}") for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_unpack(x, arrays, rd, classes, f"{where}.{i}") for i, x in enumerate(tree)]
+    return tree
 
 
 # ============================================================================== curves
